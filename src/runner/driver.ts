@@ -1,0 +1,21 @@
+import type { RunResult, RunSpec } from "./spec.ts";
+
+export type DriverName = "bwrap" | "qemu" | "apple";
+export const driverNames: DriverName[] = ["bwrap", "qemu", "apple"];
+
+export type ProbeResult = { ok: true; detail?: string } | { ok: false; reason: string; fix: string };
+
+export interface Driver {
+  readonly name: DriverName;
+  /** Can this driver work on this machine? If not, exactly what to fix. */
+  probe(): Promise<ProbeResult>;
+  /** Start the sandbox, wire stdio, forward signals, and resolve with the command's exit code. */
+  run(spec: RunSpec): Promise<RunResult>;
+}
+
+/** Static loader map: every specifier is a literal so `bun build --compile` keeps the module. */
+export const driverLoaders: Record<DriverName, () => Promise<Driver>> = {
+  bwrap: () => import("./drivers/bwrap/index.ts").then((m) => m.default),
+  qemu: () => import("./drivers/unavailable.ts").then((m) => m.unavailable("qemu", "the qemu micro-VM driver is not built yet")),
+  apple: () => import("./drivers/unavailable.ts").then((m) => m.unavailable("apple", "the apple driver needs macOS 26+ and swift-helper, which is not built yet")),
+};

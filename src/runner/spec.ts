@@ -1,0 +1,83 @@
+/**
+ * RunSpec: everything a driver needs to start one sandbox, fully resolved and serialisable.
+ * Policy is decided above (src/app); a driver only translates this into its mechanism.
+ * Host paths are absolute and already validated; guest paths are absolute POSIX paths.
+ */
+export interface RunSpec {
+  /** Tool name, for status and messages. */
+  tool: string;
+  /** Read-only root filesystem layers, lowest first: the image rootfs, then build layers. */
+  layers: string[];
+  /** The project root on the host, mounted read-write at `/workspace`. */
+  workspace: string;
+  /** Working directory inside the sandbox (a subdirectory of /workspace, or /workspace). */
+  cwd: string;
+  /** argv[0] is resolved inside the sandbox's PATH. */
+  argv: string[];
+  /** The complete environment of the command; nothing else of the host's enters. */
+  env: Record<string, string>;
+  /** Extra mounts (tool caches, passFiles, trusted extra mounts). */
+  mounts: Mount[];
+  /** Guest paths inside /workspace that are bound read-only (.git/hooks, silo.toml, ...), when they exist. */
+  readonlyPaths: string[];
+  /** Guest paths inside /workspace hidden behind an empty, writable, discarded directory (`[mount] exclude`). */
+  maskedPaths: string[];
+  /** Allocate/keep a terminal: stdin is a TTY and the tool is interactive. */
+  tty: boolean;
+  hostname: string;
+  resources: { cpus?: number; memoryMB?: number };
+  network: NetworkSpec;
+  /**
+   * When set, the sandbox's writes to the root filesystem land in this host directory (an overlay upper
+   * dir, with whiteouts) instead of being discarded: this is how `silo build` captures a layer.
+   */
+  captureUpper?: string;
+  /** How to re-invoke silo itself on the host (for helpers like the network relay). */
+  self: string[];
+}
+
+export interface Mount {
+  host: string;
+  guest: string;
+  readonly: boolean;
+  /** `file` binds one file; `dir` a directory (created on the host if missing, for caches). */
+  kind: "file" | "dir";
+}
+
+export interface NetworkSpec {
+  /**
+   * `none`: loopback only, nothing leaves. `proxy`: loopback only plus an HTTP(S) proxy on 127.0.0.1:port
+   * inside the sandbox, relayed to `proxySocket` on the host. There is deliberately no "open" mode.
+   */
+  mode: "none" | "proxy";
+  /** Unix socket of the host-side egress proxy (mode `proxy`). */
+  proxySocket?: string;
+  /** Port the relay listens on inside the sandbox. */
+  proxyPort?: number;
+  /** `host.silo.internal` reaches the host's loopback services (through a relay). */
+  hostAccess: boolean;
+  /** Unix socket on the host that forwards to host loopback (hostAccess). */
+  hostSocket?: string;
+  /** Host port → guest port forwards while the command runs. */
+  ports: { host: number; guest: number }[];
+  /** ssh-agent socket on the host to expose at /run/silo/ssh-agent.sock (trusted config only). */
+  sshAgent?: string;
+}
+
+export interface RunResult {
+  /** Exit code of the command, or 128+n when killed by signal n. */
+  code: number;
+  signal?: string;
+}
+
+/** 128 + signal number, as shells report death by signal. */
+export function exitCodeFor(code: number | null, signal: string | null | undefined): number {
+  if (code !== null && code !== undefined) return code;
+  const n = signal ? (SIGNALS[signal] ?? 0) : 0;
+  return 128 + n;
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
+  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
+};
