@@ -5,17 +5,32 @@ export const driverNames: DriverName[] = ["bwrap", "qemu", "apple"];
 
 export type ProbeResult = { ok: true; detail?: string } | { ok: false; reason: string; fix: string };
 
+/** A started sandbox. With `stdio: "pipe"` the caller owns stdin/stdout (LSP proxy); stderr always passes through. */
+export interface SandboxProcess {
+  stdin?: import("bun").FileSink;
+  stdout?: ReadableStream<Uint8Array>;
+  /** Resolves when the sandbox is gone (and cleaned up) with the command's exit code. */
+  exited: Promise<RunResult>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
 export interface Driver {
   readonly name: DriverName;
   /** Can this driver work on this machine? If not, exactly what to fix. */
   probe(): Promise<ProbeResult>;
-  /** Start the sandbox, wire stdio, forward signals, and resolve with the command's exit code. */
+  /** Start the sandbox. `inherit` wires the caller's stdio (and TTY); `pipe` gives stdin/stdout to the caller. */
+  spawn(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<SandboxProcess>;
+  /** spawn("inherit"), forward SIGINT/SIGTERM/SIGHUP, and resolve with the exit code (128+n for signal n). */
   run(spec: RunSpec): Promise<RunResult>;
 }
 
 /** Static loader map: every specifier is a literal so `bun build --compile` keeps the module. */
 export const driverLoaders: Record<DriverName, () => Promise<Driver>> = {
   bwrap: () => import("./drivers/bwrap/index.ts").then((m) => m.default),
-  qemu: () => import("./drivers/unavailable.ts").then((m) => m.unavailable("qemu", "the qemu micro-VM driver is not built yet")),
-  apple: () => import("./drivers/unavailable.ts").then((m) => m.unavailable("apple", "the apple driver needs macOS 26+ and swift-helper, which is not built yet")),
+  qemu: () =>
+    import("./drivers/unavailable.ts").then((m) => m.unavailable("qemu", "the qemu micro-VM driver is not built yet")),
+  apple: () =>
+    import("./drivers/unavailable.ts").then((m) =>
+      m.unavailable("apple", "the apple driver needs macOS 26+ and swift-helper, which is not built yet"),
+    ),
 };
