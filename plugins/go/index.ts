@@ -1,0 +1,14 @@
+import { definePlugin, promoteSibling } from "../../src/plugin/api.ts";
+
+/** Go: module and build caches, gopls; `silo run go gofmt -l .` runs gofmt. */
+export default definePlugin({
+  name: "go",
+  detect: ["go.mod", "go.work"],
+  shims: ["go", "gofmt"],
+  cache: [
+    { name: "mod", path: "/go/pkg/mod" },
+    { name: "build", path: "/root/.cache/go-build" },
+  ],
+  lsp: { command: ["gopls", "serve"], install: ["go", "install", "golang.org/x/tools/gopls@latest"] },
+  argv: (ctx) => promoteSibling(ctx, "go"),
+});

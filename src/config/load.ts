@@ -1,0 +1,93 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { SiloError } from "../core/errors.ts";
+import { checkSchema, type Schema } from "./_schema-dsl.ts";
+
+/** The nearest directory at or above `cwd` holding a silo.toml, or null. */
+export function findProjectConfig(cwd: string): string | null {
+  let dir = resolve(cwd);
+  for (;;) {
+    const file = join(dir, "silo.toml");
+    if (existsSync(file)) return file;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/**
+ * Parse one TOML file with c12 locked to data: the exact file name, no rc files, no package.json,
+ * no dotenv, no `extends`, no giget, no env-specific sections. c12 only ever sees a `.toml` path that
+ * exists, so it never falls back to jiti (which would import `.config/silo.ts` and run project code).
+ */
+export async function loadTomlData(file: string): Promise<Record<string, unknown>> {
+  if (!existsSync(file)) return {};
+  const { loadConfig } = await import("c12");
+  try {
+    const { config } = await loadConfig<Record<string, unknown>>({
+      cwd: dirname(file),
+      name: "silo",
+      configFile: file,
+      rcFile: false,
+      globalRc: false,
+      packageJson: false,
+      dotenv: false,
+      envName: false,
+      extend: false,
+      giget: false,
+      defaults: {},
+    });
+    return (config ?? {}) as Record<string, unknown>;
+  } catch (e) {
+    throw tomlError(file, e);
+  }
+}
+
+/** Parse TOML directly (silo's own files); syntax errors name file:line:col. */
+export async function parseTomlFile(file: string): Promise<Record<string, unknown>> {
+  if (!existsSync(file)) return {};
+  const text = readFileSync(file, "utf8");
+  const { parse } = await import("smol-toml");
+  try {
+    return parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw tomlError(file, e);
+  }
+}
+
+function tomlError(file: string, e: unknown): SiloError {
+  // smol-toml's TomlError carries line/column; c12 (via confbox) may wrap or re-throw it.
+  let err = e as { line?: number; column?: number; message?: string };
+  if (err?.line === undefined) {
+    try {
+      const { parse } = require("smol-toml") as typeof import("smol-toml");
+      parse(readFileSync(file, "utf8"));
+    } catch (inner) {
+      err = inner as typeof err;
+    }
+  }
+  const first = String(err?.message ?? e).split("\n")[0]!.replace(/^Invalid TOML document: /, "");
+  const where = err?.line !== undefined ? `${file}:${err.line}:${err.column ?? 1}` : file;
+  return new SiloError("E_CONFIG", `${where}: invalid TOML: ${first}`, "fix the syntax, then run the command again");
+}
+
+/** Validate parsed data against a schema; every problem is listed with its file:line where it can be found. */
+export function validateOrThrow(file: string, data: unknown, schema: Schema): void {
+  const issues = checkSchema(data, schema);
+  if (issues.length === 0) return;
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const lines = issues.map((i) => `  ${locate(file, text, i.path)}: ${i.message}`);
+  throw new SiloError("E_CONFIG", `invalid configuration in ${file}:\n${lines.join("\n")}`);
+}
+
+/** Best-effort file:line:col for a dotted key path (the last segment as written in the file). */
+export function locate(file: string, text: string, path: string): string {
+  const last = path.replace(/\[\d+\]$/, "").split(".").pop() ?? "";
+  const re = new RegExp(`^(\\s*)(["']?)${last.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\2\\s*=|^\\s*\\[\\[?[^\\]]*\\b${last}\\]`);
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const m = re.exec(lines[i]!);
+    if (m) return `${file}:${i + 1}:${(m[1]?.length ?? 0) + 1}`;
+  }
+  return file;
+}

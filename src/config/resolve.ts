@@ -1,0 +1,132 @@
+import { dirname, resolve } from "node:path";
+import type { HomePaths } from "../core/paths.ts";
+import { log } from "../core/log.ts";
+import { findProjectConfig, loadTomlData, validateOrThrow } from "./load.ts";
+import { flatten, mergeConfig } from "./merge.ts";
+import { siloConfigSchema, type PortForward, type SiloConfig, type ToolDef } from "./schema.ts";
+import { stripWidening, trustState, type TrustState } from "./trust.ts";
+
+export interface ProjectConfig {
+  /** Directory holding the project's silo.toml, else the working directory. */
+  root: string;
+  /** The project silo.toml, or null when there is none. */
+  file: string | null;
+  trust: TrustState | "none";
+  /** Widening settings of an untrusted file that were ignored (paths as written). */
+  ignored: string[];
+  global: SiloConfig;
+  /** The project file after untrusted widening settings were removed. */
+  project: SiloConfig;
+  /** global ← project. */
+  merged: SiloConfig;
+}
+
+/** Load, validate and trust-filter the global and the project silo.toml for `cwd`. */
+export async function loadProject(cwd: string, home: HomePaths): Promise<ProjectConfig> {
+  const file = findProjectConfig(cwd);
+  const global = (await loadTomlData(home.globalConfig)) as SiloConfig;
+  validateOrThrow(home.globalConfig, global, siloConfigSchema);
+  let project: SiloConfig = {};
+  let trust: ProjectConfig["trust"] = "none";
+  let ignored: string[] = [];
+  if (file) {
+    const raw = (await loadTomlData(file)) as SiloConfig;
+    validateOrThrow(file, raw, siloConfigSchema);
+    trust = trustState(home, file);
+    if (trust === "trusted") project = raw;
+    else ({ config: project, ignored } = stripWidening(raw));
+  }
+  return { root: file ? dirname(file) : resolve(cwd), file, trust, ignored, global, project, merged: mergeConfig(project, global) };
+}
+
+/** One warning for an untrusted project file whose widening settings were dropped. */
+export function warnUntrusted(p: ProjectConfig): void {
+  if (!p.file || p.ignored.length === 0) return;
+  const what = p.trust === "changed" ? "changed since you trusted it" : "not trusted";
+  log.warn(`${p.file} is ${what}; ignoring ${p.ignored.join(", ")}. Review it, then run \`silo trust\` to apply them.`);
+}
+
+/** Everything about one tool after registry → global → project merging. */
+export interface ResolvedTool {
+  name: string;
+  def: ToolDef;
+  version: string;
+  /** Full image reference, `image:version` unless overridden. */
+  image: string;
+  env: Record<string, string>;
+  passEnv: string[];
+  passFiles: string[];
+  passSshAgent: boolean;
+  network: { hostAccess: boolean; hostPorts: number[]; allow: string[]; deny: string[]; installAllow: string[] };
+  ports: PortForward[];
+  resources: { cpus?: number; memoryMB?: number };
+  mount: { exclude: string[]; writable: string[]; extra: { host: string; guest: string; readonly: boolean }[] };
+  cache: { name: string; path: string }[];
+  /** Shim name → command inside the container. */
+  shims: Record<string, string[]>;
+}
+
+export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): ResolvedTool {
+  const c = p.merged;
+  const o = c.overrides?.[def.name] ?? {};
+  const net = mergeConfig(o.network ?? {}, c.network ?? {}, def.network ?? {});
+  const res = mergeConfig(o.resources ?? {}, c.resources ?? {}, def.resources ?? {});
+  const version = o.version ?? c.tools?.[def.name] ?? pinned ?? def.versions.default;
+  return {
+    name: def.name,
+    def,
+    version,
+    image: o.image ?? `${def.image}:${version}`,
+    env: { ...def.env, ...c.env, ...o.env },
+    passEnv: [...new Set([...(c.passEnv ?? []), ...(o.passEnv ?? [])])],
+    passFiles: [...new Set([...(c.passFiles ?? []), ...(o.passFiles ?? [])])],
+    passSshAgent: c.passSshAgent ?? false,
+    network: {
+      hostAccess: net.hostAccess ?? false,
+      hostPorts: net.hostPorts ?? [],
+      allow: net.proxy?.allow ?? [],
+      deny: net.proxy?.deny ?? [],
+      installAllow: net.proxy?.installAllow ?? [],
+    },
+    ports: o.ports ?? [],
+    resources: { cpus: res.cpus, memoryMB: res.memory ? parseSizeMB(res.memory) : undefined },
+    mount: {
+      exclude: c.mount?.exclude ?? [],
+      writable: c.mount?.writable ?? [],
+      extra: (c.mount?.extra ?? []).map((m) => ({ ...m, readonly: m.readonly ?? false })),
+    },
+    cache: def.cache ?? [],
+    shims: parseShims(def.shims),
+  };
+}
+
+/** `["python", "ipython:python -m IPython"]` → { python: ["python"], ipython: ["python", "-m", "IPython"] }. */
+export function parseShims(list: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const s of list) {
+    const i = s.indexOf(":");
+    const name = i < 0 ? s : s.slice(0, i);
+    out[name] = i < 0 ? [s] : s.slice(i + 1).trim().split(/\s+/);
+  }
+  return out;
+}
+
+export function parseSizeMB(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) return 0;
+  const mult: Record<string, number> = { "": 1 / (1024 * 1024), k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
+  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+}
+
+/** `config show`: each merged leaf with the layer it came from (arrays list every contributing layer). */
+export function provenance(p: ProjectConfig, registry?: { def: ToolDef }): { key: string; value: unknown; from: string }[] {
+  const layers: [string, Record<string, unknown>][] = [];
+  if (registry) layers.push([`registry:${registry.def.name}`, flatten({ overrides: { [registry.def.name]: { network: registry.def.network, env: registry.def.env, resources: registry.def.resources } } })]);
+  layers.push([p.global ? "global silo.toml" : "", flatten(p.global)]);
+  if (p.file) layers.push([p.file, flatten(p.project)]);
+  const merged = flatten(mergeConfig(p.project, p.global, registry ? { overrides: { [registry.def.name]: { network: registry.def.network, env: registry.def.env, resources: registry.def.resources } } } : {}));
+  return Object.entries(merged).map(([key, value]) => {
+    const from = layers.filter(([, l]) => key in l).map(([n]) => n);
+    return { key, value, from: from.length ? (Array.isArray(value) ? from.join(" + ") : from[from.length - 1]!) : "default" };
+  });
+}

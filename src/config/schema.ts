@@ -1,0 +1,212 @@
+import { arr, bool, num, obj, rec, str, union, type Schema } from "./_schema-dsl.ts";
+
+// --- shared pieces -------------------------------------------------------------------------------
+
+/** Network policy. Missing `proxy.allow` means no egress at all; `["*"]` means any public host. */
+export interface NetworkConfig {
+  /** `host.silo.internal` reaches services on the host's loopback. Widening: trusted configs only. */
+  hostAccess?: boolean;
+  /** Host ports reachable through host.silo.internal when hostAccess is on (empty: all ports). */
+  hostPorts?: number[];
+  proxy?: {
+    /** Host patterns reachable through the egress proxy (`api.example.com`, `*.github.com`, `*`). */
+    allow?: string[];
+    /** Host patterns never reachable; deny beats allow. */
+    deny?: string[];
+    /** Extra hosts reachable only during `silo build` and registry `postInstall` steps. */
+    installAllow?: string[];
+  };
+}
+export interface PortForward {
+  host: number;
+  guest: number;
+}
+export interface Resources {
+  cpus?: number;
+  /** Memory limit such as `2g` or `512m`. */
+  memory?: string;
+}
+export interface MountConfig {
+  /** Project paths hidden from the sandbox (an empty, writable, discarded directory in their place). */
+  exclude?: string[];
+  /** Protected project paths (.git/hooks, .vscode, ...) made writable. Widening. */
+  writable?: string[];
+  /** Extra host directories. Widening. */
+  extra?: { host: string; guest: string; readonly?: boolean }[];
+}
+
+const portNum = num({ int: true, min: 1 });
+const hostPattern = str((p) => (p === "*" || /^(\*\.)?[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?$/i.test(p) ? null : `\`${p}\` is not a host pattern`));
+
+export const networkSchema: Schema = obj({
+  hostAccess: bool(),
+  hostPorts: arr(portNum),
+  proxy: obj({ allow: arr(hostPattern), deny: arr(hostPattern), installAllow: arr(hostPattern) }),
+});
+const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str((m) => (/^\d+(\.\d+)?[kmgt]?b?$/i.test(m) ? null : `\`${m}\` is not a size like 512m or 2g`)) });
+const portsSchema = arr(obj({ host: portNum, guest: portNum }));
+const mountSchema = obj({
+  exclude: arr(str()),
+  writable: arr(str()),
+  extra: arr(obj({ host: str(), guest: str(), readonly: bool() })),
+});
+
+// --- silo.toml (project and global) --------------------------------------------------------------
+
+/** Per-tool overrides in silo.toml: `[overrides.<tool>]`. */
+export interface ToolOverride {
+  /** A different image (widening: trusted configs only). */
+  image?: string;
+  version?: string;
+  env?: Record<string, string>;
+  passEnv?: string[];
+  passFiles?: string[];
+  network?: NetworkConfig;
+  ports?: PortForward[];
+  resources?: Resources;
+}
+
+export interface SiloConfig {
+  /** Sandbox driver: `auto`, `bwrap`, `qemu` or `apple` (global file; `--driver` and SILO_DRIVER win). */
+  driver?: string;
+  /** Tools this project uses, with pinned versions (`silo use python@3.11-slim`). */
+  tools?: Record<string, string>;
+  /** Host environment variables passed into every sandbox. Widening. */
+  passEnv?: string[];
+  /** Host files bound read-only at the same path under /root (relative to the project or home). Widening. */
+  passFiles?: string[];
+  /** Forward the host's ssh-agent socket. Widening. */
+  passSshAgent?: boolean;
+  /** Environment for every tool (not widening: values come from the file, not the host). */
+  env?: Record<string, string>;
+  mount?: MountConfig;
+  network?: NetworkConfig;
+  resources?: Resources;
+  overrides?: Record<string, ToolOverride>;
+  cache?: {
+    rootfs?: { maxSizeMB?: number; maxAgeDays?: number };
+    tools?: { maxSizeMB?: number; perMount?: Record<string, number> };
+  };
+  /** Global file only: registry mirrors and plain-HTTP hosts. */
+  images?: { mirrors?: Record<string, string>; insecure?: string[] };
+  /** Global file only: where the tool registry comes from (a giget source). */
+  registry?: { source?: string };
+}
+
+const overrideSchema = obj({
+  image: str(),
+  version: str(),
+  env: rec(str()),
+  passEnv: arr(str()),
+  passFiles: arr(str()),
+  network: networkSchema,
+  ports: portsSchema,
+  resources: resourcesSchema,
+});
+
+export const siloConfigSchema: Schema = obj({
+  driver: str((d) => (["auto", "bwrap", "qemu", "apple"].includes(d) ? null : `unknown driver \`${d}\` (auto, bwrap, qemu, apple)`)),
+  tools: rec(str()),
+  passEnv: arr(str()),
+  passFiles: arr(str()),
+  passSshAgent: bool(),
+  env: rec(str()),
+  mount: mountSchema,
+  network: networkSchema,
+  resources: resourcesSchema,
+  overrides: rec(overrideSchema),
+  cache: obj({
+    rootfs: obj({ maxSizeMB: num({ min: 0 }), maxAgeDays: num({ min: 0 }) }),
+    tools: obj({ maxSizeMB: num({ min: 0 }), perMount: rec(num({ min: 0 })) }),
+  }),
+  images: obj({ mirrors: rec(str()), insecure: arr(str()) }),
+  registry: obj({ source: str() }),
+});
+
+/** Keys of a project silo.toml that widen access; ignored until the file is trusted. */
+export const WIDENING_KEYS = [
+  "passEnv",
+  "passFiles",
+  "passSshAgent",
+  "mount.writable",
+  "mount.extra",
+  "network.hostAccess",
+  "network.hostPorts",
+  "network.proxy.allow",
+  "network.proxy.installAllow",
+  "overrides.*.image",
+  "overrides.*.passEnv",
+  "overrides.*.passFiles",
+  "overrides.*.network.hostAccess",
+  "overrides.*.network.hostPorts",
+  "overrides.*.network.proxy.allow",
+  "overrides.*.network.proxy.installAllow",
+  "overrides.*.ports",
+  "images",
+  "registry",
+  "driver",
+] as const;
+
+// --- registry/<tool>.toml ------------------------------------------------------------------------
+
+export interface ToolDef {
+  name: string;
+  description: string;
+  /** Image repository without tag, e.g. `docker.io/library/python`. */
+  image: string;
+  versions: { default: string; available: string[]; labels?: Record<string, string> };
+  /** `name` or `host:container command` (e.g. `ipython:python -m IPython`). */
+  shims: string[];
+  /** Plugin with behaviours for this tool (python, node, rust, go); none for data-only tools. */
+  plugin?: string;
+  workdir?: string;
+  env?: Record<string, string>;
+  /** Persistent caches: SILO_HOME/cache/<tool>/<name> mounted at `path`. */
+  cache?: { name: string; path: string }[];
+  resources?: Resources;
+  network?: NetworkConfig;
+  lsp?: { command: string[]; install?: string[] };
+  /** Tools this one needs installed too. */
+  requires?: string[];
+  /** Commands run once at install, baked into the tool's global layer. */
+  postInstall?: string[];
+  /** Project marker files for `silo init`. */
+  detect?: string[];
+}
+
+export const toolDefSchema: Schema = obj({
+  name: str((n) => (/^[a-z0-9][a-z0-9._-]*$/.test(n) ? null : `\`${n}\` is not a valid tool name`)),
+  description: str(),
+  image: str(),
+  versions: obj({ default: str(), available: arr(str()), labels: rec(str()) }),
+  shims: arr(str((s) => (/^[A-Za-z0-9._+-]+(:.+)?$/.test(s) ? null : `\`${s}\` is not a shim (name or name:command)`))),
+  plugin: str(),
+  workdir: str(),
+  env: rec(str()),
+  cache: arr(obj({ name: str(), path: str() })),
+  resources: resourcesSchema,
+  network: networkSchema,
+  lsp: obj({ command: arr(str()), install: arr(str()) }),
+  requires: arr(str()),
+  postInstall: arr(str()),
+  detect: arr(str()),
+});
+export const REQUIRED_TOOL_KEYS = ["name", "description", "image", "versions", "shims"] as const;
+
+// --- SILO_HOME/config.toml: what is installed ----------------------------------------------------
+
+export interface InstalledTool {
+  version: string;
+  /** Full image reference that was pulled. */
+  image: string;
+  /** Manifest digest of the pulled platform image; the rootfs is keyed by it. */
+  digest: string;
+  installedAt: string;
+  /** The resolved tool definition at install time (custom tools have only this). */
+  definition: ToolDef;
+  /** Shims added with `silo shim add` on top of the definition's. */
+  extraShims?: string[];
+}
+export interface InstalledConfig {
+  tools: Record<string, InstalledTool>;
+}
