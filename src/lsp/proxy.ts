@@ -108,14 +108,14 @@ export async function proxyLsp(opts: LspProxyOptions): Promise<number> {
 
 /** Copy frames from `reader` to `out`, transforming each body; resolves at end of stream. */
 async function pump(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> },
   out: WritableLike,
   transform: (body: Uint8Array) => Uint8Array,
 ): Promise<void> {
   const frames = new FrameReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done || !value) break;
     const bodies = frames.push(value);
     if (bodies.length === 0) continue;
     for (const body of bodies) out.write(encodeFrame(transform(body)));

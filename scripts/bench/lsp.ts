@@ -1,0 +1,187 @@
+/**
+ * LSP proxy overhead: the same client talks to a server directly and through the proxy (a separate
+ * process running src/lsp/proxy.ts, as `silo lsp` does, minus the sandbox), and we compare.
+ *  - echo: a tiny LSP server in Bun that answers every request with its params, so the numbers are the
+ *    proxy's own cost (framing, the URI rewrite both ways, one extra pipe hop each way);
+ *  - typescript-language-server on the host (installed under /tmp/lspbench on first run), hover requests.
+ * Goal: <= 1 ms added at the median.
+ *
+ * Modes (used by the benchmark itself): `bun scripts/bench/lsp.ts echo` and `... proxy <server argv>`.
+ */
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeFrame, FrameReader } from "../../src/lsp/framing.ts";
+
+const SELF = import.meta.path;
+const TSLS_PREFIX = process.env.SILO_BENCH_TSLS ?? "/tmp/lspbench";
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+// --- the two helper processes --------------------------------------------------------------------
+
+async function echoServer() {
+  const frames = new FrameReader();
+  const out = Bun.stdout.writer();
+  for await (const chunk of Bun.stdin.stream()) {
+    for (const body of frames.push(chunk)) {
+      const msg = JSON.parse(dec.decode(body));
+      if (msg.method === "exit") process.exit(0);
+      if (msg.id === undefined) continue;
+      const result = msg.method === "initialize" ? { capabilities: { hoverProvider: true } } : (msg.params ?? null);
+      out.write(encodeFrame(JSON.stringify({ jsonrpc: "2.0", id: msg.id, result })));
+    }
+    await out.flush();
+  }
+}
+
+async function proxyProcess(argv: string[], root: string): Promise<number> {
+  const { proxyLsp } = await import("../../src/lsp/proxy.ts");
+  const { createRewriter } = await import("../../src/lsp/rewrite.ts");
+  const child = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const rw = createRewriter({ hostRoot: root, guestRoot: root }); // same paths: the server runs on the host here
+  return proxyLsp({
+    client: { input: Bun.stdin.stream(), output: Bun.stdout.writer() },
+    server: { stdin: child.stdin, stdout: child.stdout, exited: child.exited, kill: (s) => child.kill(s) },
+    rewrite: rw,
+  });
+}
+
+// --- the client ------------------------------------------------------------------------------------
+
+class Client {
+  private proc: Bun.Subprocess<"pipe", "pipe", "inherit">;
+  private frames = new FrameReader();
+  private waiting = new Map<number, (v: unknown) => void>();
+  private nextId = 1;
+
+  constructor(argv: string[]) {
+    this.proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    void this.read();
+  }
+  private async read() {
+    for await (const chunk of this.proc.stdout) {
+      for (const body of this.frames.push(chunk)) {
+        const msg = JSON.parse(dec.decode(body));
+        if (msg.id !== undefined && msg.method === undefined) this.waiting.get(msg.id)?.(msg.result);
+        else if (msg.id !== undefined) this.send({ jsonrpc: "2.0", id: msg.id, result: null }); // server->client requests
+      }
+    }
+  }
+  private send(msg: unknown) {
+    this.proc.stdin.write(encodeFrame(enc.encode(JSON.stringify(msg))));
+    this.proc.stdin.flush();
+  }
+  request(method: string, params: unknown): Promise<unknown> {
+    const id = this.nextId++;
+    const p = new Promise((r) => this.waiting.set(id, r));
+    this.send({ jsonrpc: "2.0", id, method, params });
+    return p.finally(() => this.waiting.delete(id));
+  }
+  notify(method: string, params: unknown) {
+    this.send({ jsonrpc: "2.0", method, params });
+  }
+  async close() {
+    await this.request("shutdown", null).catch(() => {});
+    this.notify("exit", null);
+    this.proc.stdin.end();
+    await Promise.race([this.proc.exited, Bun.sleep(3000)]);
+    this.proc.kill();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (ms: number) => `${ms.toFixed(3)} ms`;
+
+async function timeRequests(c: Client, n: number, method: string, params: () => unknown): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await c.request(method, params());
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+function makeProject(): { root: string; file: string; text: string } {
+  const root = mkdtempSync(join(tmpdir(), "silo-lspbench-"));
+  mkdirSync(join(root, "src"));
+  const text = `export interface Point { x: number; y: number }\nexport function norm(p: Point): number {\n  return Math.hypot(p.x, p.y);\n}\nconst n = norm({ x: 3, y: 4 });\n`;
+  writeFileSync(join(root, "src/a.ts"), text);
+  writeFileSync(join(root, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, noEmit: true } }));
+  return { root, file: join(root, "src/a.ts"), text };
+}
+
+async function benchEcho(root: string) {
+  const server = [process.execPath, SELF, "echo"];
+  const uri = `file://${root}/src/a.ts`;
+  const hover = () => ({ textDocument: { uri }, position: { line: 4, character: 11 } });
+  const bigText = `// ${uri}\n` + "const s = 'the quick brown fox jumps over the lazy dog';\n".repeat(70_000); // ~4 MB
+  const big = () => ({ textDocument: { uri, languageId: "typescript", version: 1, text: bigText } });
+  const mb = (enc.encode(bigText).length * 2) / 1e6; // there and back
+  const rows: Record<string, { lat: number; thr: number }> = {};
+  for (const [name, argv] of [
+    ["direct", server],
+    ["proxied", [process.execPath, SELF, "proxy", root, ...server]],
+  ] as const) {
+    const c = new Client([...argv]);
+    await c.request("initialize", { processId: null, rootUri: `file://${root}`, capabilities: {} });
+    await timeRequests(c, 300, "textDocument/hover", hover); // warm-up
+    const lat = median(await timeRequests(c, 3000, "textDocument/hover", hover));
+    await timeRequests(c, 3, "custom/big", big);
+    const thr = mb / (median(await timeRequests(c, 15, "custom/big", big)) / 1000);
+    rows[name] = { lat, thr };
+    await c.close();
+  }
+  const d = rows.direct!, p = rows.proxied!;
+  console.log(`lsp echo server, 3000 hover round trips: direct ${fmt(d.lat)}, proxied ${fmt(p.lat)}, added ${fmt(p.lat - d.lat)} (ratio ${(p.lat / d.lat).toFixed(2)})`);
+  console.log(`lsp echo server, 4 MB didOpen-sized message round trip: direct ${d.thr.toFixed(0)} MB/s, proxied ${p.thr.toFixed(0)} MB/s (ratio ${(d.thr / p.thr).toFixed(2)} slower)`);
+}
+
+async function ensureTsls(): Promise<string | null> {
+  const bin = join(TSLS_PREFIX, "node_modules/.bin/typescript-language-server");
+  if (existsSync(bin)) return bin;
+  if (!Bun.which("npm") || !Bun.which("node")) return null;
+  console.log(`installing typescript-language-server into ${TSLS_PREFIX} (once)...`);
+  const p = Bun.spawnSync(["npm", "install", "--silent", "--prefix", TSLS_PREFIX, "typescript", "typescript-language-server"], { stdout: "ignore", stderr: "inherit" });
+  return p.exitCode === 0 && existsSync(bin) ? bin : null;
+}
+
+async function benchTsls(proj: ReturnType<typeof makeProject>) {
+  const bin = await ensureTsls();
+  if (!bin) {
+    console.log("lsp typescript-language-server: skipped (node/npm missing or the install failed)");
+    return;
+  }
+  const uri = `file://${proj.file}`;
+  const hover = () => ({ textDocument: { uri }, position: { line: 4, character: 11 } });
+  const lat: Record<string, number> = {};
+  for (const [name, argv] of [
+    ["direct", [bin, "--stdio"]],
+    ["proxied", [process.execPath, SELF, "proxy", proj.root, bin, "--stdio"]],
+  ] as const) {
+    const c = new Client([...argv]);
+    await c.request("initialize", { processId: null, rootUri: `file://${proj.root}`, workspaceFolders: [{ uri: `file://${proj.root}`, name: "p" }], capabilities: {} });
+    c.notify("initialized", {});
+    c.notify("textDocument/didOpen", { textDocument: { uri, languageId: "typescript", version: 1, text: proj.text } });
+    await timeRequests(c, 50, "textDocument/hover", hover);
+    lat[name] = median(await timeRequests(c, 500, "textDocument/hover", hover));
+    await c.close();
+  }
+  console.log(
+    `lsp typescript-language-server, 500 hovers: direct ${fmt(lat.direct!)}, proxied ${fmt(lat.proxied!)}, added ${fmt(lat.proxied! - lat.direct!)} (ratio ${(lat.proxied! / lat.direct!).toFixed(2)})`,
+  );
+}
+
+export default async function bench(): Promise<void> {
+  const proj = makeProject();
+  await benchEcho(proj.root);
+  await benchTsls(proj);
+}
+
+if (import.meta.main) {
+  const [mode, ...rest] = process.argv.slice(2);
+  if (mode === "echo") await echoServer();
+  else if (mode === "proxy") process.exitCode = await proxyProcess(rest.slice(1), rest[0]!);
+  else await bench();
+}
