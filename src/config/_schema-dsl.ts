@@ -113,6 +113,7 @@ export function closest(word: string, candidates: string[]): string | undefined 
   let bestD = Math.max(2, Math.ceil(word.length / 3)) + 1;
   for (const c of candidates) {
     if (c.toLowerCase() === word.toLowerCase()) return c;
+    if (word.length >= 4 && c.toLowerCase().startsWith(word.toLowerCase())) return c;
     const d = distance(word.toLowerCase(), c.toLowerCase());
     if (d < bestD) [best, bestD] = [c, d];
   }

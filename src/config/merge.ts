@@ -16,7 +16,7 @@ export const mergeConfig = createDefu((obj, key, value) => {
     return true;
   }
   if (Array.isArray(cur)) {
-    const seen = new Set(value.map((v) => JSON.stringify(v)));
+    const seen = new Set(value.map((v: unknown) => JSON.stringify(v)));
     (obj as Record<string, unknown>)[key as string] = [...value, ...cur.filter((v) => !seen.has(JSON.stringify(v)))];
     return true;
   }

@@ -1,0 +1,279 @@
+import { existsSync, lstatSync, mkdirSync, realpathSync } from "node:fs";
+import { basename, isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { EXIT, SiloError } from "../core/errors.ts";
+import { log } from "../core/log.ts";
+import { homePaths, type HomePaths } from "../core/paths.ts";
+import type { Driver } from "../runner/driver.ts";
+import type { Mount, NetworkSpec, RunSpec } from "../runner/spec.ts";
+import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts";
+import { selectDriver } from "./driver-select.ts";
+
+export interface RunOptions {
+  tool: string;
+  /** Arguments after the tool name (or after the shim's command). */
+  args: string[];
+  cwd: string;
+  /** Invoked through this shim: its command replaces the tool's main command. */
+  shim?: string;
+  /** An interactive shell instead of a command. */
+  shell?: boolean;
+  driver?: string;
+  tty?: boolean;
+  /** `-p host[:guest]` from the command line (the user typed them: no trust needed). */
+  ports?: { host: number; guest: number }[];
+  /** `-e KEY=VALUE` from the command line. */
+  env?: Record<string, string>;
+  timing?: boolean;
+  purpose?: "run" | "lsp" | "build";
+  /** Replace the argv entirely (lsp: the server command). */
+  argv?: string[];
+}
+
+export interface PreparedRun {
+  spec: RunSpec;
+  driver: Driver;
+  /** Project root on the host (mounted at /workspace). */
+  hostRoot: string;
+  cleanup(): Promise<void>;
+}
+
+/** Protected project paths: writable from inside, the host would run what the sandbox planted. */
+export const PROTECTED_PATHS = [".git/hooks", ".git/config", "silo.toml", ".envrc", ".vscode", ".silo", ".idea"];
+
+/** Turn config + tool + plugin into a RunSpec and pick the driver. Starts host-side network helpers. */
+export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()): Promise<PreparedRun> {
+  const t0 = performance.now();
+  const ctx = await loadRunContext(home, opts.cwd, opts.tool);
+  const tool = ctx.tool;
+  if (!tool) throw toolNotInstalled(opts.tool);
+  const root = checkWorkspace(ctx.project.root);
+  const t1 = performance.now();
+  const image = await ensureImage(home, ctx);
+  const t2 = performance.now();
+
+  const env = baseEnv(image.config.env);
+  Object.assign(env, tool.env);
+  for (const name of tool.passEnv) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  Object.assign(env, opts.env);
+
+  const guestCwd = join("/workspace", relative(root, resolve(opts.cwd)));
+  const main = tool.shims[tool.name] ?? Object.values(tool.shims)[0] ?? [tool.name];
+  let argv: string[];
+  if (opts.argv) argv = opts.argv;
+  else if (opts.shell) argv = [existsSync(join(image.rootfs, "bin/bash")) ? "/bin/bash" : "/bin/sh"];
+  else if (opts.shim) argv = [...(tool.shims[opts.shim] ?? [opts.shim]), ...opts.args];
+  else argv = [...main, ...opts.args];
+
+  const { loadPlugin } = await import("../plugin/loaders.ts");
+  const plugin = await loadPlugin(tool.def.plugin);
+  if (plugin) {
+    const pctx = {
+      projectRoot: root,
+      guestCwd,
+      argv,
+      env,
+      shims: tool.shims,
+      exists: (p: string) => existsInside(root, p),
+    };
+    Object.assign(env, plugin.env?.(pctx));
+    if (!opts.shim && !opts.shell && !opts.argv && plugin.argv) argv = plugin.argv({ ...pctx, argv });
+  }
+
+  const mounts: Mount[] = [];
+  for (const c of tool.cache) {
+    const host = join(home.cache, tool.name, c.name);
+    mkdirSync(host, { recursive: true });
+    mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
+  }
+  for (const f of tool.passFiles) mounts.push(resolvePassFile(f, root));
+  for (const m of tool.mount.extra) mounts.push({ host: resolve(root, m.host), guest: m.guest, readonly: m.readonly, kind: "dir" });
+
+  const runDir = join(home.run, `${process.pid}-${Date.now().toString(36)}`);
+  const net = await startNetwork(tool, opts, runDir);
+  Object.assign(env, net.env);
+  let sshAgent: string | undefined;
+  if (tool.passSshAgent && process.env.SSH_AUTH_SOCK) {
+    sshAgent = process.env.SSH_AUTH_SOCK;
+    env.SSH_AUTH_SOCK = "/run/silo/ssh-agent.sock";
+  }
+
+  const masked = tool.mount.exclude.map((p) => guestPath(root, p)).filter((p): p is string => p !== null);
+  // SILO_HOME inside the project (e.g. a project that is an ancestor of it) must stay out of reach.
+  const homeRel = relative(root, home.home);
+  if (!homeRel.startsWith("..") && !isAbsolute(homeRel)) masked.push(join("/workspace", homeRel));
+  const writable = new Set(tool.mount.writable.map((p) => normalize(p)));
+
+  const spec: RunSpec = {
+    tool: tool.name,
+    layers: [image.rootfs],
+    workspace: root,
+    cwd: guestCwd,
+    argv,
+    env,
+    mounts,
+    readonlyPaths: PROTECTED_PATHS.filter((p) => !writable.has(p) && existsInside(root, p)).map((p) => `/workspace/${p}`),
+    maskedPaths: masked,
+    tty: opts.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true),
+    hostname: tool.name,
+    resources: tool.resources,
+    network: { ...net.spec, sshAgent },
+    self: selfCommand(),
+  };
+  const driver = await selectDriver(opts.driver, ctx.project.driver);
+  if (opts.timing) log.info(`timing: config ${(t1 - t0).toFixed(1)} ms, image ${(t2 - t1).toFixed(1)} ms`);
+  return { spec, driver, hostRoot: root, cleanup: net.close };
+}
+
+/** `silo run`: prepare, run with stdio inherited, clean up; resolves with the exit code to use. */
+export async function runTool(opts: RunOptions): Promise<number> {
+  const t0 = performance.now();
+  const prepared = await prepareRun(opts);
+  try {
+    const t1 = performance.now();
+    const result = await prepared.driver.run(prepared.spec);
+    if (opts.timing) log.info(`timing: prepare ${(t1 - t0).toFixed(1)} ms, sandbox+command ${(performance.now() - t1).toFixed(1)} ms`);
+    return result.code;
+  } finally {
+    await prepared.cleanup();
+  }
+}
+
+function checkWorkspace(root: string): string {
+  const real = realpathSync(root);
+  const home = process.env.HOME ? realpathSafe(process.env.HOME) : null;
+  if (real === "/" || (home && (real === home || home.startsWith(real + "/"))))
+    throw new SiloError(
+      "E_SANDBOX",
+      `refusing to use ${real} as the workspace: it would expose ${real === "/" ? "the whole filesystem" : "your home directory (~/.ssh, ~/.aws, ...)"} to the sandbox`,
+      "run silo from a project directory, or create a silo.toml in the project root (`silo init`)",
+    );
+  return real;
+}
+
+const realpathSafe = (p: string) => {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+};
+
+function existsInside(root: string, rel: string): boolean {
+  try {
+    lstatSync(join(root, rel));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function guestPath(root: string, p: string): string | null {
+  const abs = resolve(root, p);
+  const rel = relative(root, abs);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
+    log.warn(`[mount] exclude: ignoring \`${p}\`, which is not inside the project`);
+    return null;
+  }
+  return join("/workspace", rel);
+}
+
+/**
+ * passFiles: only regular files inside the project or the user's home, named relative to one of them
+ * (`~/.npmrc`, `.env.local`); no absolute paths, no `..`, no symlinks. Inside: `~/x` → /root/x.
+ */
+export function resolvePassFile(entry: string, root: string): Mount {
+  const refuse = (why: string) =>
+    new SiloError("E_CONFIG", `passFiles: refusing \`${entry}\`: ${why}`, "name a regular file inside the project or as ~/path in your home");
+  const home = process.env.HOME ? realpathSafe(process.env.HOME) : null;
+  if (isAbsolute(entry)) throw refuse("absolute paths are not allowed");
+  if (entry.split("/").includes("..")) throw refuse("`..` is not allowed");
+  const inHome = entry.startsWith("~/");
+  if (inHome && !home) throw refuse("HOME is not set");
+  const base = inHome ? home! : root;
+  const host = join(base, inHome ? entry.slice(2) : entry);
+  let st;
+  try {
+    st = lstatSync(host);
+  } catch {
+    throw refuse(`${host} does not exist`);
+  }
+  if (st.isSymbolicLink()) throw refuse("it is a symbolic link");
+  if (!st.isFile()) throw refuse("it is not a regular file");
+  const real = realpathSync(host);
+  if (!real.startsWith(base + "/")) throw refuse(`it resolves outside ${inHome ? "your home" : "the project"}`);
+  return { host: real, guest: inHome ? join("/root", entry.slice(2)) : join("/workspace", entry), readonly: true, kind: "file" };
+}
+
+function baseEnv(imageEnv: string[]): Record<string, string> {
+  const env: Record<string, string> = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+  for (const kv of imageEnv) {
+    const i = kv.indexOf("=");
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  env.HOME = "/root";
+  env.USER = "root";
+  for (const k of ["TERM", "LANG", "COLUMNS", "LINES", "COLORTERM", "NO_COLOR"]) if (process.env[k]) env[k] = process.env[k]!;
+  return env;
+}
+
+async function ensureImage(home: HomePaths, ctx: RunContext) {
+  const { localImage, pullImage } = await import("../image/pull.ts");
+  const tool = ctx.tool!;
+  if (ctx.installed && ctx.installed.version === tool.version && ctx.installed.image === tool.image) {
+    const local = localImage(ctx.installed.digest, home);
+    if (local) return local;
+    log.info(`the image of ${tool.name} is missing from the cache; pulling it again`);
+  }
+  if (!ctx.installed) {
+    // The lazy path of a first `silo run`: install the tool (image, digest pin, shims) as `silo install` would.
+    log.info(`${tool.name} is not installed yet; installing ${tool.name}@${tool.version}`);
+    const { installTool } = await import("./install.ts");
+    const inst = await installTool({ spec: `${tool.name}@${tool.version}`, prompt: false }, home);
+    const local = localImage(inst.digest, home);
+    if (local) return local;
+    throw new SiloError("E_IMAGE", `the rootfs of ${tool.name} is missing after pulling it`);
+  }
+  // A project pins another version (or image) than the installed one: use that image, leave the install alone.
+  const { loadTomlData } = await import("../config/load.ts");
+  const g = (await loadTomlData(home.globalConfig)) as import("../config/schema.ts").SiloConfig;
+  const pulled = await pullImage(tool.image, { home, mirrors: g.images?.mirrors, insecure: g.images?.insecure });
+  return { rootfs: pulled.rootfs, config: pulled.config };
+}
+
+async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions, runDir: string) {
+  const ports = [...tool.ports, ...(opts.ports ?? [])];
+  const allow = opts.purpose === "build" ? [...tool.network.allow, ...tool.network.installAllow] : tool.network.allow;
+  const none = { spec: { mode: "none", hostAccess: false, ports: [] } as NetworkSpec, env: {}, close: async () => {} };
+  if (allow.length === 0 && !tool.network.hostAccess && ports.length === 0) return none;
+  const { startHostNetwork, proxyEnv } = await import("../net/host.ts");
+  mkdirSync(runDir, { recursive: true });
+  const net = await startHostNetwork(
+    {
+      tool: tool.name,
+      allow,
+      deny: tool.network.deny,
+      hostAccess: tool.network.hostAccess,
+      hostPorts: tool.network.hostPorts,
+      ports,
+      onDeny: (host: string) => log.warn(`blocked ${host}: not in ${tool.name}'s network allowlist (silo config network allow ${tool.name} ${host})`),
+    },
+    runDir,
+  );
+  return {
+    spec: net.spec,
+    env: proxyEnv(net.spec),
+    close: async () => {
+      await net.close();
+      (await import("node:fs")).rmSync(runDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** How the sandbox stage re-invokes silo: the compiled binary itself, or bun + this entry in development. */
+export function selfCommand(): string[] {
+  const exe = process.execPath;
+  if (basename(exe) !== "bun") return [exe];
+  return [exe, resolve(import.meta.dir, "../main.ts")];
+}
+
+export { EXIT };

@@ -1,0 +1,42 @@
+import { defineCommand } from "citty";
+import { SiloError } from "../core/errors.ts";
+import { log } from "../core/log.ts";
+import { globalArgs } from "./_args.ts";
+
+async function projectFile(): Promise<string> {
+  const { findProjectConfig } = await import("../config/load.ts");
+  const file = findProjectConfig(process.cwd());
+  if (!file) throw new SiloError("E_CONFIG", "no silo.toml in this directory or above", "`silo init` creates one");
+  return file;
+}
+
+export const trust = defineCommand({
+  meta: {
+    name: "trust",
+    description: "Trust this project's silo.toml as it is now, so its settings that widen access take effect",
+  },
+  args: { ...globalArgs },
+  async run() {
+    const file = await projectFile();
+    const { homePaths } = await import("../core/paths.ts");
+    const { loadTomlData, validateOrThrow } = await import("../config/load.ts");
+    const { siloConfigSchema } = await import("../config/schema.ts");
+    const { stripWidening, trust: doTrust } = await import("../config/trust.ts");
+    const data = await loadTomlData(file);
+    validateOrThrow(file, data, siloConfigSchema);
+    const { ignored } = stripWidening(data);
+    const hash = doTrust(homePaths(), file);
+    log.success(`trusted ${file} (sha256 ${hash.slice(0, 12)})${ignored.length ? `; now in effect: ${ignored.join(", ")}` : ""}`);
+  },
+});
+
+export const untrust = defineCommand({
+  meta: { name: "untrust", description: "Forget the trust of this project's silo.toml (its widening settings are ignored again)" },
+  args: { ...globalArgs },
+  async run() {
+    const file = await projectFile();
+    const { homePaths } = await import("../core/paths.ts");
+    const { untrust: doUntrust } = await import("../config/trust.ts");
+    log.success(doUntrust(homePaths(), file) ? `untrusted ${file}` : `${file} was not trusted`);
+  },
+});

@@ -1,0 +1,54 @@
+// Entry point. Hot path first: a shim call or `silo run` must not load what it does not use, so
+// commands, consola and c12 are imported lazily (see scripts/bench/startup.ts for the figures).
+import { basename } from "node:path";
+import { EXIT, SiloError } from "./core/errors.ts";
+import { isDebug, log, setDebug, setQuiet } from "./core/log.ts";
+
+const RUN_LIKE = new Set(["run", "shell", "lsp", "build"]);
+
+async function main(argv: string[]): Promise<number> {
+  const invoked = basename(process.argv0 || "silo");
+  if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
+  if (argv[0] === "__shim") return (await import("./app/shim-dispatch.ts")).dispatchShim(argv[1] ?? "", argv.slice(2));
+  if (invoked !== "silo" && invoked !== "bun" && !invoked.startsWith("silo"))
+    return (await import("./app/shim-dispatch.ts")).dispatchShim(invoked, argv);
+
+  let i = 0;
+  for (; i < argv.length; i++) {
+    if (argv[i] === "--debug") setDebug(true);
+    else if (argv[i] === "--quiet" || argv[i] === "-q") setQuiet(true);
+    else break;
+  }
+  const cmd = argv[i];
+  const rest = argv.slice(i + 1);
+  if (cmd === "--version" || cmd === "-v" || cmd === "-V") {
+    const { VERSION } = await import("./version.ts");
+    process.stdout.write(`silo ${VERSION}\n`);
+    return 0;
+  }
+  if (cmd && RUN_LIKE.has(cmd)) return (await import("./cli/_run-like.ts")).runLike(cmd, rest);
+  const { runCli } = await import("./cli/_dispatch.ts");
+  return runCli(argv.slice(i));
+}
+
+function report(err: unknown): number {
+  if (err instanceof SiloError) {
+    log.error(err.message);
+    if (err.hint) log.hint(err.hint);
+    if (isDebug() && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  if (isDebug()) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  else log.error(`internal error: ${(err as Error)?.message ?? String(err)} (re-run with --debug for details)`);
+  return EXIT.FAILURE;
+}
+
+if (process.argv.includes("--debug")) setDebug(true);
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.exitCode = report(err);
+  },
+);
