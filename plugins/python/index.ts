@@ -9,7 +9,7 @@ export default definePlugin({
   shims: ["python", "python3", "pip", "pip3"],
   cache: [{ name: "pip", path: "/root/.cache/pip" }],
   lsp: { command: ["pyright-langserver", "--stdio"], install: ["pip", "install", "pyright"] },
-  env(ctx) {
+  env(ctx): Record<string, string> {
     // Activate ./.venv or ./venv the way `source bin/activate` does: VIRTUAL_ENV plus PATH.
     const venv = VENVS.find((v) => ctx.exists(`${v}/bin/python`) || ctx.exists(`${v}/pyvenv.cfg`));
     if (!venv) return {};
