@@ -28,10 +28,12 @@ export function renderSiloToml(a: InitAnswers): string {
   const q = (s: string) => JSON.stringify(s);
   const list = (xs: string[]) => `[${xs.map(q).join(", ")}]`;
   const out = ["# silo project configuration (https://github.com/silo-sandbox/silo#configuration)", "# Settings that widen access (passEnv, passFiles, network allow, ports) apply after `silo trust`.", ""];
+  // Top-level keys first: in TOML everything after a [table] header belongs to that table.
+  if (a.passEnv.length) out.push(`passEnv = ${list(a.passEnv)}`);
+  if (a.passFiles.length) out.push(`passFiles = ${list(a.passFiles)}`);
+  if (a.passEnv.length || a.passFiles.length) out.push("");
   out.push("[tools]");
   for (const [t, v] of Object.entries(a.tools)) out.push(`${t} = ${q(v)}`);
-  if (a.passEnv.length) out.push("", `passEnv = ${list(a.passEnv)}`);
-  if (a.passFiles.length) out.push(`passFiles = ${list(a.passFiles)}`);
   out.push("", "[mount]", "# Project paths the sandbox must not see (an empty directory takes their place).", `exclude = ${list(a.exclude)}`);
   const tools = new Set([...a.ports.map((p) => p.tool), ...a.allow.map((x) => x.tool)]);
   for (const t of tools) {

@@ -30,7 +30,7 @@ export interface SchemaIssue {
 export function describe(s: Schema): string {
   switch (s.kind) {
     case "array":
-      return `an array of ${describe(s.of)}s`;
+      return `an array of ${describe(s.of).replace(/^an? /, "")}s`;
     case "object":
     case "record":
       return "a table";
@@ -107,10 +107,10 @@ function preview(v: unknown): string {
   return s === undefined ? "" : `(${s.length > 40 ? s.slice(0, 37) + "..." : s})`;
 }
 
-/** The known key within edit distance ⌈len/3⌉ (at least 2), or one that differs only by case. */
+/** The known key within edit distance ⌊len/3⌋ (at least 1), a prefix match, or one that differs only by case. */
 export function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
-  let bestD = Math.max(2, Math.ceil(word.length / 3)) + 1;
+  let bestD = Math.max(1, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {
     if (c.toLowerCase() === word.toLowerCase()) return c;
     if (word.length >= 4 && c.toLowerCase().startsWith(word.toLowerCase())) return c;
