@@ -9,6 +9,7 @@ const RUN_LIKE = new Set(["run", "shell", "lsp", "build"]);
 async function main(argv: string[]): Promise<number> {
   const invoked = basename(process.argv0 || "silo");
   if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
+  if (argv[0] === "__resolve") return (await import("./app/context.ts")).resolveOnly(argv[1] ?? "python");
   if (argv[0] === "__shim") return (await import("./app/shim-dispatch.ts")).dispatchShim(argv[1] ?? "", argv.slice(2));
   if (invoked !== "silo" && invoked !== "bun" && !invoked.startsWith("silo"))
     return (await import("./app/shim-dispatch.ts")).dispatchShim(invoked, argv);

@@ -116,3 +116,10 @@ async function resolveRunContext(home: HomePaths, cwd: string, toolName: string)
 export function toolNotInstalled(name: string): SiloError {
   return new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${name}\` is not installed`, `run \`silo install ${name}\` first`, 127);
 }
+
+/** `silo __resolve TOOL`: config resolution alone, as `silo run` does it (for the start-up benchmark). */
+export async function resolveOnly(tool: string): Promise<number> {
+  const { homePaths } = await import("../core/paths.ts");
+  const ctx = await loadRunContext(homePaths(), process.cwd(), tool);
+  return ctx.tool ? 0 : 1;
+}

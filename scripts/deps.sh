@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what silo and its tests need on a fresh Debian/Ubuntu machine (idempotent; needs root or sudo):
+# Debian packages, Bun (from the npm registry), and the project's node_modules.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SUDO=; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+
+# bubblewrap: the sandbox. skopeo, umoci, docker-registry, debootstrap: test fixtures and the pull benchmark.
+# e2fsprogs: ext4 images for VM drivers. zstd: benchmarks. uidmap, iproute2, socat, openssl, openssh-client:
+# isolation and network tests. hyperfine: benchmarks.
+APT_PACKAGES="bubblewrap skopeo umoci docker-registry debootstrap e2fsprogs zstd uidmap iproute2 socat openssl openssh-client git curl ca-certificates npm nodejs hyperfine time util-linux"
+
+missing=()
+for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v bun >/dev/null; then
+  echo "deps: installing bun from the npm registry" >&2
+  $SUDO npm install -g --silent bun
+fi
+bun install --frozen-lockfile --silent
