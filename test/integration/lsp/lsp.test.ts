@@ -1,0 +1,136 @@
+/**
+ * End to end: a real typescript-language-server (installed in the node fixture image) driven through
+ * the built `dist/silo lsp node` by a real LSP client (vscode-jsonrpc). Needs the fixture registry
+ * (scripts/fixtures/build.sh) and bubblewrap.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
+import type { Diagnostic, Location, LocationLink, PublishDiagnosticsParams } from "vscode-languageserver-protocol";
+import { makeHome, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
+
+const LIB = `export function greet(name: string): string {\n  return "hello " + name;\n}\n`;
+// Line 1: a deliberate type error. Line 2: a call whose definition is in lib.ts.
+const MAIN = `import { greet } from "./lib";\nconst n: number = greet("x");\nconsole.log(greet("y"), n, Math.PI);\n`;
+
+interface Session {
+  proc: ChildProcess;
+  conn: MessageConnection;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+/** Start `silo lsp node` in `cwd` and connect a JSON-RPC client to its stdio. */
+function startSession(home: string, cwd: string): Session {
+  const proc = spawn(siloBin, ["lsp", "node"], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let err = "";
+  proc.stderr!.on("data", (d) => (err += d));
+  const exit = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
+  conn.listen();
+  return { proc, conn, stderr: () => err, exit };
+}
+
+describe.skipIf(process.platform !== "linux")("silo lsp node (typescript-language-server in the sandbox)", () => {
+  let home: string;
+  let root: string;
+  let s: Session;
+  const diagnostics = new Map<string, Diagnostic[]>();
+
+  beforeAll(async () => {
+    expect(existsSync(siloBin)).toBe(true);
+    home = makeHome();
+    // A space in the project path: the editor sends percent-encoded URIs (file:///.../my%20proj/...).
+    root = join(tmp("silo-lsp-"), "my proj");
+    mkdirSync(join(root, "src"), { recursive: true });
+    writeFileSync(join(root, "silo.toml"), "");
+    writeFileSync(join(root, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, module: "commonjs" } }));
+    writeFileSync(join(root, "src/lib.ts"), LIB);
+    writeFileSync(join(root, "src/main.ts"), MAIN);
+    const install = await runSilo(["install", "node"], { home, cwd: root });
+    expect(install.stderr + install.stdout).not.toContain("error");
+    expect(install.exitCode).toBe(0);
+
+    s = startSession(home, join(root, "src"));
+    s.conn.onNotification("textDocument/publishDiagnostics", (p: PublishDiagnosticsParams) => diagnostics.set(p.uri, p.diagnostics));
+    // Server-to-client requests the client must answer for the session to proceed.
+    s.conn.onRequest("workspace/configuration", (p: { items: unknown[] }) => p.items.map(() => null));
+    s.conn.onRequest("client/registerCapability", () => null);
+    s.conn.onRequest("window/workDoneProgress/create", () => null);
+  }, 300_000);
+
+  afterAll(() => {
+    s?.proc.kill("SIGKILL");
+  });
+
+  const uriOf = (rel: string) => pathToFileURL(join(root, rel)).href;
+
+  test("initialize with the host root (processId of this process)", async () => {
+    expect(uriOf("src/main.ts")).toContain("my%20proj");
+    const result = (await s.conn.sendRequest("initialize", {
+      processId: process.pid,
+      rootUri: pathToFileURL(root).href,
+      rootPath: root,
+      workspaceFolders: [{ uri: pathToFileURL(root).href, name: "my proj" }],
+      capabilities: {
+        textDocument: { publishDiagnostics: { relatedInformation: true }, definition: { linkSupport: true }, synchronization: {} },
+        workspace: { configuration: true, workspaceFolders: true },
+      },
+    })) as { capabilities: { definitionProvider?: unknown } };
+    expect(result.capabilities.definitionProvider).toBeTruthy();
+    await s.conn.sendNotification("initialized", {});
+  }, 120_000);
+
+  test("didOpen a file with a type error: diagnostics come back for the HOST uri", async () => {
+    await s.conn.sendNotification("textDocument/didOpen", {
+      textDocument: { uri: uriOf("src/main.ts"), languageId: "typescript", version: 1, text: MAIN },
+    });
+    for (let i = 0; i < 600 && !diagnostics.get(uriOf("src/main.ts"))?.length; i++) await Bun.sleep(100);
+    expect([...diagnostics.keys()]).toContain(uriOf("src/main.ts"));
+    const diags = diagnostics.get(uriOf("src/main.ts"))!;
+    expect(diags.map((d) => d.message).join("\n")).toContain("Type 'string' is not assignable to type 'number'");
+    expect(diags[0]!.range.start.line).toBe(1);
+    for (const uri of diagnostics.keys()) expect(uri).not.toContain("/workspace/");
+  }, 90_000);
+
+  test("go-to-definition resolves into lib.ts at its HOST path", async () => {
+    const result = (await s.conn.sendRequest("textDocument/definition", {
+      textDocument: { uri: uriOf("src/main.ts") },
+      position: { line: 2, character: 13 }, // greet in console.log(greet("y"), ...)
+    })) as (Location | LocationLink)[] | Location;
+    const first = Array.isArray(result) ? result[0]! : result;
+    const uri = "targetUri" in first ? first.targetUri : first.uri;
+    expect(uri).toBe(uriOf("src/lib.ts"));
+    expect(existsSync(fileURLToPath(uri))).toBe(true);
+    const range = "targetUri" in first ? first.targetSelectionRange : first.range;
+    expect(range.start.line).toBe(0);
+  }, 60_000);
+
+  test("the server runs inside the sandbox: lib.d.ts comes from the image, not the host", async () => {
+    const result = (await s.conn.sendRequest("textDocument/definition", {
+      textDocument: { uri: uriOf("src/main.ts") },
+      position: { line: 2, character: 34 }, // PI in Math.PI
+    })) as (Location | LocationLink)[];
+    const first = result[0]!;
+    const uri = "targetUri" in first ? first.targetUri : first.uri;
+    // The image's global typescript answers (the project has none), at a path that exists only in the sandbox.
+    expect(uri).toMatch(/^file:\/\/\/usr\/.*\/typescript\/lib\/lib\..*\.d\.ts$/);
+    expect(existsSync(fileURLToPath(uri))).toBe(false);
+  }, 60_000);
+
+  test("shutdown + exit end silo lsp with the server's exit code", async () => {
+    await s.conn.sendRequest("shutdown");
+    await s.conn.sendNotification("exit");
+    s.proc.stdin!.end();
+    expect(await s.exit).toBe(0);
+    // stdout carried only LSP frames (vscode-jsonrpc would have reported anything else); stderr has no silo error.
+    expect(s.stderr()).not.toMatch(/^error/m);
+  }, 30_000);
+});
