@@ -11,7 +11,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
   if (argv[0] === "__resolve") return (await import("./app/context.ts")).resolveOnly(argv[1] ?? "python");
   if (argv[0] === "__shim") return (await import("./app/shim-dispatch.ts")).dispatchShim(argv[1] ?? "", argv.slice(2));
-  if (invoked !== "silo" && invoked !== "bun" && !invoked.startsWith("silo"))
+  // A shim is a symlink to this binary under another name (argv[0] dispatch); a renamed copy is still silo.
+  if (invoked !== basename(process.execPath) && invoked !== "silo" && invoked !== "bun")
     return (await import("./app/shim-dispatch.ts")).dispatchShim(invoked, argv);
 
   let i = 0;
