@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFrame, FrameReader } from "../../src/lsp/framing.ts";
+import { median } from "./_util.ts";
 
 const SELF = import.meta.path;
 const TSLS_PREFIX = process.env.SILO_BENCH_TSLS ?? "/tmp/lspbench";
@@ -90,17 +91,23 @@ class Client {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (ms: number) => `${ms.toFixed(3)} ms`;
+/** Time `n` requests on each client, interleaved (A B A B ...) so machine-load drift hits both alike. */
+async function timeInterleaved(clients: Record<string, Client>, n: number, method: string, params: () => unknown) {
+  const out: Record<string, number[]> = Object.fromEntries(Object.keys(clients).map((k) => [k, []]));
+  for (let i = 0; i < n; i++)
+    for (const [name, c] of Object.entries(clients)) {
+      const t = performance.now();
+      await c.request(method, params());
+      out[name]!.push(performance.now() - t);
+    }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+}
 
-async function timeRequests(c: Client, n: number, method: string, params: () => unknown): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await c.request(method, params());
-    times.push(performance.now() - t);
-  }
-  return times;
+const ms = (x: number) => `${x.toFixed(3)} ms`;
+
+function report(label: string, t: Record<string, number>) {
+  const d = t.direct!, p = t.proxied!;
+  console.log(`${label}: direct ${ms(d)}, proxied ${ms(p)}, added ${ms(p - d)} at the median (ratio ${(p / d).toFixed(2)})`);
 }
 
 function makeProject(): { root: string; file: string; text: string } {
@@ -119,23 +126,15 @@ async function benchEcho(root: string) {
   const bigText = `// ${uri}\n` + "const s = 'the quick brown fox jumps over the lazy dog';\n".repeat(70_000); // ~4 MB
   const big = () => ({ textDocument: { uri, languageId: "typescript", version: 1, text: bigText } });
   const mb = (enc.encode(bigText).length * 2) / 1e6; // there and back
-  const rows: Record<string, { lat: number; thr: number }> = {};
-  for (const [name, argv] of [
-    ["direct", server],
-    ["proxied", [process.execPath, SELF, "proxy", root, ...server]],
-  ] as const) {
-    const c = new Client([...argv]);
-    await c.request("initialize", { processId: null, rootUri: `file://${root}`, capabilities: {} });
-    await timeRequests(c, 300, "textDocument/hover", hover); // warm-up
-    const lat = median(await timeRequests(c, 3000, "textDocument/hover", hover));
-    await timeRequests(c, 3, "custom/big", big);
-    const thr = mb / (median(await timeRequests(c, 15, "custom/big", big)) / 1000);
-    rows[name] = { lat, thr };
-    await c.close();
-  }
-  const d = rows.direct!, p = rows.proxied!;
-  console.log(`lsp echo server, 3000 hover round trips: direct ${fmt(d.lat)}, proxied ${fmt(p.lat)}, added ${fmt(p.lat - d.lat)} (ratio ${(p.lat / d.lat).toFixed(2)})`);
-  console.log(`lsp echo server, 4 MB didOpen-sized message round trip: direct ${d.thr.toFixed(0)} MB/s, proxied ${p.thr.toFixed(0)} MB/s (ratio ${(d.thr / p.thr).toFixed(2)} slower)`);
+  const clients = { direct: new Client(server), proxied: new Client([process.execPath, SELF, "proxy", root, ...server]) };
+  for (const c of Object.values(clients)) await c.request("initialize", { processId: null, rootUri: `file://${root}`, capabilities: {} });
+  await timeInterleaved(clients, 300, "textDocument/hover", hover); // warm-up
+  report("lsp echo server, 3000 hover round trips", await timeInterleaved(clients, 3000, "textDocument/hover", hover));
+  await timeInterleaved(clients, 3, "custom/big", big);
+  const t = await timeInterleaved(clients, 15, "custom/big", big);
+  const d = mb / (t.direct! / 1000), p = mb / (t.proxied! / 1000);
+  console.log(`lsp echo server, 4 MB message there and back: direct ${d.toFixed(0)} MB/s, proxied ${p.toFixed(0)} MB/s (ratio ${(d / p).toFixed(2)})`);
+  for (const c of Object.values(clients)) await c.close();
 }
 
 async function ensureTsls(): Promise<string | null> {
@@ -155,22 +154,15 @@ async function benchTsls(proj: ReturnType<typeof makeProject>) {
   }
   const uri = `file://${proj.file}`;
   const hover = () => ({ textDocument: { uri }, position: { line: 4, character: 11 } });
-  const lat: Record<string, number> = {};
-  for (const [name, argv] of [
-    ["direct", [bin, "--stdio"]],
-    ["proxied", [process.execPath, SELF, "proxy", proj.root, bin, "--stdio"]],
-  ] as const) {
-    const c = new Client([...argv]);
+  const clients = { direct: new Client([bin, "--stdio"]), proxied: new Client([process.execPath, SELF, "proxy", proj.root, bin, "--stdio"]) };
+  for (const c of Object.values(clients)) {
     await c.request("initialize", { processId: null, rootUri: `file://${proj.root}`, workspaceFolders: [{ uri: `file://${proj.root}`, name: "p" }], capabilities: {} });
     c.notify("initialized", {});
     c.notify("textDocument/didOpen", { textDocument: { uri, languageId: "typescript", version: 1, text: proj.text } });
-    await timeRequests(c, 50, "textDocument/hover", hover);
-    lat[name] = median(await timeRequests(c, 500, "textDocument/hover", hover));
-    await c.close();
   }
-  console.log(
-    `lsp typescript-language-server, 500 hovers: direct ${fmt(lat.direct!)}, proxied ${fmt(lat.proxied!)}, added ${fmt(lat.proxied! - lat.direct!)} (ratio ${(lat.proxied! / lat.direct!).toFixed(2)})`,
-  );
+  await timeInterleaved(clients, 50, "textDocument/hover", hover);
+  report("lsp typescript-language-server, 500 hovers", await timeInterleaved(clients, 500, "textDocument/hover", hover));
+  for (const c of Object.values(clients)) await c.close();
 }
 
 export default async function bench(): Promise<void> {
