@@ -76,6 +76,11 @@ export class FrameReader {
   }
 }
 
+/** The header block for a body of `length` bytes. */
+export function encodeHeader(length: number): Uint8Array {
+  return encoder.encode(`Content-Length: ${length}\r\n\r\n`);
+}
+
 /** Frame one message body. `body` is a JSON string or its UTF-8 bytes; the length written is in bytes. */
 export function encodeFrame(body: string | Uint8Array): Uint8Array {
   const bytes = typeof body === "string" ? encoder.encode(body) : body;

@@ -7,7 +7,7 @@
  * `graceMs` to exit on its own (LSP servers exit on EOF or after `exit`), and is terminated after that.
  */
 import { log } from "../core/log.ts";
-import { encodeFrame, FrameReader } from "./framing.ts";
+import { encodeHeader, FrameReader } from "./framing.ts";
 
 /** The write side of a stream: a Bun FileSink, `Bun.stdout.writer()`, or a Node Writable. */
 export interface WritableLike {
@@ -118,7 +118,12 @@ async function pump(
     if (done || !value) break;
     const bodies = frames.push(value);
     if (bodies.length === 0) continue;
-    for (const body of bodies) out.write(encodeFrame(transform(body)));
+    for (const body of bodies) {
+      const b = transform(body);
+      // Header and body as two writes: the sink buffers them together, and a large body is not copied twice.
+      out.write(encodeHeader(b.length));
+      out.write(b);
+    }
     // One flush per chunk: latency matters more than syscalls here, and awaiting it is our backpressure.
     await out.flush?.();
   }
