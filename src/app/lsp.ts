@@ -2,11 +2,11 @@
  * `silo lsp <tool>`: the tool's language server in the tool's sandbox, proxied over stdio with host
  * paths <-> /workspace rewritten (src/lsp). stdout carries JSON-RPC only: every diagnostic goes to stderr.
  */
-import { realpathSync } from "node:fs";
-import { dirname, relative } from "node:path";
+import { existsSync, lstatSync, mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
-import { homePaths } from "../core/paths.ts";
+import { homePaths, type HomePaths } from "../core/paths.ts";
 import type { ToolDef } from "../config/schema.ts";
 import type { WritableLike } from "../lsp/proxy.ts";
 
@@ -43,6 +43,9 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
     tty: false,
   });
   try {
+    if (lsp.install && !commandInLayers(prepared.spec.layers, prepared.spec.env.PATH ?? "", lsp.command[0]!)) {
+      prepared.spec.layers.push(await ensureLspLayer(home, opts, lsp, prepared.spec.layers));
+    }
     const proc = await prepared.driver.spawn(prepared.spec, "pipe");
     if (!proc.stdin || !proc.stdout) {
       proc.kill("SIGKILL");
@@ -70,6 +73,75 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
   } finally {
     await prepared.cleanup();
   }
+}
+
+/**
+ * Install-on-first-use: run the tool's `[lsp] install` command once in a build sandbox (install-time
+ * network allowlist) whose root-filesystem writes are captured as a layer, SILO_HOME/builds/<tool>/lsp-<key>,
+ * keyed by the layers below it and the command (a new image means a new install). Later starts reuse it.
+ * The layer appears only once complete (built under a temporary name, then renamed).
+ */
+export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp: LspCommand, below: string[]): Promise<string> {
+  const key = Bun.hash(JSON.stringify([below, lsp.install])).toString(16);
+  const dir = join(home.builds, opts.tool, `lsp-${key}`);
+  if (existsSync(dir)) return dir;
+  log.info(`installing ${opts.tool}'s language server (once): ${lsp.install!.join(" ")}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const { prepareRun } = await import("./run.ts");
+  const build = await prepareRun({ tool: opts.tool, args: [], argv: lsp.install, cwd: opts.cwd, driver: opts.driver, purpose: "build", tty: false });
+  let code: number;
+  try {
+    build.spec.captureUpper = tmp;
+    const proc = await build.driver.spawn(build.spec, "pipe");
+    proc.stdin?.end();
+    // stdout belongs to the editor: the installer's chatter goes to stderr.
+    const copy = proc.stdout ? copyToStderr(proc.stdout) : Promise.resolve();
+    code = (await proc.exited).code;
+    await copy;
+  } finally {
+    await build.cleanup();
+  }
+  if (code !== 0 || !commandInLayers([...below, tmp], build.spec.env.PATH ?? "", lsp.command[0]!)) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new SiloError(
+      "E_LSP",
+      code !== 0
+        ? `installing ${opts.tool}'s language server failed (exit ${code})`
+        : `${lsp.install!.join(" ")} did not install \`${lsp.command[0]}\``,
+      `the install command comes from the tool's [lsp] install; try it with \`silo shell ${opts.tool}\``,
+    );
+  }
+  try {
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true }); // another editor installed it at the same time
+    if (!existsSync(dir)) throw e;
+  }
+  return dir;
+}
+
+async function copyToStderr(stream: ReadableStream<Uint8Array>) {
+  for await (const chunk of stream) process.stderr.write(chunk);
+}
+
+/**
+ * Does the sandbox's root filesystem (these layers, top one first) have `cmd`: a path, or a name on PATH?
+ * Looks at directory entries without following links (an absolute link points into the image, not the host).
+ */
+export function commandInLayers(layers: string[], pathEnv: string, cmd: string): boolean {
+  const candidates = cmd.includes("/") ? [cmd] : pathEnv.split(":").filter(Boolean).map((d) => join(d, cmd));
+  for (const layer of [...layers].reverse())
+    for (const c of candidates) {
+      try {
+        lstatSync(join(layer, c));
+        return true;
+      } catch {
+        // not in this layer
+      }
+    }
+  return false;
 }
 
 /** The tool's `[lsp]` from its definition, else its plugin's default. */
