@@ -58,8 +58,12 @@ export interface NetworkSpec {
   hostAccess: boolean;
   /** Unix socket on the host that forwards to host loopback (hostAccess). */
   hostSocket?: string;
+  /** Ports on `host.silo.internal` (127.0.0.2 in the sandbox) relayed to the same port on host loopback. */
+  hostPorts?: number[];
   /** Host port → guest port forwards while the command runs. */
   ports: { host: number; guest: number }[];
+  /** Unix socket the in-sandbox relay listens on for those forwards (the host side connects to it). */
+  forwardSocket?: string;
   /** ssh-agent socket on the host to expose at /run/silo/ssh-agent.sock (trusted config only). */
   sshAgent?: string;
 }

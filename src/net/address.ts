@@ -1,0 +1,128 @@
+/**
+ * The address classifier: which kind of network an IP address belongs to. The egress proxy resolves every
+ * name itself and refuses anything that is not `public` unless the configuration lifts it, so an allowed
+ * name that resolves (or is rebound) to 127.0.0.1, a LAN address or the cloud metadata service does not
+ * open them. IPv6 forms that embed an IPv4 address (::ffff:127.0.0.1, ::ffff:7f00:1, NAT64, 6to4) are
+ * classified by the embedded address.
+ */
+export type AddressKind =
+  | "public"
+  | "loopback"
+  | "private"
+  | "link-local"
+  | "metadata"
+  | "unspecified"
+  | "multicast"
+  | "reserved"
+  | "invalid";
+
+/** Parse dotted-quad IPv4 into a 32-bit number; null unless it is exactly four decimal octets. */
+export function parseIPv4(s: string): number | null {
+  const parts = s.split(".");
+  if (parts.length !== 4) return null;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null;
+    const v = Number(p);
+    if (v > 255) return null;
+    n = n * 256 + v;
+  }
+  return n;
+}
+
+/** Parse an IPv6 address (brackets and a %zone allowed) into eight 16-bit groups; null if malformed. */
+export function parseIPv6(input: string): number[] | null {
+  let s = input.startsWith("[") && input.endsWith("]") ? input.slice(1, -1) : input;
+  s = s.replace(/%.*$/, "");
+  if (!s.includes(":")) return null;
+  // A trailing dotted quad stands for the last two groups: rewrite it as hex and parse as usual.
+  const lastColon = s.lastIndexOf(":");
+  const last = s.slice(lastColon + 1);
+  if (last.includes(".")) {
+    const v4 = parseIPv4(last);
+    if (v4 === null) return null;
+    s = `${s.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  }
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const toGroups = (h: string) => (h === "" ? [] : h.split(":"));
+  const head = toGroups(halves[0]!);
+  const rest = halves.length === 2 ? toGroups(halves[1]!) : [];
+  for (const g of [...head, ...rest]) if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+  const total = head.length + rest.length;
+  if (halves.length === 1 ? total !== 8 : total > 7) return null;
+  const hex = (gs: string[]) => gs.map((g) => parseInt(g, 16));
+  return [...hex(head), ...new Array<number>(8 - total).fill(0), ...hex(rest)];
+}
+
+/** Is this string an IP literal (v4 dotted quad or v6, brackets allowed)? */
+export function isIpLiteral(s: string): boolean {
+  return parseIPv4(s) !== null || parseIPv6(s) !== null;
+}
+
+/** A canonical spelling for comparing IP literals: v4 as is, v6 as eight lowercase hex groups. */
+export function canonicalIp(s: string): string | null {
+  if (parseIPv4(s) !== null) return s;
+  const g = parseIPv6(s);
+  return g ? g.map((x) => x.toString(16)).join(":") : null;
+}
+
+const inV4 = (n: number, base: string, bits: number) => {
+  const b = parseIPv4(base)!;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return ((n & mask) >>> 0) === ((b & mask) >>> 0);
+};
+
+function classifyV4(n: number): AddressKind {
+  if (inV4(n, "0.0.0.0", 8)) return "unspecified";
+  if (inV4(n, "127.0.0.0", 8)) return "loopback";
+  if (inV4(n, "169.254.169.254", 32)) return "metadata";
+  if (inV4(n, "169.254.0.0", 16)) return "link-local";
+  if (inV4(n, "10.0.0.0", 8) || inV4(n, "172.16.0.0", 12) || inV4(n, "192.168.0.0", 16)) return "private";
+  if (inV4(n, "100.64.0.0", 10)) return "private"; // carrier-grade NAT (and Alibaba's metadata service)
+  if (inV4(n, "224.0.0.0", 4)) return "multicast";
+  if (inV4(n, "240.0.0.0", 4)) return "reserved"; // includes 255.255.255.255
+  if (inV4(n, "192.0.0.0", 24) || inV4(n, "192.0.2.0", 24) || inV4(n, "198.51.100.0", 24)) return "reserved";
+  if (inV4(n, "203.0.113.0", 24) || inV4(n, "198.18.0.0", 15) || inV4(n, "192.88.99.0", 24)) return "reserved";
+  return "public";
+}
+
+function classifyV6(g: number[]): AddressKind {
+  const [a, b, c, d, e, f, x, y] = g as [number, number, number, number, number, number, number, number];
+  const v4 = ((x << 16) >>> 0) + y;
+  const zero5 = a === 0 && b === 0 && c === 0 && d === 0 && e === 0;
+  if (zero5 && f === 0 && x === 0 && y === 0) return "unspecified";
+  if (zero5 && f === 0 && x === 0 && y === 1) return "loopback";
+  if (zero5 && (f === 0xffff || f === 0)) return classifyV4(v4); // IPv4-mapped / IPv4-compatible
+  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0xffff && f === 0) return classifyV4(v4); // SIIT
+  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return classifyV4(v4); // NAT64
+  if (a === 0x64 && b === 0xff9b && c === 1) return "private"; // local-use NAT64
+  if (a === 0x2002) return classifyV4(((b << 16) >>> 0) + c); // 6to4 embeds the IPv4 address
+  if (a === 0xfd00 && b === 0xec2 && g.slice(2, 7).every((v) => v === 0) && y === 0x254) return "metadata";
+  if ((a & 0xfe00) === 0xfc00) return "private"; // unique local fc00::/7 (fd00::/8)
+  if ((a & 0xffc0) === 0xfe80) return "link-local";
+  if ((a & 0xffc0) === 0xfec0) return "private"; // deprecated site-local
+  if ((a & 0xff00) === 0xff00) return "multicast";
+  if (a === 0x2001 && b === 0xdb8) return "reserved"; // documentation
+  if (a === 0x2001 && b === 0) return "reserved"; // Teredo hides the real IPv4 address
+  if (a === 0x100 && b === 0 && c === 0 && d === 0) return "reserved"; // discard prefix
+  return "public";
+}
+
+/** Classify an IP literal. Anything that is not an IP literal is `invalid`. */
+export function classifyAddress(addr: string): AddressKind {
+  const v4 = parseIPv4(addr);
+  if (v4 !== null) return classifyV4(v4);
+  const v6 = parseIPv6(addr);
+  return v6 ? classifyV6(v6) : "invalid";
+}
+
+/**
+ * May the proxy connect to an address of this kind? Public always; everything else only when the host was
+ * named exactly in the allow list, or (except the cloud metadata service) when hostAccess is on.
+ */
+export function isAddressPermitted(kind: AddressKind, lift: { explicit: boolean; hostAccess: boolean }): boolean {
+  if (kind === "invalid") return false;
+  if (kind === "public" || lift.explicit) return true;
+  return lift.hostAccess && kind !== "metadata";
+}

@@ -1,0 +1,107 @@
+/**
+ * The relays that run INSIDE the sandbox's network namespace (called by the driver's set-up stage, after
+ * loopback is up). The namespace has loopback only, so these relays are the sandbox's only way out, and
+ * each leads to one host-side Unix socket (a filesystem path, so it crosses namespaces):
+ *
+ *   127.0.0.1:<proxyPort>          → net.proxySocket   (the allowlisting egress proxy)
+ *   127.0.0.2:<p> for p in hostPorts → net.hostSocket  (hostAccess: host loopback port p)
+ *   net.forwardSocket (Unix)       → 127.0.0.1:<guest> (port forwards from the host into the sandbox)
+ *
+ * If the host side dies, connections to it fail and nothing else leads out: the sandbox fails closed.
+ */
+import type { Socket, SocketListener } from "bun";
+import { rmSync } from "node:fs";
+import { SiloError } from "../core/errors.ts";
+import type { NetworkSpec } from "../runner/spec.ts";
+import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End } from "./pipe.ts";
+import { HOST_INTERNAL_NAME } from "./policy.ts";
+
+export { HOST_INTERNAL_NAME };
+/** The sandbox's `host.silo.internal` (all of 127/8 is loopback, so no interface needs configuring). */
+export const HOST_INTERNAL_ADDR = "127.0.0.2";
+export const DEFAULT_PROXY_PORT = 3128;
+
+/** Does this network spec need relays in the sandbox (and so a set-up stage)? */
+export function needsRelays(net: NetworkSpec): boolean {
+  return net.mode === "proxy" || (net.hostAccess && !!net.hostSocket) || (net.ports.length > 0 && !!net.forwardSocket);
+}
+
+/** Lines for the sandbox's /etc/hosts (the driver writes the file). */
+export function hostsEntries(net: NetworkSpec): string {
+  return net.hostAccess ? `${HOST_INTERNAL_ADDR}\t${HOST_INTERNAL_NAME}\n` : "";
+}
+
+export interface SandboxRelays {
+  /** The port the proxy relay listens on (useful when `proxyPort` was 0: any free port). */
+  proxyPort?: number;
+  close(): void;
+}
+
+export async function startSandboxRelays(net: NetworkSpec): Promise<SandboxRelays> {
+  const listeners: SocketListener<End>[] = [];
+  const cleanup: string[] = [];
+  const close = () => {
+    for (const l of listeners.splice(0)) l.stop(true);
+    for (const p of cleanup.splice(0)) rmSync(p, { force: true });
+  };
+  const listenTcp = (hostname: string, port: number, open: (s: Socket<End>) => void) => {
+    try {
+      const l = Bun.listen<End>({ hostname, port, exclusive: true, allowHalfOpen: true, socket: { ...pipeHandlers, open } });
+      listeners.push(l);
+      return l.port;
+    } catch (e) {
+      close();
+      throw new SiloError("E_NETWORK", `cannot listen on ${hostname}:${port} inside the sandbox: ${(e as Error).message}`);
+    }
+  };
+
+  let proxyPort: number | undefined;
+  if (net.mode === "proxy") {
+    if (!net.proxySocket) throw new SiloError("E_NETWORK", "network mode is proxy but no proxy socket was given");
+    const target = [{ unix: net.proxySocket }];
+    proxyPort = listenTcp("127.0.0.1", net.proxyPort ?? DEFAULT_PROXY_PORT, (s) => {
+      s.data = newEnd();
+      void relayTo(s, target);
+    });
+  }
+
+  if (net.hostAccess && net.hostSocket) {
+    const target = [{ unix: net.hostSocket }];
+    for (const port of net.hostPorts ?? []) {
+      listenTcp(HOST_INTERNAL_ADDR, port, (s) => {
+        s.data = newEnd();
+        void relayTo(s, target, portHeader(port));
+      });
+    }
+  }
+
+  if (net.ports.length > 0 && net.forwardSocket) {
+    const guests = new Set(net.ports.map((p) => p.guest));
+    rmSync(net.forwardSocket, { force: true });
+    try {
+      listeners.push(
+        Bun.listen<End>({
+          unix: net.forwardSocket,
+          allowHalfOpen: true,
+          socket: {
+            ...pipeHandlers,
+            open(s) {
+              s.data = newEnd({
+                onData: readPortHeader((sock, port, rest) => {
+                  if (!guests.has(port)) return void sock.end();
+                  // Dev servers often listen on localhost only, which may be ::1.
+                  void relayTo(sock, [{ hostname: "127.0.0.1", port }, { hostname: "::1", port }], rest);
+                }),
+              });
+            },
+          },
+        }),
+      );
+      cleanup.push(net.forwardSocket);
+    } catch (e) {
+      close();
+      throw new SiloError("E_NETWORK", `cannot listen on ${net.forwardSocket}: ${(e as Error).message}`);
+    }
+  }
+  return { proxyPort, close };
+}
