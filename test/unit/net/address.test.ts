@@ -1,0 +1,103 @@
+import { describe, expect, test } from "bun:test";
+import { canonicalIp, classifyAddress, isAddressPermitted, parseIPv6 } from "../../../src/net/address.ts";
+
+describe("classifyAddress", () => {
+  test.each([
+    ["8.8.8.8", "public"],
+    ["1.1.1.1", "public"],
+    ["2606:4700::1111", "public"],
+    ["127.0.0.1", "loopback"],
+    ["127.255.255.254", "loopback"],
+    ["::1", "loopback"],
+    ["10.0.0.1", "private"],
+    ["172.16.0.1", "private"],
+    ["172.31.255.255", "private"],
+    ["172.32.0.1", "public"],
+    ["192.168.1.1", "private"],
+    ["100.64.0.1", "private"],
+    ["100.127.255.255", "private"],
+    ["100.128.0.1", "public"],
+    ["169.254.169.254", "metadata"],
+    ["169.254.1.1", "link-local"],
+    ["fd00:ec2::254", "metadata"],
+    ["fd00::1", "private"],
+    ["fc00::1", "private"],
+    ["fe80::1", "link-local"],
+    ["fe80::1%eth0", "link-local"],
+    ["0.0.0.0", "unspecified"],
+    ["0.1.2.3", "unspecified"],
+    ["::", "unspecified"],
+    ["224.0.0.1", "multicast"],
+    ["239.255.255.250", "multicast"],
+    ["ff02::1", "multicast"],
+    ["255.255.255.255", "reserved"],
+    ["240.0.0.1", "reserved"],
+    ["192.0.2.1", "reserved"],
+    ["2001:db8::1", "reserved"],
+    ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "reserved"],
+    // IPv4 hidden in IPv6
+    ["::ffff:127.0.0.1", "loopback"],
+    ["::ffff:7f00:1", "loopback"],
+    ["0:0:0:0:0:ffff:7f00:0001", "loopback"],
+    ["[::ffff:169.254.169.254]", "metadata"],
+    ["::ffff:a9fe:a9fe", "metadata"],
+    ["::ffff:10.0.0.1", "private"],
+    ["::ffff:8.8.8.8", "public"],
+    ["::127.0.0.1", "loopback"],
+    ["::ffff:0:127.0.0.1", "loopback"],
+    ["64:ff9b::7f00:1", "loopback"],
+    ["64:ff9b::8.8.8.8", "public"],
+    ["64:ff9b:1::1", "private"],
+    ["2002:7f00:1::1", "loopback"],
+    ["2002:c0a8:101::1", "private"],
+    ["2002:808:808::1", "public"],
+    // not addresses
+    ["example.com", "invalid"],
+    ["1.2.3", "invalid"],
+    ["256.1.1.1", "invalid"],
+    ["1.2.3.4.5", "invalid"],
+    ["0x7f.0.0.1", "invalid"],
+    ["2130706433", "invalid"],
+    ["1:2:3:4:5:6:7:8:9", "invalid"],
+    ["1::2::3", "invalid"],
+    ["::ffff:999.0.0.1", "invalid"],
+  ])("%s is %s", (addr, kind) => {
+    expect(classifyAddress(addr)).toBe(kind as ReturnType<typeof classifyAddress>);
+  });
+});
+
+describe("parseIPv6 / canonicalIp", () => {
+  test("expands :: and dotted tails", () => {
+    expect(parseIPv6("::")).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(parseIPv6("1::")).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(parseIPv6("::ffff:1.2.3.4")).toEqual([0, 0, 0, 0, 0, 0xffff, 0x102, 0x304]);
+    expect(parseIPv6("1:2:3:4:5:6:7:8")).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(parseIPv6("1:2:3:4:5:6:7")).toBeNull();
+  });
+  test("different spellings of one address agree", () => {
+    expect(canonicalIp("::1")).toBe(canonicalIp("0:0:0:0:0:0:0:1"));
+    expect(canonicalIp("::ffff:127.0.0.1")).toBe(canonicalIp("::ffff:7f00:1"));
+    expect(canonicalIp("example.com")).toBeNull();
+  });
+});
+
+describe("isAddressPermitted", () => {
+  const none = { explicit: false, hostAccess: false };
+  test("public is always fine; the rest is refused by default", () => {
+    expect(isAddressPermitted("public", none)).toBe(true);
+    for (const k of ["loopback", "private", "link-local", "metadata", "unspecified", "multicast", "reserved"] as const)
+      expect(isAddressPermitted(k, none)).toBe(false);
+  });
+  test("an exactly named host lifts the refusal", () => {
+    expect(isAddressPermitted("loopback", { explicit: true, hostAccess: false })).toBe(true);
+    expect(isAddressPermitted("metadata", { explicit: true, hostAccess: false })).toBe(true);
+  });
+  test("hostAccess lifts it, except for the cloud metadata service", () => {
+    expect(isAddressPermitted("loopback", { explicit: false, hostAccess: true })).toBe(true);
+    expect(isAddressPermitted("private", { explicit: false, hostAccess: true })).toBe(true);
+    expect(isAddressPermitted("metadata", { explicit: false, hostAccess: true })).toBe(false);
+  });
+  test("never for something that is not an address", () => {
+    expect(isAddressPermitted("invalid", { explicit: true, hostAccess: true })).toBe(false);
+  });
+});
