@@ -1,0 +1,175 @@
+/**
+ * zstd archives of rootfs entries: SILO_HOME/rootfs/<hex>/ ⇄ SILO_HOME/rootfs/<hex>.tar.zst. An entry
+ * unused for a while is packed (`silo cache compress`) and unpacked again, transparently, by the next run
+ * that needs it. Both directions write to a temporary name and rename, so an interruption leaves the
+ * entry as it was. zstd is Bun's native binding (node:zlib createZstdCompress/Decompress, streaming);
+ * fzstd (pure JS, decompression only) measured several times slower, see scripts/bench/build.ts.
+ */
+import { chmodSync, closeSync, createReadStream, existsSync, fsyncSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { isAbsolute, join, normalize } from "node:path";
+import { log } from "../core/log.ts";
+import { packTree, unpackStream, type TarEntry } from "./tar.ts";
+import { mknod, writeXattrs } from "./xattr.ts";
+
+export const archiveOf = (dir: string) => `${dir}.tar.zst`;
+const tmpName = (p: string) => `${p}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+const FRAME = 16 << 20;
+
+/**
+ * Pack `dir` into `out` (a .tar.zst). The tar stream is cut into 16 MiB pieces, each compressed as its own
+ * zstd frame on Bun's thread pool, as many at once as there are cores (a .zst may hold several frames; the
+ * ratio stays within 1% of one frame, and it runs faster than the single-threaded `zstd` CLI).
+ * The directory itself is left alone: the caller removes it.
+ */
+export async function compressDir(dir: string, out: string, level = 3): Promise<number> {
+  const { availableParallelism } = await import("node:os");
+  const parallel = Math.max(1, Math.min(4, availableParallelism()));
+  const tmp = tmpName(out);
+  const fd = openSync(tmp, "wx", 0o600);
+  let size = 0;
+  const write = (b: Uint8Array) => {
+    let off = 0;
+    while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    size += b.length;
+  };
+  try {
+    const inflight: Promise<Uint8Array>[] = [];
+    let batch: Buffer[] = [];
+    let batchLen = 0;
+    const flush = async () => {
+      if (!batchLen) return;
+      inflight.push(Bun.zstdCompress(Buffer.concat(batch, batchLen), { level }));
+      batch = [];
+      batchLen = 0;
+      if (inflight.length >= parallel) write(await inflight.shift()!);
+    };
+    for (const b of packTree(dir)) {
+      batch.push(b);
+      batchLen += b.length;
+      if (batchLen >= FRAME) await flush();
+    }
+    await flush();
+    for (const p of inflight) write(await p);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, out);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  return size;
+}
+
+/** Unpack `archive` into `dest` (which must not exist yet). */
+export async function extractArchive(archive: string, dest: string): Promise<void> {
+  const zlib = await import("node:zlib");
+  const tmp = tmpName(dest);
+  try {
+    const stream = createReadStream(archive, { highWaterMark: 1 << 20 }).pipe(zlib.createZstdDecompress({ chunkSize: 1 << 20 }));
+    await extractTar(stream, tmp);
+    renameSync(tmp, dest);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    // Another silo restored the same entry at the same time: theirs is as good as ours.
+    if (!existsSync(dest)) throw e;
+  }
+}
+
+/** Write a tar stream into a new directory `dest`, restoring types, modes, owners, times, links, xattrs. */
+export async function extractTar(stream: AsyncIterable<Uint8Array>, dest: string): Promise<number> {
+  mkdirSync(dest, { mode: 0o700 });
+  const asRoot = process.getuid?.() === 0;
+  const dirs: { path: string; e: TarEntry }[] = [];
+  const made = new Set<string>(["."]);
+  let fd = -1;
+  let pending: { path: string; e: TarEntry } | null = null;
+  let left = 0;
+  let count = 0;
+  const finish = (p: string, e: TarEntry) => {
+    if (asRoot || e.uid !== process.getuid?.()) {
+      try {
+        lchownSync(p, e.uid, e.gid);
+      } catch {
+        // a rootless user cannot give files away; they stay ours, as the image engine unpacked them
+      }
+    }
+    if (e.type !== "2") chmodSync(p, e.mode);
+    if (Object.keys(e.xattrs).length) {
+      const failed = writeXattrs(p, e.xattrs);
+      if (failed.length) log.debug(`${p}: could not restore xattrs ${failed.join(", ")}`);
+    }
+    lutimesSync(p, e.mtime, e.mtime);
+  };
+  const closeFile = () => {
+    if (fd >= 0) closeSync(fd);
+    fd = -1;
+    if (pending) finish(pending.path, pending.e);
+    pending = null;
+  };
+  await unpackStream(
+    stream,
+    (e) => {
+      closeFile();
+      count++;
+      const rel = normalize(e.path).replace(/\/+$/, "") || ".";
+      if (isAbsolute(rel) || rel === ".." || rel.startsWith("../")) throw new Error(`unsafe archive path ${e.path}`);
+      const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : ".";
+      if (rel !== "." && !made.has(parent)) throw new Error(`archive entry ${e.path} comes before its directory`);
+      const p = rel === "." ? dest : join(dest, rel);
+      switch (e.type) {
+        case "5":
+          if (rel !== ".") mkdirSync(p, { mode: 0o700 });
+          made.add(rel);
+          dirs.push({ path: p, e });
+          return;
+        case "0":
+        case "7":
+          fd = openSync(p, "wx", 0o600);
+          pending = { path: p, e };
+          left = e.size;
+          if (left === 0) closeFile();
+          return;
+        case "1":
+          linkSync(join(dest, normalize(e.linkpath)), p);
+          return;
+        case "2":
+          symlinkSync(e.linkpath, p);
+          break;
+        case "3":
+          mknod(p, 0o020000 | (e.mode & 0o7777), e.rdev);
+          break;
+        case "4":
+          mknod(p, 0o060000 | (e.mode & 0o7777), e.rdev);
+          break;
+        case "6":
+          mknod(p, 0o010000 | (e.mode & 0o7777), 0);
+          break;
+        default:
+          return;
+      }
+      finish(p, e);
+    },
+    (chunk) => {
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      left -= chunk.length;
+      if (left === 0) closeFile();
+    },
+  );
+  closeFile();
+  // Directories last, deepest first: their modes may forbid writing and their mtimes moved as we wrote.
+  for (const d of dirs.reverse()) finish(d.path, d.e);
+  return count;
+}
+
+/** If `dir` is gone but its archive is there, bring it back (and drop the archive). True when restored. */
+export async function restoreDir(dir: string): Promise<boolean> {
+  const archive = archiveOf(dir);
+  if (existsSync(dir) || !existsSync(archive)) return false;
+  log.info(`unpacking a compressed rootfs (${dir.split("/").pop()!.slice(0, 12)}) for its first use in a while`);
+  await extractArchive(archive, dir);
+  rmSync(archive, { force: true });
+  return true;
+}
