@@ -161,7 +161,7 @@ export async function unpackStream(
   onEntry: (e: TarEntry) => void | Promise<void>,
   onData: (chunk: Uint8Array) => void | Promise<void>,
 ): Promise<void> {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let pax: Record<string, Buffer> = {};
   let want = 0; // content bytes of the current file still to come
   let skip = 0; // padding (or ignored content) still to drop
