@@ -1,0 +1,98 @@
+// Shared pieces of the network integration tests: certificates, namespaces the tests create, servers on
+// loopback, and a proxy running in its own process (so a test can kill it).
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { NetworkSpec } from "../../../src/runner/spec.ts";
+
+const here = import.meta.dir;
+
+/** Can this machine make a user + network namespace (the rootless set-up the bwrap driver uses)? */
+export const canUnshare =
+  !!Bun.which("unshare") && !!Bun.which("nsenter") && !!Bun.which("ip") &&
+  spawnSync("unshare", ["--user", "--map-root-user", "--net", "true"]).status === 0;
+export const hasCurl = !!Bun.which("curl");
+export const hasOpenssl = !!Bun.which("openssl");
+
+export interface Cmd {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function run(cmd: string[], opts: { stdin?: string } = {}): Promise<Cmd> {
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin) });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, stdout, stderr };
+}
+
+/** A self-signed certificate for the given names (SANs), made with openssl. */
+export function makeCert(dir: string, names: string[]): { cert: string; key: string } {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  const r = spawnSync("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+    "-subj", `/CN=${names[0]}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`,
+  ]);
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert, key };
+}
+
+/** A network namespace with loopback only, running the sandbox relays for `spec`. */
+export interface Namespace {
+  pid: number;
+  /** Run a command inside the namespace (network only; the filesystem is the host's). */
+  exec(cmd: string[], opts?: { stdin?: string }): Promise<Cmd>;
+  close(): Promise<void>;
+}
+
+export async function startNamespace(spec: NetworkSpec): Promise<Namespace> {
+  const proc: Subprocess<"pipe", "pipe", "pipe"> = Bun.spawn(
+    ["unshare", "--user", "--map-root-user", "--net", "--", process.execPath, join(here, "_ns.ts"), JSON.stringify(spec)],
+    { stdin: "pipe", stdout: "pipe", stderr: "pipe" },
+  );
+  const reader = proc.stdout.getReader();
+  const { value } = await reader.read();
+  const line = new TextDecoder().decode(value ?? new Uint8Array());
+  if (!line.startsWith("ready")) {
+    proc.kill();
+    throw new Error(`namespace helper failed: ${line} ${await new Response(proc.stderr).text()}`);
+  }
+  return {
+    pid: proc.pid,
+    exec: (cmd, opts) => run(["nsenter", "-t", String(proc.pid), "-n", "--", ...cmd], opts),
+    async close() {
+      proc.stdin.end();
+      const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await proc.exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** The egress proxy in its own process, so that a test can kill it. Resolves once it listens. */
+export async function startProxyProcess(opts: { socketPath: string; allow: string[]; hosts: Record<string, string[]> }) {
+  const proc = Bun.spawn([process.execPath, join(here, "_proxy.ts"), JSON.stringify(opts)], { stdout: "pipe", stderr: "inherit" });
+  const reader = proc.stdout.getReader();
+  const { value } = await reader.read();
+  if (!new TextDecoder().decode(value ?? new Uint8Array()).startsWith("ready")) throw new Error("proxy process failed to start");
+  return proc;
+}
+
+/** An HTTP server on loopback that says who it is. */
+export function helloServer(name: string, tls?: { cert: string; key: string }) {
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: tls ? { cert: Bun.file(tls.cert), key: Bun.file(tls.key) } : undefined,
+    fetch: (req) => new Response(`${name} ${new URL(req.url).pathname}`),
+  });
+}
+
+/** Python-free raw clients: a one-line bun script, so they ignore every proxy variable. */
+export const rawTcp = (host: string, port: number) => [
+  process.execPath, "-e",
+  `const net=require("node:net");const s=net.connect(${port},${JSON.stringify(host)});` +
+    `s.on("connect",()=>{console.log("CONNECTED");process.exit(0)});s.on("error",e=>{console.log("ERR "+e.code);process.exit(1)});` +
+    `setTimeout(()=>{console.log("TIMEOUT");process.exit(1)},3000)`,
+];
