@@ -1,0 +1,136 @@
+/**
+ * Pure translation of a RunSpec (plus the host-side plan made in plan.ts) into the commands that start the
+ * sandbox. Two processes take part, both started from silo with an empty environment:
+ *
+ *   1. the stage: `unshare --user --map-root-user --mount` (plus `--net` when relays run) gives a user and
+ *      mount namespace in which an unprivileged user may mount overlayfs (Linux ≥ 5.11). The stage mounts
+ *      the image layers (read-only lowers) under an upper dir that is thrown away, then execs bwrap. With
+ *      no relays it is a few lines of /bin/sh (cheap); with relays it is silo itself (`silo __stage`),
+ *      which also has to stay alive to run them inside the sandbox's network namespace.
+ *   2. bwrap, inside it: a nested user namespace (root inside, the invoking user outside), new pid, ipc,
+ *      uts, cgroup (and net) namespaces, the overlay as `/`, the project at /workspace, seccomp, dropped
+ *      capabilities. Its arguments, the command's environment included, reach it through `--args FD`, so
+ *      neither appears on a command line other users can read in /proc.
+ */
+import type { RunSpec } from "../../spec.ts";
+import type { SandboxPlan } from "./plan.ts";
+
+/** File descriptors bwrap receives from the stage. */
+export const FD = { ARGS: 3, SECCOMP: 4, HOSTS: 5, RESOLV: 6, STATUS: 7 } as const;
+
+/**
+ * Capabilities kept inside the sandbox's own user namespace (they mean nothing outside it): what package
+ * managers and build scripts expect of root, as Docker's default set, without CAP_SYS_ADMIN, CAP_NET_RAW,
+ * CAP_NET_ADMIN or CAP_AUDIT_WRITE.
+ */
+export const KEPT_CAPS = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+  "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_SETFCAP", "CAP_MKNOD",
+];
+
+/** Where host-side helpers live; resolved once on the host's PATH. */
+export interface HostTools {
+  unshare: string;
+  sh: string;
+  mount: string;
+  bwrap: string;
+}
+
+/** The guest address of host.silo.internal (the relay listens there when hostAccess is on). */
+export const HOST_ALIAS_ADDRESS = "127.0.0.2";
+
+/** Does this sandbox need relays in its network namespace (and so the silo stage)? */
+export function needsRelays(spec: RunSpec): boolean {
+  const n = spec.network;
+  return n.mode === "proxy" || n.hostAccess || n.ports.length > 0;
+}
+
+/**
+ * bwrap's options (NUL-joined into `--args FD`): namespaces, filesystem, environment. The command itself
+ * follows `--` on bwrap's real command line (bwrap takes only options from --args).
+ */
+export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
+  const a: string[] = ["--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns"];
+  a.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try");
+  // The silo stage already made the network namespace (relays live in it); else bwrap makes one with lo up.
+  if (!plan.relays) a.push("--unshare-net");
+  a.push("--die-with-parent");
+  // A new session keeps the tool from reaching the caller's terminal (TIOCSTI); a TTY session needs the
+  // terminal as its controlling one, so there seccomp refuses TIOCSTI instead (it does in both cases).
+  if (!spec.tty) a.push("--new-session");
+  a.push("--cap-drop", "ALL");
+  for (const c of KEPT_CAPS) a.push("--cap-add", c);
+  a.push("--hostname", spec.hostname || spec.tool);
+
+  a.push("--bind", plan.root, "/");
+  a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  a.push("--perms", "0644", "--ro-bind-data", String(FD.HOSTS), "/etc/hosts");
+  a.push("--perms", "0644", "--ro-bind-data", String(FD.RESOLV), "/etc/resolv.conf");
+  a.push("--bind", spec.workspace, "/workspace");
+  for (const m of spec.mounts) a.push(m.readonly ? "--ro-bind" : "--bind", m.host, m.guest);
+  if (spec.network.sshAgent) a.push("--bind", spec.network.sshAgent, "/run/silo/ssh-agent.sock");
+  // Read-only first, masks last: a mask over a directory hides a protected path inside it as well.
+  for (const r of plan.readonly) a.push("--ro-bind", r.host, r.guest);
+  for (const m of plan.masked) {
+    if (m.kind === "dir") a.push("--tmpfs", m.guest);
+    else a.push("--ro-bind", plan.emptyFile, m.guest);
+  }
+
+  a.push("--seccomp", String(FD.SECCOMP), "--json-status-fd", String(FD.STATUS));
+  a.push("--chdir", spec.cwd);
+  // bwrap applies these in order while parsing, so the command gets exactly spec.env.
+  a.push("--clearenv");
+  for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
+  return a;
+}
+
+/** Overlay mount options; lowerdir lists the top layer first (RunSpec.layers is lowest first). */
+export function overlayOptions(lowers: string[], upper: string, work: string): string {
+  return `userxattr,lowerdir=${[...lowers].reverse().join(":")},upperdir=${upper},workdir=${work}`;
+}
+
+/**
+ * The /bin/sh stage. Mount the overlay with its upper dir on disk; where that filesystem cannot hold an
+ * overlay upper (NFS, an overlay itself) fall back to a tmpfs, unless the upper is a build capture.
+ * Exit 125 before bwrap means the stage failed; bwrap's status goes to <run>/status.
+ */
+export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6; shift 6
+if ! "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$up,workdir=$wk" silo "$r/root" 2>"$r/err"; then
+  [ "$fb" = 1 ] && mkdir "$r/t" && "$mnt" -t tmpfs -o mode=0700 silo "$r/t" && mkdir "$r/t/u" "$r/t/w" &&
+  "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$r/t/u,workdir=$r/t/w" silo "$r/root" 2>>"$r/err" || exit 125
+fi
+exec "$@" ${FD.STATUS}>"$r/status"`;
+
+/** PATH for the stage's own helpers (mkdir); the command's PATH comes from spec.env through bwrap. */
+export const STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** argv of the stage process, as silo spawns it. */
+export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools): string[] {
+  const ns = [tools.unshare, "--user", "--map-root-user", "--mount"];
+  if (plan.relays) return [...ns, "--net", "--", ...spec.self, "__stage", String(plan.ownerPid)];
+  const lowers = [...plan.lowers].reverse().join(":");
+  return [
+    ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
+    plan.runDir, tools.mount, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0",
+    tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
+  ];
+}
+
+/** /etc/hosts: loopback names, the sandbox's hostname, and host.silo.internal when hostAccess is on. */
+export function buildHostsFile(spec: RunSpec): string {
+  const name = spec.hostname || spec.tool;
+  const lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", `127.0.1.1\t${name}`];
+  if (spec.network.hostAccess) lines.push(`${HOST_ALIAS_ADDRESS}\thost.silo.internal`);
+  return lines.join("\n") + "\n";
+}
+
+/** /etc/resolv.conf: there is no DNS inside; names resolve through the proxy (or fail at once, not after a timeout). */
+export function buildResolvConf(spec: RunSpec): string {
+  const why = spec.network.mode === "proxy" ? "HTTP(S) goes through the proxy, which resolves names" : "no network";
+  return `# silo: no DNS server inside the sandbox (${why})\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n`;
+}
+
+/** The args fd payload: NUL-separated, as `bwrap --args` reads it. */
+export function encodeArgs(args: string[]): Uint8Array {
+  return new TextEncoder().encode(args.map((s) => `${s}\0`).join(""));
+}

@@ -1,0 +1,178 @@
+/**
+ * Host-side preparation of one sandbox: its run directory (SILO_HOME/run/<pid>-<id>: overlay upper, work
+ * and mount point, bwrap's status), the checks a RunSpec must pass, and the project paths resolved on the
+ * host. Symlinks are resolved here so that a link in the project can never turn a read-only bind or a
+ * mask into a bind of some other host path.
+ */
+import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, relative, sep } from "node:path";
+import { SiloError } from "../../../core/errors.ts";
+import type { RunSpec } from "../../spec.ts";
+import { needsRelays } from "./argv.ts";
+
+export interface SandboxPlan {
+  id: string;
+  /** pid of the silo process that owns the run dir (stale-dir detection, stage parent check). */
+  ownerPid: number;
+  runDir: string;
+  /** The overlay's mount point (inside the stage's mount namespace only). */
+  root: string;
+  upper: string;
+  work: string;
+  /** RunSpec.layers: lowest first. */
+  lowers: string[];
+  /** May the stage fall back to a tmpfs upper when the run dir's filesystem cannot hold one? */
+  tmpfsFallback: boolean;
+  emptyFile: string;
+  statusFile: string;
+  errFile: string;
+  relays: boolean;
+  readonly: { host: string; guest: string }[];
+  masked: { guest: string; kind: "dir" | "file" }[];
+}
+
+const WS = "/workspace";
+
+/** Refuse what no sandbox should get, whatever the layer above decided. */
+export function checkSpec(spec: RunSpec, siloHome: string): void {
+  const bad = (msg: string, hint?: string) => new SiloError("E_SANDBOX", msg, hint);
+  if (spec.layers.length === 0) throw bad("the sandbox has no root filesystem (RunSpec.layers is empty)");
+  const ws = realpathSync(spec.workspace);
+  const home = process.env.HOME || homedir();
+  const realHome = safeRealpath(home);
+  // An ancestor of SILO_HOME is fine: the layer above masks SILO_HOME inside it (maskedPaths).
+  const why =
+    ws === "/" ? "the whole filesystem" : ws === realHome ? "your home directory (~/.ssh, ~/.aws, ...)" : isInside(safeRealpath(siloHome), ws) ? "silo's own state (it is inside SILO_HOME)" : null;
+  if (why)
+    throw bad(`refusing to mount ${ws} as /workspace: it would expose ${why}`, "run silo from a project directory (or create a silo.toml in the project root)");
+  if (!spec.cwd.startsWith("/")) throw bad(`the working directory ${spec.cwd} is not an absolute guest path`);
+  if (spec.argv.length === 0) throw bad("no command to run");
+  const nul = (s: string) => s.includes("\0");
+  if (spec.argv.some(nul) || Object.entries(spec.env).some(([k, v]) => nul(k) || nul(v) || k.includes("=") || k === ""))
+    throw bad("an argument or environment variable contains a NUL byte (or a bad name)");
+  // overlayfs splits its options on ',' and lowerdir on ':'.
+  for (const p of [...spec.layers, siloHome, spec.captureUpper ?? ""])
+    if (/[,:\\\n]/.test(p))
+      throw bad(`the path ${p} contains ',', ':', '\\' or a newline, which overlayfs options cannot carry`, "move SILO_HOME to a plainer path");
+}
+
+/** Create the run directory and resolve the project paths. */
+export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid): SandboxPlan {
+  const id = `${ownerPid}-${Math.random().toString(36).slice(2, 10)}`;
+  const runDir = join(runRoot, id);
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const capture = spec.captureUpper;
+  const upper = capture ?? join(runDir, "upper");
+  const work = capture ? `${capture}.work` : join(runDir, "work");
+  for (const d of [upper, work, join(runDir, "root")]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  const emptyFile = join(runDir, "empty");
+  const ws = realpathSync(spec.workspace);
+  const readonly: SandboxPlan["readonly"] = [];
+  for (const g of spec.readonlyPaths) {
+    const r = resolveInWorkspace(ws, g);
+    if (r) readonly.push({ host: r.host, guest: r.guest });
+  }
+  const masked: SandboxPlan["masked"] = [];
+  for (const g of spec.maskedPaths) {
+    const r = resolveInWorkspace(ws, g);
+    if (r) masked.push({ guest: r.guest, kind: r.kind });
+  }
+  if (masked.some((m) => m.kind === "file")) writeFileSync(emptyFile, "");
+  return {
+    id,
+    ownerPid,
+    runDir,
+    root: join(runDir, "root"),
+    upper,
+    work,
+    lowers: [...spec.layers],
+    tmpfsFallback: !capture,
+    emptyFile,
+    statusFile: join(runDir, "status"),
+    errFile: join(runDir, "err"),
+    relays: needsRelays(spec),
+    readonly,
+    masked,
+  };
+}
+
+/**
+ * A guest path under /workspace, resolved on the host: null when it does not exist or resolves outside
+ * the project (a symlink to elsewhere leads nowhere inside the sandbox anyway, so there is nothing to do).
+ */
+export function resolveInWorkspace(ws: string, guest: string): { host: string; guest: string; kind: "dir" | "file" } | null {
+  const rel = relative(WS, guest);
+  if (rel === "" || rel.startsWith("..") || rel.startsWith(sep)) return null;
+  let real: string;
+  try {
+    real = realpathSync(join(ws, rel));
+  } catch {
+    return null;
+  }
+  if (!isInside(ws, real) || real === ws) return null;
+  return { host: real, guest: join(WS, relative(ws, real)), kind: statSync(real).isDirectory() ? "dir" : "file" };
+}
+
+/** Remove a run (or capture work) directory; the sandbox may have left read-only directories in its upper. */
+export function removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    makeWritable(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function makeWritable(p: string) {
+  let st;
+  try {
+    st = lstatSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) return;
+  try {
+    chmodSync(p, 0o700);
+  } catch {
+    // not ours: rm will say so
+  }
+  for (const e of readdirSync(p)) makeWritable(join(p, e));
+}
+
+/** Remove run directories whose silo is gone (killed before it could clean up). */
+export function cleanStaleRuns(runRoot: string, keep?: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(runRoot);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const name of names) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (!pid || name === keep || isAlive(pid)) continue;
+    removeTree(join(runRoot, name));
+    n++;
+  }
+  return n;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const isInside = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith("/") ? dir : dir + "/");
+
+function safeRealpath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}

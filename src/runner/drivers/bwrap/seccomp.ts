@@ -1,0 +1,149 @@
+/**
+ * The seccomp filter bwrap installs in the sandbox (`--seccomp FD`): a classic-BPF program, generated here
+ * for x86_64 and aarch64 so silo needs no libseccomp. It denies what a dev tool never needs and what widens
+ * the kernel's attack surface or reaches beyond the sandbox:
+ *
+ *   EPERM   keyctl, add_key, request_key        kernel keyrings are not namespaced: the host user's keys
+ *           bpf, perf_event_open, userfaultfd   big kernel attack surface, used by exploits, not by tools
+ *           ptrace, process_vm_readv/writev     no debugging of other processes (gdb/strace do not work)
+ *           kexec_load, kexec_file_load, init_module, finit_module, delete_module, reboot,
+ *           swapon, swapoff, acct, syslog, quotactl, quotactl_fd, lookup_dcookie, nfsservctl, uselib,
+ *           vhangup, settimeofday, clock_settime, clock_adjtime, adjtimex, iopl, ioperm (x86_64)
+ *           mount, umount2, pivot_root, open_tree, move_mount, fsopen, fsconfig, fsmount, fspick,
+ *           mount_setattr                       no new mounts, and the read-only binds stay in place
+ *           open_by_handle_at                   the classic container escape (file handles bypass paths)
+ *           setns                               no joining other namespaces
+ *           unshare and clone with CLONE_NEWUSER  no nested user namespaces (bwrap --disable-userns too)
+ *           ioctl TIOCSTI, TIOCLINUX            no typing into the caller's terminal (needed with a TTY,
+ *                                               where bwrap runs without --new-session)
+ *   ENOSYS  clone3                              its flags sit in memory BPF cannot read; libc falls back
+ *                                               to clone, which is checked
+ *           io_uring_setup/enter/register       io_uring bypasses seccomp for the operations it runs;
+ *                                               libuv and others fall back to plain syscalls on ENOSYS
+ *   KILL    any other ABI (i386 via int 0x80, x32): their syscall numbers differ from this table
+ *
+ * Everything else is allowed. Argument checks compare only the low 32 bits, which is what the kernel
+ * reads for `int` flags and ioctl requests (so garbage in the high half cannot slip past).
+ */
+
+export type SeccompArch = "x86_64" | "aarch64";
+
+const AUDIT_ARCH: Record<SeccompArch, number> = { x86_64: 0xc000003e, aarch64: 0xc00000b7 };
+
+/** Syscall numbers: [x86_64, aarch64]; -1 where the call does not exist on that architecture. */
+const NR: Record<string, [number, number]> = {
+  keyctl: [250, 219], add_key: [248, 217], request_key: [249, 218],
+  bpf: [321, 280], perf_event_open: [298, 241], userfaultfd: [323, 282],
+  ptrace: [101, 117], process_vm_readv: [310, 270], process_vm_writev: [311, 271],
+  kexec_load: [246, 104], kexec_file_load: [320, 294],
+  init_module: [175, 105], finit_module: [313, 273], delete_module: [176, 106],
+  reboot: [169, 142], swapon: [167, 224], swapoff: [168, 225], acct: [163, 89], syslog: [103, 116],
+  quotactl: [179, 60], quotactl_fd: [443, 443], lookup_dcookie: [212, 18], nfsservctl: [180, 42],
+  uselib: [134, -1], vhangup: [153, 58], settimeofday: [164, 170], clock_settime: [227, 112],
+  clock_adjtime: [305, 266], adjtimex: [159, 171], iopl: [172, -1], ioperm: [173, -1],
+  mount: [165, 40], umount2: [166, 39], pivot_root: [155, 41], open_tree: [428, 428], move_mount: [429, 429],
+  fsopen: [430, 430], fsconfig: [431, 431], fsmount: [432, 432], fspick: [433, 433], mount_setattr: [442, 442],
+  open_by_handle_at: [304, 265], setns: [308, 268],
+  clone3: [435, 435], io_uring_setup: [425, 425], io_uring_enter: [426, 426], io_uring_register: [427, 427],
+  ioctl: [16, 29], clone: [56, 220], unshare: [272, 97],
+};
+
+/** Denied outright with EPERM. */
+export const DENIED_SYSCALLS = [
+  "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+  "ptrace", "process_vm_readv", "process_vm_writev", "kexec_load", "kexec_file_load",
+  "init_module", "finit_module", "delete_module", "reboot", "swapon", "swapoff", "acct", "syslog",
+  "quotactl", "quotactl_fd", "lookup_dcookie", "nfsservctl", "uselib", "vhangup",
+  "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm",
+  "mount", "umount2", "pivot_root", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
+  "mount_setattr", "open_by_handle_at", "setns",
+] as const;
+/** Answered with ENOSYS so callers fall back to something the filter can check or that seccomp covers. */
+export const UNSUPPORTED_SYSCALLS = ["clone3", "io_uring_setup", "io_uring_enter", "io_uring_register"] as const;
+
+export const TIOCSTI = 0x5412;
+export const TIOCLINUX = 0x541c;
+export const CLONE_NEWUSER = 0x10000000;
+const X32_SYSCALL_BIT = 0x40000000;
+
+export const RET = { ALLOW: 0x7fff0000, KILL_PROCESS: 0x80000000, ERRNO: 0x00050000 } as const;
+export const EPERM = 1;
+export const ENOSYS = 38;
+
+// Classic BPF opcodes (linux/filter.h).
+const LD_W_ABS = 0x20;
+const JEQ_K = 0x15;
+const JGE_K = 0x35;
+const JSET_K = 0x45;
+const RET_K = 0x06;
+// struct seccomp_data: int nr; u32 arch; u64 instruction_pointer; u64 args[6] (little endian on both).
+const OFF_NR = 0;
+const OFF_ARCH = 4;
+const argLow = (i: number) => 16 + 8 * i;
+
+type Target = string | null; // a label, or null for "the next instruction"
+interface Insn {
+  code: number;
+  k: number;
+  jt?: Target;
+  jf?: Target;
+  label?: string;
+}
+
+export function nativeSeccompArch(arch: string = process.arch): SeccompArch | null {
+  return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : null;
+}
+
+export const syscallNumber = (name: string, arch: SeccompArch): number => NR[name]?.[arch === "x86_64" ? 0 : 1] ?? -1;
+
+/** The filter as bytes for `bwrap --seccomp FD`: an array of struct sock_filter (8 bytes each). */
+export function buildSeccompFilter(arch: SeccompArch): Uint8Array {
+  const nr = (name: string) => syscallNumber(name, arch);
+  const p: Insn[] = [];
+  const ld = (off: number, label?: string) => p.push({ code: LD_W_ABS, k: off, label });
+  const jeq = (k: number, jt: Target, jf: Target = null) => p.push({ code: JEQ_K, k, jt, jf });
+  const ret = (k: number, label?: string) => p.push({ code: RET_K, k, label });
+
+  ld(OFF_ARCH);
+  jeq(AUDIT_ARCH[arch], null, "kill");
+  ld(OFF_NR);
+  if (arch === "x86_64") p.push({ code: JGE_K, k: X32_SYSCALL_BIT, jt: "kill", jf: null });
+  for (const name of DENIED_SYSCALLS) if (nr(name) >= 0) jeq(nr(name), "eperm");
+  for (const name of UNSUPPORTED_SYSCALLS) jeq(nr(name), "enosys");
+  jeq(nr("ioctl"), "ioctl");
+  jeq(nr("clone"), "flags");
+  jeq(nr("unshare"), "flags");
+  ret(RET.ALLOW);
+  ld(argLow(1), "ioctl");
+  jeq(TIOCSTI, "eperm");
+  jeq(TIOCLINUX, "eperm");
+  ret(RET.ALLOW);
+  // clone(flags, ...) and unshare(flags) both carry the flags in the first argument on both architectures.
+  ld(argLow(0), "flags");
+  p.push({ code: JSET_K, k: CLONE_NEWUSER, jt: "eperm", jf: null });
+  ret(RET.ALLOW);
+  ret(RET.ERRNO | EPERM, "eperm");
+  ret(RET.ERRNO | ENOSYS, "enosys");
+  ret(RET.KILL_PROCESS, "kill");
+  return assemble(p);
+}
+
+function assemble(p: Insn[]): Uint8Array {
+  const at = new Map<string, number>();
+  p.forEach((insn, i) => insn.label && at.set(insn.label, i));
+  const out = new Uint8Array(p.length * 8);
+  const view = new DataView(out.buffer);
+  p.forEach((insn, i) => {
+    const rel = (t: Target | undefined) => {
+      if (t === undefined || t === null) return 0;
+      const dest = at.get(t);
+      if (dest === undefined || dest <= i || dest - i - 1 > 255) throw new Error(`seccomp: bad jump to ${t}`);
+      return dest - i - 1;
+    };
+    view.setUint16(i * 8, insn.code, true);
+    view.setUint8(i * 8 + 2, rel(insn.jt));
+    view.setUint8(i * 8 + 3, rel(insn.jf));
+    view.setUint32(i * 8 + 4, insn.k >>> 0, true);
+  });
+  return out;
+}
