@@ -79,4 +79,4 @@ export function makeTar(entries: TEntry[]): Uint8Array {
   return Buffer.concat(out);
 }
 
-export const gzipTar = (entries: TEntry[]) => Bun.gzipSync(makeTar(entries));
+export const gzipTar = (entries: TEntry[]) => Bun.gzipSync(makeTar(entries) as Uint8Array<ArrayBuffer>);
