@@ -3,6 +3,7 @@ import { basename, isAbsolute, join, normalize, relative, resolve } from "node:p
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
+import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver } from "../runner/driver.ts";
 import type { Mount, NetworkSpec, RunSpec } from "../runner/spec.ts";
 import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts";
@@ -105,7 +106,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
 
   const spec: RunSpec = {
     tool: tool.name,
-    layers: [image.rootfs],
+    layers: [image.rootfs, ...buildLayersFor(home, tool.name, root, image.rootfs)],
     workspace: root,
     cwd: guestCwd,
     argv,
@@ -220,7 +221,7 @@ async function ensureImage(home: HomePaths, ctx: RunContext) {
   const { localImage, pullImage } = await import("../image/pull.ts");
   const tool = ctx.tool!;
   if (ctx.installed && ctx.installed.version === tool.version && ctx.installed.image === tool.image) {
-    const local = localImage(ctx.installed.digest, home);
+    const local = localImage(ctx.installed.digest, home) ?? (await (await import("./cache.ts")).restoreImage(ctx.installed.digest, home));
     if (local) return local;
     log.info(`the image of ${tool.name} is missing from the cache; pulling it again`);
   }

@@ -11,7 +11,7 @@
  * readlink, without reading build.json: stacking stays O(1) in the number and size of layers.
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
@@ -104,17 +104,20 @@ const warned = new Set<string>();
 
 /**
  * The build layers a run stacks on the image, lowest first: the global layer, then the project's. `root` is
- * the real path of the project root. A layer built on another image is used with a warning.
+ * the real path of the project root; `imageRootfs` the image's rootfs (SILO_HOME/rootfs/<manifest hex>),
+ * whose name says which image a layer should have been built on. A layer built on another image is still
+ * used, with a warning. Two readlinks and a realpath per layer: stacking costs the same for any layer size.
  */
-export function buildLayersFor(home: HomePaths, tool: string, root: string, digest: string | undefined): string[] {
+export function buildLayersFor(home: HomePaths, tool: string, root: string, imageRootfs: string): string[] {
   const out: string[] = [];
-  const hex12 = digest?.replace(/^sha256:/, "").slice(0, 12);
+  const hex = basename(imageRootfs);
+  const hex12 = /^[0-9a-f]{64}$/.test(hex) ? hex.slice(0, 12) : null;
   for (const [scope, base] of [["global", globalBase(home, tool)], ["project", projectBase(root, tool)]] as const) {
     const ref = currentLayer(base, scope);
     if (!ref) continue;
     if (hex12 && genDigest12(ref.gen) !== hex12 && !warned.has(base)) {
       warned.add(base);
-      log.warn(`${tool}'s ${scope} build layer was built on another image than ${tool}'s current one (${digest!.slice(0, 19)})`);
+      log.warn(`${tool}'s ${scope} build layer was built on an older image than the one ${tool} uses now (sha256:${hex12})`);
       log.hint(`run \`silo rebuild ${tool}${scope === "global" ? " --global" : ""}\` to re-run its script on the current image`);
     }
     out.push(ref.root);

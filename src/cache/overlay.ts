@@ -62,6 +62,34 @@ export function checkUpper(dir: string) {
     );
 }
 
+/**
+ * The sandbox creates its mount points (/workspace, /etc/hosts, cache dirs, ...) in the overlay, so they
+ * land in a captured upper as empty files and directories. Writes under a mount go to the mount, never to
+ * the upper, so an empty entry at a mount target is only that stub: drop it, and the empty directories
+ * made to hold it (a layer with an empty /etc/hosts would shadow the image's). Opaque directories stay:
+ * empty, they still hide what lies below.
+ */
+export function stripMountPoints(upper: string, guests: string[]) {
+  const emptyStub = (p: string) => {
+    let st: Stats;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return false;
+    }
+    if (st.isFile()) return st.size === 0 && !isWhiteout(p, st);
+    return st.isDirectory() && readdirSync(p).length === 0 && !isOpaque(p);
+  };
+  for (const g of guests) {
+    const parts = g.split("/").filter(Boolean);
+    for (let n = parts.length; n > 0; n--) {
+      const p = join(upper, ...parts.slice(0, n));
+      if (!emptyStub(p)) break;
+      rmSync(p, { recursive: true, force: true });
+    }
+  }
+}
+
 function copyMeta(from: Stats, to: string, attrs?: Record<string, Buffer>) {
   try {
     lchownSync(to, from.uid, from.gid);

@@ -31,8 +31,8 @@ export async function runLike(command: string, argv: string[]): Promise<number> 
       return startLsp({ tool, cwd: process.cwd() });
     }
     default: {
-      const { notImplemented } = await import("../core/errors.ts");
-      return notImplemented(`silo ${command} (persistent build layers)`);
+      const { runBuildCommand } = await import("../app/build.ts");
+      return runBuildCommand({ ...base, global: !!flags.global, remove: !!flags.remove, argv: rest });
     }
   }
 }
