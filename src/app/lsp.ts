@@ -77,13 +77,15 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
 
 /**
  * Install-on-first-use: run the tool's `[lsp] install` command once in a build sandbox (install-time
- * network allowlist) whose root-filesystem writes are captured as a layer, SILO_HOME/builds/<tool>/lsp-<key>,
- * keyed by the layers below it and the command (a new image means a new install). Later starts reuse it.
- * The layer appears only once complete (built under a temporary name, then renamed).
+ * network allowlist) whose root-filesystem writes are captured as a layer, stacked on top for every later
+ * start. Keyed by the image (its rootfs, `below[0]`) and the command: a new image means a new install, but a
+ * project's `silo build` layer changing does not. Kept apart from `silo build`'s generations, in
+ * SILO_HOME/builds/.lsp/<tool>/<key> (no tool is named `.lsp`); it appears only once complete (built under
+ * a temporary name, then renamed).
  */
 export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp: LspCommand, below: string[]): Promise<string> {
-  const key = Bun.hash(JSON.stringify([below, lsp.install])).toString(16);
-  const dir = join(home.builds, opts.tool, `lsp-${key}`);
+  const key = Bun.hash(JSON.stringify([below[0], lsp.install])).toString(16);
+  const dir = join(home.builds, ".lsp", opts.tool, key);
   if (existsSync(dir)) return dir;
   log.info(`installing ${opts.tool}'s language server (once): ${lsp.install!.join(" ")}`);
   const tmp = `${dir}.tmp-${process.pid}`;

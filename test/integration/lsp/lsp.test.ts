@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
 import type { Diagnostic, Location, LocationLink, PublishDiagnosticsParams } from "vscode-languageserver-protocol";
-import { makeHome, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
+import { makeHome, repoRoot, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
 
 const LIB = `export function greet(name: string): string {\n  return "hello " + name;\n}\n`;
 // Line 1: a deliberate type error. Line 2: a call whose definition is in lib.ts.
@@ -133,4 +133,64 @@ describe.skipIf(process.platform !== "linux")("silo lsp node (typescript-languag
     // stdout carried only LSP frames (vscode-jsonrpc would have reported anything else); stderr has no silo error.
     expect(s.stderr()).not.toMatch(/^error/m);
   }, 30_000);
+});
+
+/**
+ * Install on first use: a registry entry whose server is NOT in the image and whose `[lsp] install`
+ * needs no network (npm --offline from package tarballs placed in the project, built by
+ * scripts/fixtures/build.sh). The first start installs into a captured layer; the second reuses it.
+ */
+describe.skipIf(process.platform !== "linux")("silo lsp: install on first use", () => {
+  const fixtureNpm = join(process.env.SILO_FIXTURE_CACHE ?? "/var/cache/silo-fixtures", "npm");
+  const PREFIX = "/opt/silo-test-tsls";
+
+  async function initializeOnce(home: string, root: string): Promise<{ stderr: string; code: number | null }> {
+    const s = startSession(home, root);
+    s.conn.onRequest("workspace/configuration", (p: { items: unknown[] }) => p.items.map(() => null));
+    s.conn.onRequest("client/registerCapability", () => null);
+    s.conn.onRequest("window/workDoneProgress/create", () => null);
+    const uri = pathToFileURL(root).href;
+    const result = (await s.conn.sendRequest("initialize", { processId: process.pid, rootUri: uri, workspaceFolders: [{ uri, name: "p" }], capabilities: {} })) as {
+      capabilities: { definitionProvider?: unknown };
+      serverInfo?: { name?: string };
+    };
+    expect(result.capabilities.definitionProvider).toBeTruthy();
+    await s.conn.sendNotification("initialized", {});
+    await s.conn.sendRequest("shutdown");
+    await s.conn.sendNotification("exit");
+    s.proc.stdin!.end();
+    const code = await s.exit;
+    s.conn.dispose();
+    return { stderr: s.stderr(), code };
+  }
+
+  test("the first start installs the server into a layer, the second reuses it", async () => {
+    const packs = readdirSync(fixtureNpm).filter((f) => f.endsWith(".tgz"));
+    expect(packs.some((f) => f.startsWith("typescript-language-server-"))).toBe(true);
+    const home = makeHome();
+    const root = tmp("silo-lsp-install-");
+    writeFileSync(join(root, "silo.toml"), "");
+    for (const f of packs) copyFileSync(join(fixtureNpm, f), join(root, f));
+    // The registry entry as `silo registry update` would leave it, with a server the image does not have.
+    const embedded = readFileSync(join(repoRoot, "registry/node.toml"), "utf8").replace(/\n\[lsp\][\s\S]*?(?=\n\[|$)/, "\n");
+    mkdirSync(join(home, "registry/current"), { recursive: true });
+    writeFileSync(
+      join(home, "registry/current/node.toml"),
+      `${embedded}\n[lsp]\ncommand = ["${PREFIX}/bin/typescript-language-server", "--stdio"]\n` +
+        `install = ["npm", "install", "--offline", "--no-audit", "--no-fund", "-g", "--prefix", "${PREFIX}", ${packs.map((f) => `"/workspace/${f}"`).join(", ")}]\n`,
+    );
+    const install = await runSilo(["install", "node"], { home, cwd: root });
+    expect(install.exitCode).toBe(0);
+
+    const first = await initializeOnce(home, root);
+    expect(first.stderr).toContain("installing node's language server");
+    expect(first.code).toBe(0);
+    const layers = readdirSync(join(home, "builds/.lsp/node"));
+    expect(layers.length).toBe(1);
+    expect(existsSync(join(home, "builds/.lsp/node", layers[0]!, PREFIX.slice(1), "bin/typescript-language-server"))).toBe(true);
+
+    const second = await initializeOnce(home, root);
+    expect(second.stderr).not.toContain("installing");
+    expect(second.code).toBe(0);
+  }, 300_000);
 });
