@@ -245,6 +245,9 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
   const ports = [...tool.ports, ...(opts.ports ?? [])];
   const allow = opts.purpose === "build" ? [...tool.network.allow, ...tool.network.installAllow] : tool.network.allow;
   const none = { spec: { mode: "none", hostAccess: false, ports: [] } as NetworkSpec, env: {}, close: async () => {} };
+  // A language server runs project code (build scripts, macros) for as long as the editor is open: no network,
+  // and no port forwards (they would take the host ports a `silo run` of the same tool needs).
+  if (opts.purpose === "lsp") return none;
   if (allow.length === 0 && !tool.network.hostAccess && ports.length === 0) return none;
   const { startHostNetwork, proxyEnv } = await import("../net/host.ts");
   mkdirSync(runDir, { recursive: true });

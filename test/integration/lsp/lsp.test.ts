@@ -55,8 +55,7 @@ describe.skipIf(process.platform !== "linux")("silo lsp node (typescript-languag
     writeFileSync(join(root, "src/lib.ts"), LIB);
     writeFileSync(join(root, "src/main.ts"), MAIN);
     const install = await runSilo(["install", "node"], { home, cwd: root });
-    expect(install.stderr + install.stdout).not.toContain("error");
-    expect(install.exitCode).toBe(0);
+    expect({ code: install.exitCode, stderr: install.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
 
     s = startSession(home, join(root, "src"));
     s.conn.onNotification("textDocument/publishDiagnostics", (p: PublishDiagnosticsParams) => diagnostics.set(p.uri, p.diagnostics));
@@ -180,7 +179,7 @@ describe.skipIf(process.platform !== "linux")("silo lsp: install on first use", 
         `install = ["npm", "install", "--offline", "--no-audit", "--no-fund", "-g", "--prefix", "${PREFIX}", ${packs.map((f) => `"/workspace/${f}"`).join(", ")}]\n`,
     );
     const install = await runSilo(["install", "node"], { home, cwd: root });
-    expect(install.exitCode).toBe(0);
+    expect({ code: install.exitCode, stderr: install.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
 
     const first = await initializeOnce(home, root);
     expect(first.stderr).toContain("installing node's language server");
@@ -192,5 +191,38 @@ describe.skipIf(process.platform !== "linux")("silo lsp: install on first use", 
     const second = await initializeOnce(home, root);
     expect(second.stderr).not.toContain("installing");
     expect(second.code).toBe(0);
+  }, 300_000);
+});
+
+describe.skipIf(process.platform !== "linux")("silo lsp: no network", () => {
+  test("the language server's sandbox has no proxy and no route out, though `silo run` of the same tool has", async () => {
+    const home = makeHome();
+    const root = tmp("silo-lsp-net-");
+    writeFileSync(join(root, "silo.toml"), "");
+    // The same node entry, with a server command that first reports what network it was given.
+    const report = "echo PROXY=${HTTPS_PROXY:-none} >&2; cat /proc/net/route >&2; exec typescript-language-server --stdio";
+    const embedded = readFileSync(join(repoRoot, "registry/node.toml"), "utf8").replace(/\n\[lsp\][\s\S]*?(?=\n\[|$)/, "\n");
+    mkdirSync(join(home, "registry/current"), { recursive: true });
+    writeFileSync(join(home, "registry/current/node.toml"), `${embedded}\n[lsp]\ncommand = ["sh", "-c", ${JSON.stringify(report)}]\n`);
+    const install = await runSilo(["install", "node"], { home, cwd: root });
+    expect({ code: install.exitCode, stderr: install.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    // Reachable in a plain run: the registry's allowlist (registry.npmjs.org) gives node a proxy.
+    const run = await runSilo(["run", "node", "-e", "console.log(process.env.HTTPS_PROXY ?? 'none')"], { home, cwd: root });
+    expect({ code: run.exitCode, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.any(String) }); // stderr shown on failure
+    expect(run.stdout.trim()).not.toBe("none");
+
+    const s = startSession(home, root);
+    const uri = pathToFileURL(root).href;
+    await s.conn.sendRequest("initialize", { processId: null, rootUri: uri, capabilities: {} });
+    await s.conn.sendRequest("shutdown");
+    await s.conn.sendNotification("exit");
+    s.proc.stdin!.end();
+    expect(await s.exit).toBe(0);
+    const err = s.stderr();
+    expect(err).toContain("PROXY=none");
+    // /proc/net/route: the header line only, no interface with a route (loopback has none there).
+    const routes = err.split("\n").filter((l) => /^\w+\s+[0-9A-F]{8}\s+[0-9A-F]{8}/.test(l));
+    expect(routes).toEqual([]);
+    expect(err).toContain("Iface");
   }, 300_000);
 });
