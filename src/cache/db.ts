@@ -51,7 +51,8 @@ export function openDb(home: HomePaths = homePaths()): Database {
   if (cached) return cached;
   mkdirSync(dirname(home.db), { recursive: true });
   const db = new Database(home.db, { create: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
+  // busy_timeout first: switching to WAL and migrating wait for a concurrent silo instead of failing.
+  db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
   migrate(db);
   open.set(home.db, db);
   return db;
@@ -62,15 +63,17 @@ export function closeDb(home: HomePaths = homePaths()) {
   open.delete(home.db);
 }
 
-/** Apply the migrations this database has not seen, each in its own transaction. */
+/** Apply the migrations this database has not seen, in one write transaction. */
 export function migrate(db: Database) {
-  const row = db.query("PRAGMA user_version").get() as { user_version: number };
-  for (let v = row.user_version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
+  const version = () => (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  if (version() >= MIGRATIONS.length) return;
+  // Re-read inside the write transaction: another process may have migrated while we looked.
+  db.transaction(() => {
+    for (let v = version(); v < MIGRATIONS.length; v++) {
       db.exec(MIGRATIONS[v]!);
       db.exec(`PRAGMA user_version = ${v + 1}`);
-    }).immediate();
-  }
+    }
+  }).immediate();
 }
 
 export interface PullRecord {

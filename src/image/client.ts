@@ -108,25 +108,23 @@ export class RegistryClient {
   /** Try the preferred endpoint, then the others in order; report the most telling failure. */
   private async onEndpoints<T>(fn: (ep: Endpoint) => Promise<T>): Promise<T> {
     const order = this.preferred ? [this.preferred, ...this.endpoints.filter((e) => e !== this.preferred)] : this.endpoints;
-    const errors: unknown[] = [];
+    const errors: { ep: Endpoint; e: unknown }[] = [];
     for (const ep of order) {
       try {
         return await fn(ep);
       } catch (e) {
         if (e instanceof PullAbort) throw e.toSiloError();
-        errors.push(e);
+        errors.push({ ep, e });
         if (order.length > 1) log.debug(`${ep.base}: ${(e as Error).message}`);
       }
     }
-    // An answer from a registry (404, 401) says more than "could not connect" from another.
-    const best = errors.find((e) => e instanceof SiloError && e.code === "E_IMAGE") ?? errors[0];
-    if (best instanceof SiloError) {
-      if (errors.length > 1) {
-        const also = order.map((ep) => ep.base).join(", ");
-        throw new SiloError(best.code, best.message, `${best.hint ? `${best.hint}; ` : ""}tried ${also}`, best.exitCode, { cause: best });
-      }
-      throw best;
-    }
+    // An answer from a registry (404, 401) says more than "could not connect" from another, and a failed
+    // https probe of a plain-HTTP host says nothing when its http attempt failed too.
+    const telling = errors.filter((x) => !(x.ep.probe && errors.length > 1 && !(x.e instanceof SiloError && x.e.code === "E_IMAGE")));
+    const best = (telling.find((x) => x.e instanceof SiloError && x.e.code === "E_IMAGE") ?? telling[0] ?? errors[0]!).e;
+    const hosts = [...new Set(order.map((ep) => ep.host))];
+    if (best instanceof SiloError && hosts.length > 1)
+      throw new SiloError(best.code, best.message, `${best.hint ? `${best.hint}; ` : ""}tried ${order.filter((ep) => !ep.probe).map((ep) => ep.base).join(", ")}`, best.exitCode, { cause: best });
     throw best;
   }
 

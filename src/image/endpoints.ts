@@ -19,6 +19,8 @@ export interface Endpoint {
   /** Authorization header earned by a 401 challenge, reused for later requests. */
   auth?: string;
   usedCredentials?: boolean;
+  /** An https attempt on a host that may only speak plain HTTP (loopback, insecure): its failure says little. */
+  probe?: boolean;
 }
 
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\]|::1)$/i;
@@ -71,7 +73,7 @@ export function planEndpoints(ref: ImageRef, mirrors: Record<string, string | st
   const common = { host, registry: ref.registry, credentialHost: ref.registry, repository: ref.repository, mirror: false };
   const plainOk = isPlainHttpAllowed(host, insecure);
   // Like Docker: https first; loopback and insecure hosts fall back to plain HTTP.
-  out.push({ ...common, base: `https://${host}`, tlsInsecure: plainOk && !isLoopback(host) });
+  out.push({ ...common, base: `https://${host}`, tlsInsecure: plainOk && !isLoopback(host), probe: plainOk });
   if (plainOk) out.push({ ...common, base: `http://${host}`, tlsInsecure: false });
   return out;
 }

@@ -82,6 +82,7 @@ export function httpError(status: number, ep: Endpoint, ref: ImageRef, kind: "ma
 /** Up to 12 tags, the ones sharing the wanted tag's first characters first. */
 function pickTags(tags: string[], wanted?: string): string[] {
   const stem = (wanted ?? "").slice(0, 2);
-  const near = tags.filter((t) => stem && t.startsWith(stem));
-  return [...new Set([...near, ...tags])].slice(0, 12);
+  const sorted = [...tags].sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+  const near = sorted.filter((t) => stem && t.startsWith(stem));
+  return [...new Set([...near, ...sorted])].slice(0, 12);
 }
