@@ -1,22 +1,25 @@
 /**
  * Pure translation of a RunSpec (plus the host-side plan made in plan.ts) into the commands that start the
- * sandbox. Two processes take part, both started from silo with an empty environment:
+ * sandbox. silo starts them with an empty environment:
  *
  *   1. the stage: `unshare --user --map-root-user --mount` (plus `--net` when relays run) gives a user and
- *      mount namespace in which an unprivileged user may mount overlayfs (Linux ≥ 5.11). The stage mounts
- *      the image layers (read-only lowers) under an upper dir that is thrown away, then execs bwrap. With
- *      no relays it is a few lines of /bin/sh (cheap); with relays it is silo itself (`silo __stage`),
- *      which also has to stay alive to run them inside the sandbox's network namespace.
+ *      mount namespace in which an unprivileged user may mount overlayfs (Linux ≥ 5.11). A few lines of
+ *      /bin/sh mount the image layers (read-only lowers) under an upper dir that is thrown away, then exec
+ *      bwrap, so bwrap's parent is silo itself (--die-with-parent).
  *   2. bwrap, inside it: a nested user namespace (root inside, the invoking user outside), new pid, ipc,
  *      uts, cgroup (and net) namespaces, the overlay as `/`, the project at /workspace, seccomp, dropped
- *      capabilities. Its arguments, the command's environment included, reach it through `--args FD`, so
+ *      capabilities. Its options, the command's environment included, reach it through `--args FD`, so
  *      neither appears on a command line other users can read in /proc.
+ *   3. only when the network needs relays: `nsenter` into the stage's user and network namespaces runs
+ *      `silo __stage` (stage.ts), which listens inside the sandbox's network namespace while staying outside
+ *      its pid namespace and filesystem view. bwrap waits on `--block-fd` until the relays listen, so the
+ *      relays start in parallel with the sandbox instead of before it.
  */
 import type { RunSpec } from "../../spec.ts";
 import type { SandboxPlan } from "./plan.ts";
 
 /** File descriptors bwrap receives from the stage. */
-export const FD = { ARGS: 3, SECCOMP: 4, HOSTS: 5, RESOLV: 6, STATUS: 7 } as const;
+export const FD = { ARGS: 3, SECCOMP: 4, HOSTS: 5, RESOLV: 6, BLOCK: 7, STATUS: 8 } as const;
 
 /**
  * Capabilities kept inside the sandbox's own user namespace (they mean nothing outside it): what package
@@ -34,6 +37,8 @@ export interface HostTools {
   sh: string;
   mount: string;
   bwrap: string;
+  /** Only needed when the sandbox has network relays. */
+  nsenter: string | null;
 }
 
 /** The guest address of host.silo.internal (the relay listens there when hostAccess is on). */
@@ -52,8 +57,10 @@ export function needsRelays(spec: RunSpec): boolean {
 export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   const a: string[] = ["--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns"];
   a.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try");
-  // The silo stage already made the network namespace (relays live in it); else bwrap makes one with lo up.
-  if (!plan.relays) a.push("--unshare-net");
+  // With relays the stage made the network namespace (the relays join it) and the command waits for them;
+  // else bwrap makes one, with lo up.
+  if (plan.relays) a.push("--block-fd", String(FD.BLOCK));
+  else a.push("--unshare-net");
   a.push("--die-with-parent");
   // A new session keeps the tool from reaching the caller's terminal (TIOCSTI); a TTY session needs the
   // terminal as its controlling one, so there seccomp refuses TIOCSTI instead (it does in both cases).
@@ -106,14 +113,19 @@ export const STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 /** argv of the stage process, as silo spawns it. */
 export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools): string[] {
-  const ns = [tools.unshare, "--user", "--map-root-user", "--mount"];
-  if (plan.relays) return [...ns, "--net", "--", ...spec.self, "__stage", String(plan.ownerPid)];
+  const ns = [tools.unshare, "--user", "--map-root-user", "--mount", ...(plan.relays ? ["--net"] : [])];
   const lowers = [...plan.lowers].reverse().join(":");
   return [
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
     plan.runDir, tools.mount, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0",
     tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
+}
+
+/** argv of the relay process: silo itself, in the stage's user and network namespaces (not its mounts). */
+export function buildRelayArgv(spec: RunSpec, plan: SandboxPlan, stagePid: number, nsenter: string): string[] {
+  const ns = [nsenter, "--target", String(stagePid), "--user", "--net", "--preserve-credentials", "--"];
+  return [...ns, ...spec.self, "__stage", String(plan.ownerPid)];
 }
 
 /** /etc/hosts: loopback names, the sandbox's hostname, and host.silo.internal when hostAccess is on. */

@@ -1,18 +1,20 @@
 /**
- * The bwrap driver: Linux, rootless. See argv.ts for how a sandbox is put together, seccomp.ts for the
- * system-call filter, probe.ts for what a machine needs, stage.ts for the relay path.
+ * The bwrap driver: Linux, rootless. argv.ts says how a sandbox is put together, plan.ts prepares it on
+ * the host, seccomp.ts is the system-call filter, probe.ts what a machine needs, relay.ts + stage.ts the
+ * network relays.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
 import { EXIT, SiloError } from "../../../core/errors.ts";
-import { isDebug, log } from "../../../core/log.ts";
+import { log } from "../../../core/log.ts";
 import { homePaths, siloHome } from "../../../core/paths.ts";
 import type { Driver, SandboxProcess } from "../../driver.ts";
-import { forwardSignals, signalSandbox } from "../../run.ts";
+import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
 import { exitCodeFor, type RunResult, type RunSpec } from "../../spec.ts";
 import {
   buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, encodeArgs, STAGE_PATH, type HostTools,
 } from "./argv.ts";
-import { launch, type StagePayload } from "./launch.ts";
+import { launch, writeAll, type ExtraFd } from "./launch.ts";
+import { startRelay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, type SandboxPlan } from "./plan.ts";
 import { buildSeccompFilter, nativeSeccompArch } from "./seccomp.ts";
 
@@ -25,25 +27,19 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   const arch = nativeSeccompArch();
   if (!arch) throw new SiloError("E_DRIVER", `the bwrap driver supports x86_64 and aarch64, not ${process.arch}`);
   const plan = makePlan(spec, runRoot);
-  const args = buildBwrapArgs(spec, plan);
-  const seccomp = buildSeccompFilter(arch);
-  const hosts = buildHostsFile(spec);
-  const resolv = buildResolvConf(spec);
   const enc = new TextEncoder();
-  const argv = buildStageArgv(spec, plan, tools);
-  let fds;
-  if (!plan.relays) fds = [encodeArgs(args), seccomp, enc.encode(hosts), enc.encode(resolv)];
-  else {
-    const payload: StagePayload = {
-      plan, tools, args, argv: spec.argv, seccomp: Buffer.from(seccomp).toString("base64"), hosts, resolv,
-      network: spec.network, tty: spec.tty, debug: isDebug(),
-    };
-    fds = [enc.encode(JSON.stringify(payload))];
-  }
+  const fds: ExtraFd[] = [
+    encodeArgs(buildBwrapArgs(spec, plan)),
+    buildSeccompFilter(arch),
+    enc.encode(buildHostsFile(spec)),
+    enc.encode(buildResolvConf(spec)),
+  ];
+  if (plan.relays) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
   if (spec.resources.cpus || spec.resources.memoryMB) log.debug("bwrap: resource limits are not enforced by this driver");
+  log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
-  const proc = launch(argv, { env: { PATH: STAGE_PATH, ...(isDebug() ? { SILO_DEBUG: "1" } : {}) }, stdio, fds });
-  log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, stage spawned in ${(performance.now() - t1).toFixed(1)} ms (${plan.relays ? "silo stage with relays" : "sh stage"})`);
+  const { proc, held } = launch(buildStageArgv(spec, plan, tools), { env: { PATH: STAGE_PATH }, stdio, fds });
+  log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, stage spawned in ${(performance.now() - t1).toFixed(1)} ms`);
 
   const { registerSandbox } = await import("../../state.ts");
   const registered = registerSandbox(home, {
@@ -52,15 +48,38 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
     log.debug(`bwrap: could not record the sandbox for silo status: ${e}`);
     return () => {};
   });
-
-  const exited = (async (): Promise<RunResult> => {
-    const code = await proc.exited;
-    const t2 = performance.now();
-    const result = await interpret(spec, plan, code, signalName(proc.signalCode));
+  const cleanup = async () => {
     removeTree(plan.runDir);
     if (spec.captureUpper) removeTree(plan.work);
     (await registered)();
     cleanStaleRuns(runRoot);
+  };
+
+  let relay: Awaited<ReturnType<typeof startRelay>> | null = null;
+  if (plan.relays) {
+    const block = held[0]!;
+    try {
+      relay = await startRelay(spec, plan, proc, tools);
+      writeAll(block, enc.encode("r"));
+    } catch (e) {
+      // Fail closed: the command must not run without its relays, and bwrap goes on when the fd closes, so
+      // the whole sandbox dies before it does.
+      killStage(proc.pid);
+      await proc.exited;
+      await cleanup();
+      throw e;
+    } finally {
+      closeSync(block);
+    }
+    log.debug(`bwrap: relays ready ${(performance.now() - t1).toFixed(1)} ms after the stage started`);
+  }
+
+  const exited = (async (): Promise<RunResult> => {
+    const code = await proc.exited;
+    const t2 = performance.now();
+    relay?.stop();
+    const result = await interpret(spec, plan, code, signalName(proc.signalCode));
+    await cleanup();
     log.debug(`bwrap: sandbox ${plan.id} ran ${(t2 - t1).toFixed(1)} ms, cleaned up in ${(performance.now() - t2).toFixed(1)} ms`);
     return result;
   })();
@@ -69,8 +88,8 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
     stdin: stdio === "pipe" ? (proc.stdin as unknown as import("bun").FileSink) : undefined,
     stdout: stdio === "pipe" ? (proc.stdout as unknown as ReadableStream<Uint8Array>) : undefined,
     exited,
-    // The silo stage forwards signals itself; the sh stage has exec'd into bwrap, whose command we signal.
-    kill: (sig = "SIGTERM") => (plan.relays ? proc.kill(sig) : signalSandbox(proc.pid, sig)),
+    // The stage has exec'd into bwrap: signal the command under it.
+    kill: (sig = "SIGTERM") => signalSandbox(proc.pid, sig),
   };
 }
 
@@ -98,6 +117,17 @@ async function interpret(spec: RunSpec, plan: SandboxPlan, code: number | null, 
   return { code: EXIT.FAILURE };
 }
 
+/** SIGKILL the stage and the sandbox under it; stopped first, so it cannot start a child meanwhile. */
+function killStage(pid: number) {
+  try {
+    process.kill(pid, "SIGSTOP");
+    for (const child of childPids(pid)) process.kill(child, "SIGKILL");
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
 export const signalName = (s: unknown): string | null => (typeof s === "string" ? s : null);
 
 export function readStatus(file: string): { started: boolean; exitCode?: number } {
@@ -119,12 +149,13 @@ export async function hostTools(): Promise<HostTools> {
     Bun.which(name) ?? Bun.which(name, { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }) ?? fallbacks[0] ?? null;
   const t = { unshare: find("unshare"), sh: find("sh", "/bin/sh"), mount: find("mount"), bwrap: find("bwrap") };
   const missing = Object.entries(t).filter(([, v]) => !v).map(([k]) => k);
+  const nsenter = find("nsenter");
   if (missing.length) {
     const { probeBwrap } = await import("./probe.ts");
     const p = await probeBwrap();
     throw new SiloError("E_DRIVER", p.ok ? `missing on this machine: ${missing.join(", ")}` : p.reason, p.ok ? undefined : p.fix);
   }
-  toolsCache = t as HostTools;
+  toolsCache = { ...(t as Omit<HostTools, "nsenter">), nsenter };
   return toolsCache;
 }
 

@@ -1,18 +1,17 @@
 /**
- * Starting processes with extra file descriptors (bwrap's --args, --seccomp, --ro-bind-data, status fd),
- * shared by the driver (which starts the stage) and the silo stage (which starts bwrap). Data goes through
- * socket pairs so nothing secret (the command's environment) touches the disk or a command line.
+ * Starting processes with extra file descriptors (bwrap's --args, --seccomp, --ro-bind-data, --block-fd).
+ * Data goes through socket pairs so nothing secret (the command's environment) touches the disk or a
+ * command line. Bun closes every descriptor of ours that is not listed, so nothing else leaks in.
  */
 import { closeSync, writeSync } from "node:fs";
-import type { SandboxPlan } from "./plan.ts";
-import type { HostTools } from "./argv.ts";
 import type { NetworkSpec } from "../../spec.ts";
 
-/** An extra descriptor for the child, from fd 3 on: bytes to send, or an fd of ours to pass as is. */
-export type ExtraFd = Uint8Array | number;
+/** An extra descriptor for the child, from fd 3 on: bytes to send (then closed), or "hold" to keep our end. */
+export type ExtraFd = Uint8Array | "hold";
 
 export interface LaunchOptions {
   env: Record<string, string>;
+  /** stdin and stdout: the caller's, or pipes to silo. stderr always passes through. */
   stdio: "inherit" | "pipe";
   /** fds 3, 4, ... in order. */
   fds: ExtraFd[];
@@ -20,22 +19,22 @@ export interface LaunchOptions {
 
 export function launch(argv: string[], opts: LaunchOptions) {
   const io = opts.stdio === "pipe" ? "pipe" : "inherit";
-  const extra = opts.fds.map((f) => (typeof f === "number" ? f : "pipe"));
   const proc = Bun.spawn(argv, {
     env: opts.env,
-    stdio: [io, io, "inherit", ...extra] as never,
+    stdio: [io, io, "inherit", ...opts.fds.map(() => "pipe")] as never,
   });
+  const held: number[] = [];
   opts.fds.forEach((f, i) => {
-    if (typeof f === "number") return;
     const fd = proc.stdio[3 + i] as unknown as number;
+    if (f === "hold") return held.push(fd);
     writeAll(fd, f);
     closeSync(fd);
   });
-  return proc;
+  return { proc, held };
 }
 
 /** Write everything; the socket may be non-blocking and the reader not there yet. */
-function writeAll(fd: number, data: Uint8Array) {
+export function writeAll(fd: number, data: Uint8Array) {
   let off = 0;
   while (off < data.length) {
     try {
@@ -47,18 +46,10 @@ function writeAll(fd: number, data: Uint8Array) {
   }
 }
 
-/** What the driver hands to `silo __stage` on fd 3. */
-export interface StagePayload {
-  plan: SandboxPlan;
-  tools: HostTools;
-  /** bwrap's options (through `--args`). */
-  args: string[];
-  /** The command (spec.argv), after `--` on bwrap's command line. */
-  argv: string[];
-  seccomp: string; // base64
-  hosts: string;
-  resolv: string;
+/** What the driver hands to the relay process (`silo __stage`) on fd 3. */
+export interface RelayPayload {
   network: NetworkSpec;
-  tty: boolean;
+  /** The host's network namespace (readlink of /proc/self/ns/net): the relay refuses to run in it. */
+  hostNetns: string;
   debug: boolean;
 }

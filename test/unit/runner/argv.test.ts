@@ -1,0 +1,141 @@
+import { describe, expect, test } from "bun:test";
+import {
+  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions,
+} from "../../../src/runner/drivers/bwrap/argv.ts";
+import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
+import type { RunSpec } from "../../../src/runner/spec.ts";
+
+const spec = (over: Partial<RunSpec> = {}): RunSpec => ({
+  tool: "python",
+  layers: ["/h/rootfs/base", "/h/builds/extra"],
+  workspace: "/p/proj",
+  cwd: "/workspace/sub",
+  argv: ["python3", "-c", "print('a b')", "--flag"],
+  env: { PATH: "/usr/bin:/bin", HOME: "/root", SECRET: "s3cr3t value" },
+  mounts: [
+    { host: "/h/cache/python/pip", guest: "/root/.cache/pip", readonly: false, kind: "dir" },
+    { host: "/p/proj/.env.local", guest: "/workspace/.env.local", readonly: true, kind: "file" },
+  ],
+  readonlyPaths: [],
+  maskedPaths: [],
+  tty: false,
+  hostname: "python",
+  resources: {},
+  network: { mode: "none", hostAccess: false, ports: [] },
+  self: ["/usr/local/bin/silo"],
+  ...over,
+});
+
+const plan = (over: Partial<SandboxPlan> = {}): SandboxPlan => ({
+  id: "1-abc", ownerPid: 1, runDir: "/h/run/1-abc", root: "/h/run/1-abc/root", upper: "/h/run/1-abc/upper",
+  work: "/h/run/1-abc/work", lowers: ["/h/rootfs/base", "/h/builds/extra"], tmpfsFallback: true,
+  emptyFile: "/h/run/1-abc/empty", statusFile: "/h/run/1-abc/status", errFile: "/h/run/1-abc/err", relays: false,
+  readonly: [{ host: "/p/proj/.git/hooks", guest: "/workspace/.git/hooks" }],
+  masked: [{ guest: "/workspace/node_modules", kind: "dir" }, { guest: "/workspace/.env", kind: "file" }],
+  ...over,
+});
+
+/** The value following `flag` each time it occurs. */
+const valuesOf = (a: string[], flag: string, n = 1) => a.flatMap((x, i) => (x === flag ? [a.slice(i + 1, i + 1 + n).join(" ")] : []));
+
+describe("buildBwrapArgs", () => {
+  const a = buildBwrapArgs(spec(), plan());
+
+  test("every namespace, a nested user namespace that cannot make more, root inside", () => {
+    for (const f of ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--disable-userns", "--die-with-parent", "--new-session"])
+      expect(a).toContain(f);
+    expect(valuesOf(a, "--uid")).toEqual(["0"]);
+    expect(valuesOf(a, "--gid")).toEqual(["0"]);
+    expect(valuesOf(a, "--hostname")).toEqual(["python"]);
+  });
+  test("drops every capability, then adds back a short list without CAP_SYS_ADMIN", () => {
+    expect(a.indexOf("--cap-drop")).toBeLessThan(a.indexOf("--cap-add"));
+    expect(valuesOf(a, "--cap-drop")).toEqual(["ALL"]);
+    expect(valuesOf(a, "--cap-add")).not.toContain("CAP_SYS_ADMIN");
+    expect(valuesOf(a, "--cap-add")).not.toContain("CAP_NET_RAW");
+  });
+  test("the overlay is /, the project is /workspace, caches and files are bound as asked", () => {
+    expect(valuesOf(a, "--bind", 2)).toEqual(["/h/run/1-abc/root /", "/p/proj /workspace", "/h/cache/python/pip /root/.cache/pip"]);
+    expect(valuesOf(a, "--ro-bind", 2)).toEqual(["/p/proj/.env.local /workspace/.env.local", "/p/proj/.git/hooks /workspace/.git/hooks", "/h/run/1-abc/empty /workspace/.env"]);
+    expect(valuesOf(a, "--proc")).toEqual(["/proc"]);
+    expect(valuesOf(a, "--dev")).toEqual(["/dev"]);
+    expect(valuesOf(a, "--tmpfs")).toEqual(["/tmp", "/workspace/node_modules"]);
+    expect(valuesOf(a, "--chdir")).toEqual(["/workspace/sub"]);
+  });
+  test("read-only binds and masks come after the workspace (else the workspace bind would cover them)", () => {
+    const ws = a.indexOf("/workspace");
+    expect(a.indexOf("/workspace/.git/hooks")).toBeGreaterThan(ws);
+    expect(a.indexOf("/workspace/node_modules")).toBeGreaterThan(a.indexOf("/workspace/.git/hooks"));
+  });
+  test("generated /etc files, seccomp and status come from the fds the stage passes", () => {
+    expect(valuesOf(a, "--ro-bind-data", 2)).toEqual([`${FD.HOSTS} /etc/hosts`, `${FD.RESOLV} /etc/resolv.conf`]);
+    expect(valuesOf(a, "--seccomp")).toEqual([String(FD.SECCOMP)]);
+    expect(valuesOf(a, "--json-status-fd")).toEqual([String(FD.STATUS)]);
+  });
+  test("the environment is exactly spec.env, set after --clearenv", () => {
+    const clear = a.indexOf("--clearenv");
+    expect(clear).toBeGreaterThan(-1);
+    expect(a.indexOf("--setenv")).toBeGreaterThan(clear);
+    expect(valuesOf(a, "--setenv", 2)).toEqual(["PATH /usr/bin:/bin", "HOME /root", "SECRET s3cr3t value"]);
+  });
+  test("the command is not among the options (it follows -- on the command line)", () => {
+    expect(a).not.toContain("--");
+    expect(a).not.toContain("python3");
+  });
+  test("with a TTY: no new session (seccomp keeps TIOCSTI out instead)", () => {
+    expect(buildBwrapArgs(spec({ tty: true }), plan())).not.toContain("--new-session");
+  });
+  test("with relays: the stage's network namespace is shared and the command waits on the block fd", () => {
+    const r = buildBwrapArgs(spec({ network: { mode: "proxy", hostAccess: false, ports: [], proxySocket: "/s" } }), plan({ relays: true }));
+    expect(r).not.toContain("--unshare-net");
+    expect(valuesOf(r, "--block-fd")).toEqual([String(FD.BLOCK)]);
+  });
+  test("an ssh-agent socket is bound at a fixed path", () => {
+    const r = buildBwrapArgs(spec({ network: { mode: "none", hostAccess: false, ports: [], sshAgent: "/tmp/ssh-x/agent.1" } }), plan());
+    expect(valuesOf(r, "--bind", 2)).toContain("/tmp/ssh-x/agent.1 /run/silo/ssh-agent.sock");
+  });
+});
+
+describe("stage", () => {
+  const tools = { unshare: "/usr/bin/unshare", sh: "/bin/sh", mount: "/bin/mount", bwrap: "/usr/bin/bwrap", nsenter: "/usr/bin/nsenter" };
+  test("sh stage: user+mount namespaces, the overlay's layers top first, bwrap with --args and the command after --", () => {
+    const argv = buildStageArgv(spec(), plan(), tools);
+    expect(argv.slice(0, 6)).toEqual(["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh"]);
+    expect(argv).not.toContain("--net");
+    const i = argv.indexOf("silo-stage");
+    expect(argv.slice(i + 1, i + 7)).toEqual(["/h/run/1-abc", "/bin/mount", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1"]);
+    expect(argv.slice(i + 7)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
+  });
+  test("with relays the stage also makes the network namespace; no tmpfs fallback for a build capture", () => {
+    const argv = buildStageArgv(spec(), plan({ relays: true, tmpfsFallback: false }), tools);
+    expect(argv.slice(0, 6)).toEqual(["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--net", "--"]);
+    expect(argv[argv.indexOf("silo-stage") + 6]).toBe("0");
+  });
+  test("the relay joins the stage's user and network namespaces only", () => {
+    expect(buildRelayArgv(spec(), plan({ ownerPid: 42 }), 77, "/usr/bin/nsenter")).toEqual([
+      "/usr/bin/nsenter", "--target", "77", "--user", "--net", "--preserve-credentials", "--", "/usr/local/bin/silo", "__stage", "42",
+    ]);
+  });
+  test("overlay options: userxattr, lowerdir top first", () => {
+    expect(overlayOptions(["/a", "/b", "/c"], "/u", "/w")).toBe("userxattr,lowerdir=/c:/b:/a,upperdir=/u,workdir=/w");
+  });
+  test("relays are needed for a proxy, host access or ports", () => {
+    expect(needsRelays(spec())).toBe(false);
+    expect(needsRelays(spec({ network: { mode: "proxy", hostAccess: false, ports: [] } }))).toBe(true);
+    expect(needsRelays(spec({ network: { mode: "none", hostAccess: true, ports: [] } }))).toBe(true);
+    expect(needsRelays(spec({ network: { mode: "none", hostAccess: false, ports: [{ host: 8000, guest: 8000 }] } }))).toBe(true);
+  });
+});
+
+describe("generated files", () => {
+  test("/etc/hosts names the sandbox and, with host access, host.silo.internal", () => {
+    expect(buildHostsFile(spec())).toBe("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tpython\n");
+    expect(buildHostsFile(spec({ network: { mode: "none", hostAccess: true, ports: [] } }))).toContain("127.0.0.2\thost.silo.internal\n");
+  });
+  test("/etc/resolv.conf points at loopback, so lookups fail at once", () => {
+    expect(buildResolvConf(spec())).toContain("nameserver 127.0.0.1\n");
+  });
+  test("--args payload is NUL-terminated strings", () => {
+    expect(new TextDecoder().decode(encodeArgs(["--a", "b c", ""]))).toBe("--a\0b c\0\0");
+  });
+});
