@@ -14,10 +14,15 @@ export interface Closable {
 
 /**
  * Listen on `socketPath`; each connection names a port in its header and is joined to 127.0.0.1:<port>
- * (or [::1]:<port>) on the host. `ports`, when given, limits which ports may be named.
+ * (or [::1]:<port>) on the host. `ports`, when given, limits which ports may be named; otherwise the ports
+ * listening on host loopback are discovered in the background, and a connection naming port 0 (the
+ * relay, at start) is answered with that list as JSON. Reading /proc/net/tcp walks the kernel's whole
+ * connection table (tens of ms on big machines), so it overlaps the sandbox's own start-up this way.
  */
 export async function startHostAccessBridge(opts: { socketPath: string; ports?: number[] }): Promise<Closable> {
   const permitted = opts.ports ? new Set(opts.ports) : null;
+  const listed = opts.ports ? Promise.resolve(opts.ports) : discoverHostPortsAsync();
+  listed.catch(() => undefined);
   rmSync(opts.socketPath, { force: true });
   const listener = Bun.listen<End>({
     unix: opts.socketPath,
@@ -27,7 +32,11 @@ export async function startHostAccessBridge(opts: { socketPath: string; ports?: 
       open(s) {
         s.data = newEnd({
           onData: readPortHeader((sock, port, rest) => {
-            if (port === 0 || (permitted && !permitted.has(port))) return void sock.end();
+            if (port === 0) {
+              listed.then((l) => sock.end(JSON.stringify(l))).catch(() => sock.end("[]"));
+              return;
+            }
+            if (permitted && !permitted.has(port)) return void sock.end();
             void relayTo(sock, [{ hostname: "127.0.0.1", port }, { hostname: "::1", port }], rest);
           }),
         });
@@ -41,6 +50,25 @@ export async function startHostAccessBridge(opts: { socketPath: string; ports?: 
       rmSync(opts.socketPath, { force: true });
     },
   };
+}
+
+/** Ask a hostAccess bridge for the host ports to relay (the port-0 request above). */
+export async function fetchHostPorts(socketPath: string): Promise<number[]> {
+  const chunks: Uint8Array[] = [];
+  const done = Promise.withResolvers<void>();
+  await Bun.connect({
+    unix: socketPath,
+    socket: {
+      open: (s) => void s.write(portHeader(0)),
+      data: (_s, d) => void chunks.push(d),
+      close: () => done.resolve(),
+      error: (_s, e) => done.reject(e),
+    },
+  });
+  await done.promise;
+  const list = JSON.parse(Buffer.concat(chunks).toString() || "[]") as unknown;
+  if (!Array.isArray(list) || !list.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) throw new Error("bad port list from the host");
+  return list as number[];
 }
 
 /** Fail with one clear error, before anything starts, if any of these host ports is taken. */
@@ -111,16 +139,28 @@ export async function startPortForwards(ports: readonly { host: number; guest: n
  * port" without packet-rewriting privileges, so it gets every service that is up when it starts.
  */
 export function discoverHostPorts(procNet = "/proc/net"): number[] {
+  const read = (f: string) => {
+    try {
+      return readFileSync(`${procNet}/${f}`, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  return parseListeningPorts(read("tcp"), read("tcp6"));
+}
+
+export async function discoverHostPortsAsync(procNet = "/proc/net"): Promise<number[]> {
+  const { readFile } = await import("node:fs/promises");
+  const read = (f: string) => readFile(`${procNet}/${f}`, "utf8").catch(() => "");
+  const [tcp, tcp6] = await Promise.all([read("tcp"), read("tcp6")]);
+  return parseListeningPorts(tcp, tcp6);
+}
+
+function parseListeningPorts(tcp: string, tcp6: string): number[] {
   const ports = new Set<number>();
   const local4 = new Set(["0100007F", "00000000"]);
   const local6 = new Set(["00000000000000000000000001000000", "00000000000000000000000000000000"]);
-  for (const [file, locals] of [["tcp", local4], ["tcp6", local6]] as const) {
-    let text: string;
-    try {
-      text = readFileSync(`${procNet}/${file}`, "utf8");
-    } catch {
-      continue;
-    }
+  for (const [text, locals] of [[tcp, local4], [tcp6, local6]] as const) {
     for (const line of text.split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 4 || f[3] !== "0A") continue; // 0A = LISTEN

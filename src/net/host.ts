@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { NetworkSpec } from "../runner/spec.ts";
 import { validatePattern } from "./allowlist.ts";
-import { discoverHostPorts, startHostAccessBridge, startPortForwards, type Closable } from "./bridges.ts";
+import { startHostAccessBridge, startPortForwards, type Closable } from "./bridges.ts";
 import type { Lookup } from "./policy.ts";
 import { startEgressProxy, type DenyInfo } from "./proxy.ts";
 import { DEFAULT_PROXY_PORT } from "./relay.ts";
@@ -80,7 +80,8 @@ export async function startHostNetwork(input: NetworkPolicyInput, runDir: string
     }
     if (input.hostAccess) {
       spec.hostSocket = join(runDir, "host.sock");
-      spec.hostPorts = input.hostPorts ?? discoverHostPorts();
+      // Without configured ports the relay asks the bridge, which discovers them meanwhile.
+      if (input.hostPorts) spec.hostPorts = [...input.hostPorts];
       started.push(await startHostAccessBridge({ socketPath: spec.hostSocket, ports: input.hostPorts }));
     }
   } catch (e) {

@@ -4,6 +4,7 @@
  * streams (scripts/bench/net.ts), and the tunnel is the hot path of every download.
  */
 import type { Socket, SocketHandler } from "bun";
+import { offload, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
 export interface End {
@@ -18,10 +19,17 @@ export interface End {
   gotFin: boolean;
   closed: boolean;
   onClose: (() => void) | null;
+  /** Bytes this socket received and passed on; past SPLICE_AFTER the pair moves to the splice worker. */
+  moved: number;
+  /** The splice worker owns this pair's bytes now; these handlers keep their hands off. */
+  offloaded: boolean;
 }
 
 export function newEnd(init: Partial<End> = {}): End {
-  return { peer: null, backlog: null, early: [], onData: null, finPending: false, gotFin: false, closed: false, onClose: null, ...init };
+  return {
+    peer: null, backlog: null, early: [], onData: null, finPending: false, gotFin: false, closed: false, onClose: null,
+    moved: 0, offloaded: false, ...init,
+  };
 }
 
 /** Write to `to`; if its buffer is full, keep the rest and stop reading from `from` until `to` drains. */
@@ -61,6 +69,7 @@ function flush(s: Socket<End>) {
     s.data.finPending = false;
     s.shutdown();
   }
+  if (s.data.peer && s.data.moved + s.data.peer.data.moved >= SPLICE_AFTER && spliceReady()) offload(s, s.data.peer);
 }
 
 /** Pass the FIN from `from` on to its peer (after any backlog), and close both once both sides are done. */
@@ -80,18 +89,25 @@ function forwardFin(from: Socket<End>) {
 /** The handlers every piped socket uses (listeners and outgoing connections alike). */
 export const pipeHandlers: SocketHandler<End> = {
   data(s, d) {
-    if (s.data.peer) send(s.data.peer, d, s);
-    else if (s.data.onData) s.data.onData(s, d);
+    const peer = s.data.peer;
+    if (s.data.offloaded) return onLateData(s);
+    if (peer) {
+      send(peer, d, s);
+      s.data.moved += d.length;
+      if (s.data.moved >= SPLICE_AFTER && !peer.data.backlog && spliceReady()) offload(s, peer);
+    } else if (s.data.onData) s.data.onData(s, d);
     else s.data.early.push(d.slice());
   },
   drain(s) {
-    flush(s);
+    if (!s.data.offloaded) flush(s);
   },
   end(s) {
-    forwardFin(s);
+    if (!s.data.offloaded) forwardFin(s);
   },
   close(s) {
+    const wasOffloaded = s.data.offloaded;
     s.data.closed = true;
+    if (wasOffloaded) return; // the splice worker holds its own descriptors and finishes the pair
     const peer = s.data.peer;
     if (peer && !peer.data.closed) {
       // Let the peer finish writing what it already has, then close it.

@@ -67,7 +67,15 @@ export async function startSandboxRelays(net: NetworkSpec): Promise<SandboxRelay
 
   if (net.hostAccess && net.hostSocket) {
     const target = [{ unix: net.hostSocket }];
-    for (const port of net.hostPorts ?? []) {
+    let hostPorts = net.hostPorts;
+    if (!hostPorts) {
+      const { fetchHostPorts } = await import("./bridges.ts");
+      hostPorts = await fetchHostPorts(net.hostSocket).catch((e) => {
+        close();
+        throw new SiloError("E_NETWORK", `cannot get the host's ports for hostAccess: ${(e as Error).message}`);
+      });
+    }
+    for (const port of hostPorts) {
       listenTcp(HOST_INTERNAL_ADDR, port, (s) => {
         s.data = newEnd();
         void relayTo(s, target, portHeader(port));

@@ -80,13 +80,14 @@ export async function startProxyProcess(opts: { socketPath: string; allow: strin
 }
 
 /** An HTTP server on loopback that says who it is. */
-export function helloServer(name: string, tls?: { cert: string; key: string }) {
-  return Bun.serve({
+export function helloServer(name: string, tls?: { cert: string; key: string }): { port: number; stop(force?: boolean): void } {
+  const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     tls: tls ? { cert: Bun.file(tls.cert), key: Bun.file(tls.key) } : undefined,
     fetch: (req) => new Response(`${name} ${new URL(req.url).pathname}`),
   });
+  return { port: server.port!, stop: (force) => void server.stop(force) };
 }
 
 /** Python-free raw clients: a one-line bun script, so they ignore every proxy variable. */

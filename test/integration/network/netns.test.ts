@@ -172,3 +172,26 @@ describe.skipIf(!canUnshare || !hasCurl)("when the proxy dies", () => {
     expect((await ns.exec(["ip", "route"])).stdout.trim()).toBe("");
   });
 });
+
+describe.skipIf(!canUnshare || !hasCurl)("hostAccess without configured ports", () => {
+  const dir = tmp("silo-netns-ha-");
+  const web = helloServer("db"); // stands for a database or dev API on the host's loopback
+  let host: HostNetwork;
+  let ns: Namespace;
+
+  afterAll(async () => {
+    await ns?.close();
+    await host?.close();
+    web.stop(true);
+  });
+
+  test("every port listening on host loopback at start is reachable at host.silo.internal", async () => {
+    host = await startHostNetwork({ allow: [], deny: [], hostAccess: true, ports: [], tool: "python" }, `${dir}/run`);
+    expect(host.spec.hostPorts).toBeUndefined(); // the relay asks the bridge
+    ns = await startNamespace(host.spec);
+    const r = await ns.exec(["curl", "-sS", "--max-time", "10", "--noproxy", "*", "--resolve", `host.silo.internal:${web.port}:127.0.0.2`, `http://host.silo.internal:${web.port}/x`]);
+    expect(r.stdout).toBe("db /x");
+    // Still nothing but loopback inside, and the host's 127.0.0.1 itself stays out of reach.
+    expect((await ns.exec(rawTcp("127.0.0.1", web.port))).stdout.trim()).toBe("ERR ECONNREFUSED");
+  });
+});

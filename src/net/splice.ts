@@ -1,0 +1,153 @@
+/**
+ * Zero-copy offload for long transfers. Once a joined pair of sockets has moved SPLICE_AFTER bytes
+ * through JavaScript (a download, not a handshake or an API call), its file descriptors are dup()ed and
+ * handed to one worker thread that moves the rest with splice(2) (splice-worker.ts). Measured here: less
+ * than half the CPU of the JavaScript pipe, which on a 2-core machine is the difference between ~0.6×
+ * and ~0.9× of a direct download (scripts/bench/net.ts). Linux only; anywhere else, or if the worker
+ * cannot start, or with SILO_NO_SPLICE=1, everything stays on the JavaScript pipe.
+ */
+import type { Socket } from "bun";
+import { writeSync } from "node:fs";
+import { log } from "../core/log.ts";
+import type { End } from "./pipe.ts";
+import { RING_SLOTS, SPLICE_WORKER_SOURCE } from "./splice-worker.ts";
+
+/** Bytes a pair moves through JavaScript before it is worth a hand-off. */
+export const SPLICE_AFTER = 1 << 20;
+
+type State = "off" | "starting" | "ready" | "failed";
+let state: State = process.platform === "linux" && !process.env.SILO_NO_SPLICE ? "off" : "failed";
+let ring: Int32Array;
+let wakeFd = -1;
+let ffi: { dupCloexec(fd: number): number; close(fd: number): number } | null = null;
+const pairs = new Map<number, [Socket<End>, Socket<End>]>();
+let nextId = 1;
+
+/** Counters for tests: pairs handed off, and data events that arrived after a hand-off (must stay 0). */
+export const spliceStats = { offloaded: 0, finished: 0, lateData: 0 };
+
+/** True when the worker runs; the first call starts it (in the background) and returns false. */
+export function spliceReady(): boolean {
+  if (state === "off") void start();
+  return state === "ready";
+}
+
+async function start() {
+  state = "starting";
+  try {
+    const { dlopen, FFIType: T } = await import("bun:ffi");
+    const lib = dlopen("libc.so.6", {
+      fcntl: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
+      close: { args: [T.i32], returns: T.i32 },
+    });
+    const F_DUPFD_CLOEXEC = 1030; // close-on-exec: a dup must never leak into a spawned sandbox
+    ffi = { dupCloexec: (fd) => lib.symbols.fcntl(fd, F_DUPFD_CLOEXEC, 0), close: (fd) => lib.symbols.close(fd) };
+    const sab = new SharedArrayBuffer((2 + RING_SLOTS * 4) * 4);
+    ring = new Int32Array(sab);
+    const url = URL.createObjectURL(new Blob([SPLICE_WORKER_SOURCE], { type: "application/javascript" }));
+    const worker = new Worker(url);
+    worker.unref();
+    worker.onmessage = (e: MessageEvent) => onWorkerMessage(e.data);
+    worker.onerror = (e) => fail(`splice worker failed: ${e.message}`);
+    worker.postMessage({ sab });
+  } catch (e) {
+    fail(`splice unavailable: ${(e as Error).message}`);
+  }
+}
+
+function fail(why: string) {
+  log.debug(why);
+  state = "failed";
+  // Pairs already handed over cannot come back; end them rather than leave them hanging.
+  for (const [a, b] of pairs.values()) endPair(a, b, false);
+  pairs.clear();
+}
+
+function onWorkerMessage(m: { type: string; wakeFd?: number; id?: number; ok?: boolean; message?: string }) {
+  if (m.type === "ready") {
+    wakeFd = m.wakeFd!;
+    state = "ready";
+  } else if (m.type === "done") {
+    const p = pairs.get(m.id!);
+    pairs.delete(m.id!);
+    spliceStats.finished++;
+    if (p) endPair(p[0], p[1], m.ok === true);
+  } else if (m.type === "error") {
+    fail(`splice worker: ${m.message}`);
+  }
+}
+
+function endPair(a: Socket<End>, b: Socket<End>, ok: boolean) {
+  for (const s of [a, b]) {
+    s.data.offloaded = false;
+    s.data.closed = true; // the worker already passed on FIN; nothing more to forward
+    if (ok) s.end();
+    else s.terminate();
+  }
+}
+
+const fdOf = (s: Socket<End>) => (s as unknown as { fd?: number }).fd ?? -1;
+
+/**
+ * Hand a joined pair to the worker. Only when nothing is buffered on our side (no backlog, no early
+ * bytes), so the kernel holds every byte not yet delivered. Returns false when it stays in JavaScript.
+ */
+export function offload(a: Socket<End>, b: Socket<End>): boolean {
+  if (state !== "ready" || !ffi) return false;
+  if (a.data.backlog || b.data.backlog || a.data.early.length || b.data.early.length || a.data.closed || b.data.closed) return false;
+  if (a.data.finPending || b.data.finPending || a.data.gotFin || b.data.gotFin) return false;
+  const head = Atomics.load(ring, 0);
+  const tail = Atomics.load(ring, 1);
+  if (((tail - head) | 0) >= RING_SLOTS) return false;
+  const fa = fdOf(a);
+  const fb = fdOf(b);
+  if (fa < 0 || fb < 0) return false;
+  a.pause();
+  b.pause();
+  const da = ffi.dupCloexec(fa);
+  const db = da < 0 ? -1 : ffi.dupCloexec(fb);
+  if (db < 0) {
+    if (da >= 0) ffi.close(da);
+    a.resume();
+    b.resume();
+    return false;
+  }
+  a.data.offloaded = true;
+  b.data.offloaded = true;
+  const id = nextId++;
+  pairs.set(id, [a, b]);
+  const s = 2 + (tail % RING_SLOTS) * 4;
+  ring[s] = 1;
+  ring[s + 1] = id;
+  ring[s + 2] = da;
+  ring[s + 3] = db;
+  Atomics.store(ring, 1, (tail + 1) | 0);
+  try {
+    writeSync(wakeFd, "w");
+  } catch {
+    // a full wake pipe already guarantees a wake-up
+  }
+  spliceStats.offloaded++;
+  return true;
+}
+
+/** A data event on an offloaded socket means the hand-off raced a read: drop the pair, never corrupt it. */
+export function onLateData(s: Socket<End>) {
+  spliceStats.lateData++;
+  log.debug("splice: data arrived after hand-off; closing the connection");
+  for (const [id, [a, b]] of pairs) {
+    if (a !== s && b !== s) continue;
+    pairs.delete(id);
+    const t = Atomics.load(ring, 1);
+    const slot = 2 + (t % RING_SLOTS) * 4;
+    ring[slot] = 2;
+    ring[slot + 1] = id;
+    Atomics.store(ring, 1, (t + 1) | 0);
+    try {
+      writeSync(wakeFd, "w");
+    } catch {
+      // see above
+    }
+    endPair(a, b, false);
+  }
+}
