@@ -58,7 +58,10 @@ export interface NetworkSpec {
   hostAccess: boolean;
   /** Unix socket on the host that forwards to host loopback (hostAccess). */
   hostSocket?: string;
-  /** Ports on `host.silo.internal` (127.0.0.2 in the sandbox) relayed to the same port on host loopback. */
+  /**
+   * Ports on `host.silo.internal` (127.0.0.2 in the sandbox) relayed to the same port on host loopback.
+   * Missing: the relay asks the host bridge for the ports listening on host loopback at start.
+   */
   hostPorts?: number[];
   /** Host port → guest port forwards while the command runs. */
   ports: { host: number; guest: number }[];
