@@ -46,6 +46,9 @@ export interface Namespace {
   close(): Promise<void>;
 }
 
+/** argv that runs `cmd` in the user + network namespace of `pid` (works for root and unprivileged users). */
+export const inNamespace = (pid: number, cmd: string[]) => ["nsenter", "-t", String(pid), "-U", "-n", "--preserve-credentials", "--", ...cmd];
+
 export async function startNamespace(spec: NetworkSpec): Promise<Namespace> {
   const proc: Subprocess<"pipe", "pipe", "pipe"> = Bun.spawn(
     ["unshare", "--user", "--map-root-user", "--net", "--", process.execPath, join(here, "_ns.ts"), JSON.stringify(spec)],
@@ -60,7 +63,7 @@ export async function startNamespace(spec: NetworkSpec): Promise<Namespace> {
   }
   return {
     pid: proc.pid,
-    exec: (cmd, opts) => run(["nsenter", "-t", String(proc.pid), "-n", "--", ...cmd], opts),
+    exec: (cmd, opts) => run(inNamespace(proc.pid, cmd), opts),
     async close() {
       proc.stdin.end();
       const t = setTimeout(() => proc.kill("SIGKILL"), 5000);

@@ -1,6 +1,6 @@
 // Runs inside a network namespace a test made (`unshare --user --map-root-user --net`): brings loopback up,
 // starts the sandbox relays for the NetworkSpec given as argv[2] (JSON), prints "ready", and keeps them
-// running until stdin closes. Tests run commands inside with `nsenter -t <pid> -n`.
+// running until stdin closes. Tests run commands inside with nsenter (_helpers.ts `inNamespace`).
 import { startSandboxRelays } from "../../../src/net/relay.ts";
 import type { NetworkSpec } from "../../../src/runner/spec.ts";
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startHostNetwork, type HostNetwork } from "../../../src/net/host.ts";
 import { tmp } from "../../helpers/silo.ts";
-import { canUnshare, hasCurl, hasOpenssl, helloServer, makeCert, rawTcp, run, startNamespace, startProxyProcess, type Namespace } from "./_helpers.ts";
+import { canUnshare, hasCurl, hasOpenssl, helloServer, inNamespace, makeCert, rawTcp, run, startNamespace, startProxyProcess, type Namespace } from "./_helpers.ts";
 
 const lookup = async (h: string) => (h === "allowed.test" ? ["127.0.0.1"] : []);
 
@@ -123,8 +123,8 @@ describe.skipIf(!canUnshare || !hasCurl || !hasOpenssl)("sandbox network namespa
 
   test("a forwarded port serves a request from the host", async () => {
     const server = Bun.spawn(
-      ["nsenter", "-t", String(ns.pid), "-n", "--", process.execPath, "-e",
-        `Bun.serve({hostname:"127.0.0.1",port:${guestPort},fetch:(r)=>new Response("guest "+new URL(r.url).pathname)});console.log("up")`],
+      inNamespace(ns.pid, [process.execPath, "-e",
+        `Bun.serve({hostname:"127.0.0.1",port:${guestPort},fetch:(r)=>new Response("guest "+new URL(r.url).pathname)});console.log("up")`]),
       { stdout: "pipe", stderr: "inherit" },
     );
     await server.stdout.getReader().read();
