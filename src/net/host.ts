@@ -22,7 +22,7 @@ export interface NetworkPolicyInput {
   deny: string[];
   /** `host.silo.internal` reaches the host's loopback services. */
   hostAccess: boolean;
-  /** Host loopback ports to relay for hostAccess; missing: every port listening on host loopback at start. */
+  /** Host loopback ports to relay for hostAccess; missing or empty: every port listening on host loopback at start. */
   hostPorts?: number[];
   /** Host port → sandbox port forwards. */
   ports: { host: number; guest: number }[];
@@ -80,9 +80,10 @@ export async function startHostNetwork(input: NetworkPolicyInput, runDir: string
     }
     if (input.hostAccess) {
       spec.hostSocket = join(runDir, "host.sock");
-      // Without configured ports the relay asks the bridge, which discovers them meanwhile.
-      if (input.hostPorts) spec.hostPorts = [...input.hostPorts];
-      started.push(await startHostAccessBridge({ socketPath: spec.hostSocket, ports: input.hostPorts }));
+      // Without configured ports (missing or empty) the relay asks the bridge, which discovers them meanwhile.
+      const listed = input.hostPorts?.length ? [...input.hostPorts] : undefined;
+      if (listed) spec.hostPorts = listed;
+      started.push(await startHostAccessBridge({ socketPath: spec.hostSocket, ports: listed }));
     }
   } catch (e) {
     await close();
