@@ -5,6 +5,7 @@
  */
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { SiloError } from "../core/errors.ts";
 import type { NetworkSpec } from "../runner/spec.ts";
 import { validatePattern } from "./allowlist.ts";
 import { startHostAccessBridge, startPortForwards, type Closable } from "./bridges.ts";
@@ -48,6 +49,9 @@ export interface HostNetwork {
  * here (config validation reports them; `validatePattern`).
  */
 export async function startHostNetwork(input: NetworkPolicyInput, runDir: string): Promise<HostNetwork> {
+  // sockaddr_un holds 108 bytes; the longest name used here is proxy.sock.http (plain-HTTP server).
+  if (Buffer.byteLength(join(runDir, "proxy.sock.http")) > 107)
+    throw new SiloError("E_NETWORK", `the run directory ${runDir} is too long for Unix socket names`, "set SILO_HOME to a shorter path");
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   chmodSync(runDir, 0o700);
   const started: Closable[] = [];

@@ -26,7 +26,15 @@ export type DenyReason =
   | { kind: "server-name"; serverName: string | null };
 
 export type Verdict =
-  | { ok: true; host: string; address: string; /** CONNECT must carry this host as its TLS server name */ sniRequired: boolean }
+  | {
+      ok: true;
+      host: string;
+      /** The first address to use; `addresses` holds every permitted one, IPv4 first, for fallback. */
+      address: string;
+      addresses: string[];
+      /** CONNECT must carry this host as its TLS server name */
+      sniRequired: boolean;
+    }
   | { ok: false; status: 403; host: string; reason: DenyReason }
   | { ok: false; status: 502; host: string; message: string };
 
@@ -40,7 +48,7 @@ export function createAuthorizer(p: PolicyInput): (host: string) => Promise<Verd
   const lookup = p.lookup ?? defaultLookup;
   return async (rawHost) => {
     const host = normalizeHost(rawHost);
-    if (p.hostAccess && host === HOST_INTERNAL_NAME) return { ok: true, host, address: "127.0.0.1", sniRequired: false };
+    if (p.hostAccess && host === HOST_INTERNAL_NAME) return { ok: true, host, address: "127.0.0.1", addresses: ["127.0.0.1", "::1"], sniRequired: false };
     const d = decideHost(host, p);
     if (!d.allowed) return { ok: false, status: 403, host, reason: d.reason === "denied" ? { kind: "denied", pattern: d.pattern } : { kind: "not-allowed" } };
     const literal = isIpLiteral(host);
@@ -52,13 +60,15 @@ export function createAuthorizer(p: PolicyInput): (host: string) => Promise<Verd
     }
     if (addresses.length === 0) return { ok: false, status: 502, host, message: `${host} has no addresses` };
     const lift = { explicit: d.explicit, hostAccess: p.hostAccess };
-    // Take the first address we may use: an allowed name with public and private answers still works.
-    const usable = addresses.find((a) => isAddressPermitted(classifyAddress(a), lift));
-    if (usable === undefined) {
+    // Keep the addresses we may use: an allowed name with public and private answers still works. IPv4
+    // first: "localhost" or a dual-stack name must not fail on a machine or server without IPv6.
+    const usable = addresses.filter((a) => isAddressPermitted(classifyAddress(a), lift));
+    usable.sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")));
+    if (usable.length === 0) {
       const first = addresses[0]!;
       return { ok: false, status: 403, host, reason: { kind: "private", address: first, addressKind: classifyAddress(first) } };
     }
-    return { ok: true, host, address: usable, sniRequired: !literal };
+    return { ok: true, host, address: usable[0]!, addresses: usable, sniRequired: !literal };
   };
 }
 

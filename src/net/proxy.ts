@@ -68,15 +68,21 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       if (v.status === 403) refuse(v.host, v.reason);
       return void s.end(v.status === 403 ? denyResponse(opts.tool, v.host, v.reason) : errorResponse(502, v.message));
     }
-    let up: Socket<End>;
-    try {
-      up = await connectEnd({ hostname: v.address, port: hp.port });
-    } catch (e) {
-      return void s.end(errorResponse(502, `cannot connect to ${v.host}:${hp.port}: ${(e as Error).message}`));
+    let up: Socket<End> | null = null;
+    let lastError = "";
+    for (const address of v.addresses) {
+      try {
+        up = await connectEnd({ hostname: address, port: hp.port });
+        break;
+      } catch (e) {
+        lastError = (e as Error).message;
+      }
     }
+    if (!up) return void s.end(errorResponse(502, `cannot connect to ${v.host}:${hp.port}: ${lastError}`));
     if (s.data.closed) return void up.end();
+    const upstream = up;
     s.write(ESTABLISHED);
-    if (!v.sniRequired) return join(s, up, rest);
+    if (!v.sniRequired) return join(s, upstream, rest);
     // Hold the client's first bytes until the whole ClientHello is here, then check its server name.
     let buf: Uint8Array = concatAll([rest, ...s.data.early.splice(0)]);
     const check = () => {
@@ -84,11 +90,11 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       if (r.state === "incomplete") return false;
       const name = r.state === "hello" && r.serverName ? r.serverName.toLowerCase().replace(/\.$/, "") : null;
       if (name === v.host) {
-        join(s, up, buf);
+        join(s, upstream, buf);
       } else {
         refuse(v.host, { kind: "server-name", serverName: name });
         s.end(TLS_ALERT_ACCESS_DENIED);
-        up.end();
+        upstream.end();
       }
       return true;
     };

@@ -55,7 +55,7 @@ function tunnel(socketPath: string, port: number, body: Buffer): Promise<Buffer>
     const chunks: Buffer[] = [];
     let head = true;
     s.on("connect", () => s.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
-    s.on("data", (d) => {
+    s.on("data", (d: Buffer) => {
       if (!head) return void chunks.push(d);
       const i = d.indexOf("\r\n\r\n");
       if (!d.subarray(0, 12).toString().startsWith("HTTP/1.1 200")) return reject(new Error(d.toString()));

@@ -20,12 +20,16 @@ const authorizer = (p: Partial<PolicyInput>) => createAuthorizer({ allow: [], de
 
 describe("createAuthorizer", () => {
   test("an allowed public name gets its checked address", async () => {
-    expect(await authorizer({ allow: ["*"] })("Public.Test.")).toEqual({ ok: true, host: "public.test", address: "93.184.216.34", sniRequired: true });
+    expect(await authorizer({ allow: ["*"] })("Public.Test.")).toEqual({ ok: true, host: "public.test", address: "93.184.216.34", addresses: ["93.184.216.34"], sniRequired: true });
   });
 
   test("a name not on the list is denied before any lookup", async () => {
     let looked = false;
-    const v = await createAuthorizer({ allow: ["public.test"], deny: [], hostAccess: false, lookup: async () => ((looked = true), []) })("other.test");
+    const spy = async (): Promise<string[]> => {
+      looked = true;
+      return [];
+    };
+    const v = await createAuthorizer({ allow: ["public.test"], deny: [], hostAccess: false, lookup: spy })("other.test");
     expect(v).toEqual({ ok: false, status: 403, host: "other.test", reason: { kind: "not-allowed" } });
     expect(looked).toBe(false);
   });
@@ -49,8 +53,13 @@ describe("createAuthorizer", () => {
     expect(await authorizer({ allow: ["*"], hostAccess: true })("meta.test")).toMatchObject({ ok: false, reason: { kind: "private" } });
   });
 
-  test("of mixed answers, the first usable address is taken", async () => {
-    expect(await authorizer({ allow: ["*"] })("mixed.test")).toMatchObject({ ok: true, address: "93.184.216.35" });
+  test("of mixed answers, only the usable addresses are kept", async () => {
+    expect(await authorizer({ allow: ["*"] })("mixed.test")).toMatchObject({ ok: true, address: "93.184.216.35", addresses: ["93.184.216.35"] });
+  });
+
+  test("IPv4 answers come first (a dual-stack name must not fail where IPv6 does not answer)", async () => {
+    const both = createAuthorizer({ allow: ["localhost"], deny: [], hostAccess: false, lookup: async () => ["::1", "127.0.0.1"] });
+    expect(await both("localhost")).toMatchObject({ ok: true, address: "127.0.0.1", addresses: ["127.0.0.1", "::1"] });
   });
 
   test("IP literals are checked without lookup and need no server name", async () => {
@@ -61,7 +70,7 @@ describe("createAuthorizer", () => {
   });
 
   test("host.silo.internal is the host's loopback with hostAccess, and an ordinary name without", async () => {
-    expect(await authorizer({ hostAccess: true })("host.silo.internal")).toEqual({ ok: true, host: "host.silo.internal", address: "127.0.0.1", sniRequired: false });
+    expect(await authorizer({ hostAccess: true })("host.silo.internal")).toMatchObject({ ok: true, host: "host.silo.internal", address: "127.0.0.1", sniRequired: false });
     expect(await authorizer({})("host.silo.internal")).toMatchObject({ ok: false, status: 403, reason: { kind: "not-allowed" } });
   });
 
