@@ -83,18 +83,19 @@ export async function installTool(opts: InstallOptions, home: HomePaths = homePa
   await writeInstalled(home, installed);
   const report = await syncShims(home, installed);
   for (const c of report.conflicts) log.warn(c);
-  if (def.postInstall?.length)
-    log.warn(`${name}: postInstall steps (${def.postInstall.join("; ")}) need persistent build layers, which this build of silo does not have yet`);
+  if (def.postInstall?.length) await (await import("./build.ts")).bakePostInstall(name, def.postInstall, pulled.digest, home);
   for (const dep of def.requires ?? [])
     if (!installed.tools[dep]) await installTool({ spec: dep, quiet: opts.quiet }, home);
   return entry;
 }
 
-export async function uninstallTool(name: string, home: HomePaths = homePaths()): Promise<void> {
+export async function uninstallTool(name: string, home: HomePaths = homePaths(), opts: { keepImage?: boolean } = {}): Promise<void> {
   const installed = await readInstalled(home);
-  if (!installed.tools[name])
+  const entry = installed.tools[name];
+  if (!entry)
     throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${name}\` is not installed`, "`silo list` shows what is installed", 127);
   delete installed.tools[name];
   await writeInstalled(home, installed);
   await syncShims(home, installed);
+  await (await import("./cache.ts")).reclaimTool(name, entry.digest, home, opts);
 }

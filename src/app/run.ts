@@ -136,6 +136,7 @@ export async function runTool(opts: RunOptions): Promise<number> {
     return result.code;
   } finally {
     await prepared.cleanup();
+    (await import("./auto-gc.ts")).maybeAutoGc(homePaths(), prepared.spec.self);
   }
 }
 

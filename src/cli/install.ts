@@ -29,11 +29,11 @@ export const install = defineCommand({
 });
 
 export const uninstall = defineCommand({
-  meta: { name: "uninstall", description: "Remove a tool and its shims (the image stays in the cache until `silo cache gc`)" },
-  args: { tool: { type: "positional", description: "Tool name", required: true }, "keep-image": { type: "boolean", description: "Keep the image (default until cache gc exists)" }, ...globalArgs },
+  meta: { name: "uninstall", description: "Remove a tool, its shims, global build layers and caches, and its image when nothing else uses it" },
+  args: { tool: { type: "positional", description: "Tool name", required: true }, "keep-image": { type: "boolean", description: "Keep the image (rootfs and blobs)" }, ...globalArgs },
   async run({ args }) {
     const { uninstallTool } = await import("../app/install.ts");
-    await uninstallTool(args.tool);
+    await uninstallTool(args.tool, undefined, { keepImage: args["keep-image"] });
     log.success(`uninstalled ${args.tool}`);
   },
 });

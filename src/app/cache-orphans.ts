@@ -1,0 +1,74 @@
+/**
+ * Leftovers and orphans in SILO_HOME, as plan actions. Leftovers (every gc): temporary directories of
+ * pulls, builds, compressions and sandboxes whose silo process is gone, and build generations that are no
+ * longer current and that no running sandbox uses. Orphans (`silo cache clean --safe`): rootfs data
+ * without its marker or a marker without data, and the builds and caches of tools that are not installed.
+ */
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import type { Action } from "../cache/gc.ts";
+import { knownProjectLayers } from "../cache/layer-index.ts";
+import { oldGenerations, staleBuildDirs } from "../cache/layers.ts";
+import { measure } from "../cache/usage.ts";
+import { listDir, type Inventory } from "./cache-inventory.ts";
+
+const HOUR = 3_600_000;
+
+const alive = (pid: number) => {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+/** Temporary names carry the pid of the silo that made them; the name patterns of each writer. */
+const TEMP_PATTERNS = [
+  /^\.tmp-[0-9a-f]{64}-(\d+)-/, // a pull unpacking (src/image)
+  /^\.trash-[0-9a-f]{64}-(\d+)-/, // a rootfs being deleted
+  /^[0-9a-f]{64}\.tmp-(\d+)-/, // a rootfs being restored from its archive
+  /^[0-9a-f]{64}\.tar\.zst\.tmp-(\d+)-/, // an archive being written
+];
+
+export function housekeeping(inv: Inventory, opts: { orphans: boolean }): Action[] {
+  const { home } = inv;
+  const plan: Action[] = [];
+  const add = (path: string, reason: string) => plan.push({ kind: "remove-path", path, bytes: measure(path).disk, reason });
+
+  for (const n of listDir(home.rootfs)) {
+    const pid = TEMP_PATTERNS.map((re) => re.exec(n)?.[1]).find(Boolean);
+    if (pid && !alive(Number(pid))) add(join(home.rootfs, n), "left by an interrupted silo");
+  }
+  for (const n of listDir(home.run)) {
+    const pid = /^(\d+)-/.exec(n)?.[1];
+    if (pid && !alive(Number(pid))) add(join(home.run, n), "left by a sandbox whose silo is gone");
+  }
+  const scopes = [...listDir(home.builds).map((t) => join(home.builds, t)), ...knownProjectLayers(home).map((p) => p.base)];
+  for (const base of scopes) {
+    for (const d of staleBuildDirs(base)) add(d, "left by an interrupted build (sandbox capture)");
+    for (const g of oldGenerations(base)) if (!inv.mounted.has(join(base, g, "root"))) add(join(base, g), "an old build generation nothing uses");
+  }
+  if (!opts.orphans) return plan;
+
+  const names = new Set(listDir(home.rootfs));
+  for (const n of names) {
+    const m = /^([0-9a-f]{64})(\.tar\.zst)?$/.exec(n);
+    if (m && !names.has(`${m[1]}.json`) && !recent(join(home.rootfs, n), inv.now)) add(join(home.rootfs, n), "rootfs data without its marker (an unfinished unpack)");
+    const j = /^([0-9a-f]{64})\.json$/.exec(n);
+    if (j && !names.has(j[1]!) && !names.has(`${j[1]}.tar.zst`)) add(join(home.rootfs, n), "a marker whose rootfs is gone");
+  }
+  for (const tool of listDir(home.builds)) if (!inv.installed[tool]) add(join(home.builds, tool), `build layers of ${tool}, which is not installed`);
+  for (const tool of listDir(home.cache)) if (!inv.installed[tool]) add(join(home.cache, tool), `caches of ${tool}, which is not installed`);
+  return plan;
+}
+
+/** Changed in the last hour: a pull may be between renaming its rootfs into place and writing the marker. */
+function recent(p: string, now: number): boolean {
+  try {
+    return now - statSync(p).ctimeMs < HOUR;
+  } catch {
+    return false;
+  }
+}
