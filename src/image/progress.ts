@@ -28,6 +28,9 @@ export class PullProgress {
   private rows: Row[];
   private drawn = 0;
   private last = 0;
+  private lastOut = "";
+  /** Bytes written so far by the layer being unpacked. */
+  private unpacked?: { i: number; bytes: () => number };
   private timer?: ReturnType<typeof setInterval>;
   private readonly live: boolean;
   private readonly silent: boolean;
@@ -71,6 +74,12 @@ export class PullProgress {
     this.rows[i]!.bytes = 0;
   }
 
+  /** Layer i is being unpacked; `bytes` reports what it has written so far. */
+  unpacking(i: number, bytes: () => number) {
+    this.unpacked = { i, bytes };
+    this.set(i, "unpacking");
+  }
+
   /** Stop drawing; print the summary line. */
   finish(summary?: string) {
     if (this.timer) clearInterval(this.timer);
@@ -84,13 +93,15 @@ export class PullProgress {
     const now = performance.now();
     if (!force && now - this.last < 100) return;
     this.last = now;
-    let out = this.drawn ? `\x1b[${this.drawn}A` : "";
-    for (const r of this.rows) out += `\x1b[2K  ${r.id}  ${this.describe(r, now)}\n`;
+    let body = "";
+    this.rows.forEach((r, i) => (body += `\x1b[2K  ${r.id}  ${this.describe(r, now, i)}\n`));
+    if (body === this.lastOut) return;
+    this.lastOut = body;
+    process.stderr.write((this.drawn ? `\x1b[${this.drawn}A` : "") + body);
     this.drawn = this.rows.length;
-    process.stderr.write(out);
   }
 
-  private describe(r: Row, now: number): string {
+  private describe(r: Row, now: number, i: number): string {
     switch (r.state) {
       case "waiting":
         return `waiting      ${formatBytes(r.total)}`;
@@ -104,7 +115,7 @@ export class PullProgress {
       case "downloaded":
         return `downloaded   ${formatBytes(r.total)} in ${formatSeconds(r.finished - r.started)}`;
       case "unpacking":
-        return `unpacking    ${formatBytes(r.total)}`;
+        return `unpacking    ${this.unpacked?.i === i ? `${formatBytes(this.unpacked.bytes())} written` : formatBytes(r.total)}`;
       case "done":
         return `done         ${formatBytes(r.total)}`;
     }

@@ -187,7 +187,8 @@ async function build(home: HomePaths, client: RegistryClient, r: Resolved, name:
       try {
         for (let i = 0; i < r.layers.length; i++) {
           const fresh = await fetches[i]!;
-          progress.set(i, "unpacking");
+          const before = unpacker.stats.bytes;
+          progress.unpacking(i, () => unpacker.stats.bytes - before);
           const t = performance.now();
           await applyLayer(home, r.layers[i]!, unpacker, !fresh);
           unpackMs += performance.now() - t;
