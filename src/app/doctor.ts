@@ -24,8 +24,9 @@ export async function runDoctor(): Promise<boolean> {
   const binAt = path.findIndex((p) => (existsSync(p) ? realpathSync(p) : p) === binReal);
   if (binAt < 0) out(`shims      ${home.bin} is not on PATH: add eval "$(silo shellenv)" to your shell rc`);
   else out(`shims      ${home.bin} is on PATH (position ${binAt + 1})`);
-  for (const name of Object.keys(readShimIndex(home)).sort()) {
-    const shadow = path.slice(0, binAt < 0 ? path.length : binAt).map((d) => join(d, name)).find(isExecutable);
+  // Shadowing only matters once the shim directory is on PATH at all.
+  for (const name of binAt < 0 ? [] : Object.keys(readShimIndex(home)).sort()) {
+    const shadow = path.slice(0, binAt).map((d) => join(d, name)).find(isExecutable);
     if (shadow) out(`  warn: shim \`${name}\` is shadowed by ${shadow}, which comes earlier on PATH`);
   }
   return ok;

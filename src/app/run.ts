@@ -219,7 +219,8 @@ function baseEnv(imageEnv: string[]): Record<string, string> {
 }
 
 async function ensureImage(home: HomePaths, ctx: RunContext) {
-  const { localImage, pullImage } = await import("../image/pull.ts");
+  // local.ts is node:fs only; the pull engine (ofetch, zstd, tar) loads only when something must be pulled.
+  const { localImage } = await import("../image/local.ts");
   const tool = ctx.tool!;
   if (ctx.installed && ctx.installed.version === tool.version && ctx.installed.image === tool.image) {
     const local = localImage(ctx.installed.digest, home) ?? (await (await import("./cache.ts")).restoreImage(ctx.installed.digest, home));
@@ -238,6 +239,7 @@ async function ensureImage(home: HomePaths, ctx: RunContext) {
   // A project pins another version (or image) than the installed one: use that image, leave the install alone.
   const { loadTomlData } = await import("../config/load.ts");
   const g = (await loadTomlData(home.globalConfig)) as import("../config/schema.ts").SiloConfig;
+  const { pullImage } = await import("../image/pull.ts");
   const pulled = await pullImage(tool.image, { home, mirrors: g.images?.mirrors, insecure: g.images?.insecure });
   return { rootfs: pulled.rootfs, config: pulled.config };
 }
