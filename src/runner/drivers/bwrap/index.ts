@@ -164,9 +164,13 @@ const driver: Driver = {
   probe: async () => (await import("./probe.ts")).probeBwrap(),
   spawn: spawnSandbox,
   async run(spec) {
-    const sandbox = await spawnSandbox(spec, "inherit");
-    const stop = forwardSignals((sig) => sandbox.kill(sig), { tty: spec.tty });
+    // Catch signals from the start: one arriving while the sandbox is set up is delivered once it exists.
+    let sandbox: SandboxProcess | null = null;
+    const pending: NodeJS.Signals[] = [];
+    const stop = forwardSignals((sig) => (sandbox ? sandbox.kill(sig) : pending.push(sig)), { tty: spec.tty });
     try {
+      sandbox = await spawnSandbox(spec, "inherit");
+      for (const sig of pending) sandbox.kill(sig);
       return await sandbox.exited;
     } finally {
       stop();
