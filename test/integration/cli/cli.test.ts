@@ -61,13 +61,6 @@ describe("errors and exit codes", () => {
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain('passEnv: expected an array of strings, got string ("HOME")');
   });
-  test("commands whose engine is not built yet say so and exit 125", async () => {
-    for (const c of [["cache", "report"], ["build", "python", "pip", "install", "x"], ["clean"]]) {
-      const r = await runSilo(c, { home: makeHome(), cwd: makeProject("") });
-      expect(r.exitCode, c.join(" ")).toBe(125);
-      expect(r.stderr).toContain("not implemented yet");
-    }
-  });
   test("running a tool the registry does not know exits 127", async () => {
     const r = await runSilo(["run", "nosuchtool"], { home: makeHome(), cwd: makeProject("") });
     expect(r.exitCode).toBe(127);
