@@ -271,6 +271,8 @@ export class Unpacker {
 
   private whiteout(dirRel: string, name: string) {
     if (!name || name === "." || name === ".." || name.includes("/")) return;
+    // A whiteout hides lower layers only, never an entry of its own layer.
+    if (this.layerPaths.has(dirRel ? `${dirRel}/${name}` : name)) return;
     const parent = this.resolveDir(dirRel, false);
     if (parent === undefined) return;
     rmSync(`${parent}/${name}`, { recursive: true, force: true });

@@ -84,6 +84,12 @@ describe("unpacking", () => {
     expect(readdirSync(join(root, "a")).sort()).toEqual(["keep"]);
   });
 
+  test("a whiteout never hides an entry of its own layer", () => {
+    const { root, run } = unpack([[{ name: "a/x", data: "lower" }], [{ name: "a/x", data: "upper" }, { name: "a/.wh.x", data: "" }]]);
+    run();
+    expect(readFileSync(join(root, "a/x"), "utf8")).toBe("upper");
+  });
+
   test("an opaque directory keeps only the current layer's entries, whatever their order", () => {
     const { root, run } = unpack([
       [
