@@ -1,11 +1,12 @@
 // Network: (1) start-up cost of the network set-up — the host side (egress proxy, hostAccess bridge, port
-// forward) and the relays in a fresh network namespace — against no set-up; (2) throughput of a 1 GiB
-// download through the CONNECT tunnel against the same download direct, all on loopback, each side in its
-// own process. Medians of interleaved runs.
-import { mkdtempSync, rmSync } from "node:fs";
+// forward), the relays in a fresh network namespace, and a whole sandbox run (bwrap driver, fixture python
+// image) with the proxy against the same run with no network — against no set-up; (2) throughput of a
+// 1 GiB download through the CONNECT tunnel against the same download direct, all on loopback, each side in
+// its own process. Medians of interleaved runs.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHostNetwork } from "../../src/net/host.ts";
+import { proxyEnv, startHostNetwork } from "../../src/net/host.ts";
 import { startEgressProxy } from "../../src/net/proxy.ts";
 import { fmt, median, spawnOk, timeInterleaved } from "./_util.ts";
 
@@ -16,6 +17,7 @@ export default async function net() {
   const work = mkdtempSync(join(tmpdir(), "silo-bench-net-"));
   try {
     await startup(work);
+    await sandboxStartup(work);
     await throughput(work);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -59,6 +61,56 @@ async function startup(work: string) {
   for (const [k, xs] of Object.entries(t)) {
     const m = median(xs);
     console.log(`${k.padEnd(40)} ${fmt(m).padStart(10)}   +${fmt(m - base).padStart(9)}`);
+  }
+}
+
+/**
+ * A whole `silo run python -c pass` through the bwrap driver, with the registry's allowlist (proxy, relay
+ * process in the sandbox's namespace) against the same RunSpec with network "none". Needs dist/silo (the
+ * relay runs as `silo __stage`) and the fixture registry; says so and skips otherwise.
+ */
+async function sandboxStartup(work: string) {
+  const root = join(dir, "../..");
+  const silo = join(root, "dist/silo");
+  const registry = process.env.SILO_TEST_REGISTRY || "http://127.0.0.1:5000";
+  const reachable = await fetch(`${registry}/v2/`).then(() => true, () => false);
+  if (!existsSync(silo) || !reachable) {
+    console.log(`sandbox run: skipped (needs dist/silo and the fixture registry at ${registry})`);
+    return;
+  }
+  const home = join(work, "home");
+  const proj = join(work, "proj");
+  mkdirSync(home, { recursive: true });
+  mkdirSync(proj, { recursive: true });
+  writeFileSync(join(home, "silo.toml"), `[images.mirrors]\n"docker.io" = "${registry}"\n`);
+  writeFileSync(join(proj, "silo.toml"), "");
+  const env = { PATH: process.env.PATH!, HOME: work, SILO_HOME: home };
+  spawnOk([silo, "install", "python"], { env });
+  const { prepareRun } = await import("../../src/app/run.ts");
+  const { homePaths } = await import("../../src/core/paths.ts");
+  const prepared = await prepareRun({ tool: "python", args: ["-c", "pass"], cwd: proj, tty: false }, homePaths(home));
+  try {
+    const withProxy = { ...prepared.spec, self: [silo] };
+    if (withProxy.network.mode !== "proxy") throw new Error("the python registry entry has no allowlist any more");
+    const noNet = { ...withProxy, network: { mode: "none" as const, hostAccess: false, ports: [] }, env: { ...withProxy.env } };
+    for (const k of Object.keys(proxyEnv(withProxy.network))) delete noNet.env[k];
+    const runs = Number(process.env.BENCH_RUNS ?? 30);
+    const cases = { "sandbox run, no network": noNet, "sandbox run, allowlist (proxy + relays)": withProxy };
+    const t: Record<string, number[]> = { "sandbox run, no network": [], "sandbox run, allowlist (proxy + relays)": [] };
+    for (let i = 0; i < runs + 2; i++)
+      for (const [k, spec] of Object.entries(cases)) {
+        const t0 = performance.now();
+        const r = await prepared.driver.run(spec);
+        if (r.code !== 0) throw new Error(`${k}: exit ${r.code}`);
+        if (i >= 2) t[k]!.push(performance.now() - t0);
+      }
+    const base = median(t["sandbox run, no network"]!);
+    for (const [k, xs] of Object.entries(t)) {
+      const m = median(xs);
+      console.log(`${k.padEnd(40)} ${fmt(m).padStart(10)}   +${fmt(m - base).padStart(9)}   (goal: ≤ +10 ms with the host side above)`);
+    }
+  } finally {
+    await prepared.cleanup();
   }
 }
 
