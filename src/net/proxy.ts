@@ -162,7 +162,8 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 /** `host:port` or `[v6]:port` → parts; null if malformed. */
 export function splitHostPort(target: string): { host: string; port: number } | null {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(target) ?? /^([^:\s]+):(\d+)$/.exec(target);
-  if (!m) return null;
+  // Host name or IP characters only: the host is echoed in a response header.
+  if (!m || !/^[A-Za-z0-9._:%-]+$/.test(m[1]!)) return null;
   const port = Number(m[2]);
   return port > 0 && port < 65536 ? { host: m[1]!, port } : null;
 }

@@ -114,7 +114,7 @@ describe("splitHostPort", () => {
     expect(splitHostPort("example.com:443")).toEqual({ host: "example.com", port: 443 });
     expect(splitHostPort("[::1]:8443")).toEqual({ host: "::1", port: 8443 });
   });
-  test.each(["example.com", "example.com:0", "example.com:70000", "::1:443", "a b:1", ":443"])("%p is malformed", (t) => {
+  test.each(["example.com", "example.com:0", "example.com:70000", "::1:443", "a b:1", ":443", "[a\nX-Evil: 1]:443", "ex/ample.com:443"])("%p is malformed", (t) => {
     expect(splitHostPort(t)).toBeNull();
   });
 });
