@@ -48,9 +48,10 @@ export function createAuthorizer(p: PolicyInput): (host: string) => Promise<Verd
   const lookup = p.lookup ?? defaultLookup;
   return async (rawHost) => {
     const host = normalizeHost(rawHost);
-    if (p.hostAccess && host === HOST_INTERNAL_NAME) return { ok: true, host, address: "127.0.0.1", addresses: ["127.0.0.1", "::1"], sniRequired: false };
     const d = decideHost(host, p);
-    if (!d.allowed) return { ok: false, status: 403, host, reason: d.reason === "denied" ? { kind: "denied", pattern: d.pattern } : { kind: "not-allowed" } };
+    if (!d.allowed && d.reason === "denied") return { ok: false, status: 403, host, reason: { kind: "denied", pattern: d.pattern } };
+    if (p.hostAccess && host === HOST_INTERNAL_NAME) return { ok: true, host, address: "127.0.0.1", addresses: ["127.0.0.1", "::1"], sniRequired: false };
+    if (!d.allowed) return { ok: false, status: 403, host, reason: { kind: "not-allowed" } };
     const literal = isIpLiteral(host);
     let addresses: string[];
     try {

@@ -72,6 +72,7 @@ describe("createAuthorizer", () => {
   test("host.silo.internal is the host's loopback with hostAccess, and an ordinary name without", async () => {
     expect(await authorizer({ hostAccess: true })("host.silo.internal")).toMatchObject({ ok: true, host: "host.silo.internal", address: "127.0.0.1", sniRequired: false });
     expect(await authorizer({})("host.silo.internal")).toMatchObject({ ok: false, status: 403, reason: { kind: "not-allowed" } });
+    expect(await authorizer({ hostAccess: true, deny: ["host.silo.internal"] })("host.silo.internal")).toMatchObject({ ok: false, reason: { kind: "denied" } });
   });
 
   test("a name that does not resolve is a 502, not a denial", async () => {
