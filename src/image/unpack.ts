@@ -54,6 +54,7 @@ export class Unpacker {
   private readonly umask: number;
   private readonly uid: number;
   private readonly gid: number;
+  private chownFailed = false;
   /** Resolved parent directories by cleaned relative path; dropped whenever something is removed or replaced. */
   private dirCache = new Map<string, string>();
   private dirs = new Map<string, DirMeta>();
@@ -99,7 +100,7 @@ export class Unpacker {
           return null;
         case "symlink":
           this.replaceWith(abs, () => symlinkSync(e.linkpath, abs));
-          if (this.needsChown(e)) lchownSync(abs, e.uid, e.gid);
+          if (this.needsChown(e)) this.chown(() => lchownSync(abs, e.uid, e.gid));
           this.xattrs(abs, e);
           lutimesSync(abs, e.mtime, e.mtime);
           return null;
@@ -141,7 +142,19 @@ export class Unpacker {
 
   /** Only root keeps ownership, and only when it differs from what creating the file gave it already. */
   private needsChown(e: TarEntry) {
-    return this.asRoot && (e.uid !== this.uid || e.gid !== this.gid);
+    return this.asRoot && !this.chownFailed && (e.uid !== this.uid || e.gid !== this.gid);
+  }
+
+  /** uid 0 inside a user namespace may not own the image's ids (EINVAL/EPERM): then unpack as rootless does. */
+  private chown(f: () => void) {
+    try {
+      f();
+    } catch (err) {
+      const c = errCode(err);
+      if (c !== "EINVAL" && c !== "EPERM") throw err;
+      this.chownFailed = true;
+      log.debug(`unpack: cannot keep file owners here (${c}); files stay owned by uid ${this.uid}`);
+    }
   }
 
   private file(abs: string, e: TarEntry): EntrySink {
@@ -164,7 +177,7 @@ export class Unpacker {
       },
       end: () => {
         try {
-          if (this.needsChown(e)) fchownSync(fd, e.uid, e.gid);
+          if (this.needsChown(e)) this.chown(() => fchownSync(fd, e.uid, e.gid));
           // chown clears setuid/setgid, and the umask may have trimmed the mode at open.
           if (mode & 0o7000 || mode & this.umask) fchmodSync(fd, mode);
           futimesSync(fd, e.mtime, e.mtime);
@@ -188,7 +201,7 @@ export class Unpacker {
         mkdirSync(abs, { mode });
       }
     }
-    if (this.needsChown(e)) chownSync(abs, e.uid, e.gid);
+    if (this.needsChown(e)) this.chown(() => chownSync(abs, e.uid, e.gid));
     this.xattrs(abs, e);
     this.dirs.set(rel, { mode: e.mode & 0o7777, mtime: e.mtime });
   }
@@ -223,7 +236,7 @@ export class Unpacker {
     };
     this.replaceWith(abs, make);
     try {
-      if (this.asRoot) lchownSync(abs, e.uid, e.gid);
+      if (this.needsChown(e)) this.chown(() => lchownSync(abs, e.uid, e.gid));
       chmodSync(abs, e.mode & 0o7777); // mknod's mode went through the umask
       lutimesSync(abs, e.mtime, e.mtime);
     } catch {}
