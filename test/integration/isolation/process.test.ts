@@ -198,6 +198,44 @@ except OSError as e: print("REFUSED", e.errno)`;
     expect(runDirs()).toEqual([]);
   }, T);
 
+  test("silo shell is a real terminal: job control, Ctrl-C stops the foreground job, not the shell", async () => {
+    const input = [
+      "sleep 30 & jobs; kill %1; wait %1; echo killed=$?",
+      "sleep 30; echo never",
+      "\x03",
+      "stty size; echo after-ctrl-c; exit 3",
+    ];
+    // Feed the lines one by one (Ctrl-C only once `sleep 30` runs), through a pty made by `script`.
+    const feeder = `sleep 1.5; printf '%s\n' '${input[0]}'; sleep 0.5; printf '%s\n' '${input[1]}'; sleep 1; printf '\003'; sleep 0.5; printf '%s\n' '${input[3]}'; sleep 1`;
+    const r = Bun.spawnSync(["sh", "-c", `(${feeder}) | script -qec "stty cols 101 rows 33; ${siloBin} shell python" /dev/null`], {
+      cwd: project,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home, TERM: "xterm" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const out = r.stdout.toString().replaceAll("\r", "");
+    expect(out).toContain("killed=143");
+    expect(out).toContain("33 101");
+    expect(out).toContain("after-ctrl-c");
+    expect(out).not.toMatch(/^never/m);
+    expect(r.exitCode).toBe(3);
+  }, T);
+
+  test("silo status lists a running sandbox, and not once it has ended", async () => {
+    const proc = Bun.spawn([siloBin, "run", "python", "-c", "import time; print('up', flush=True); time.sleep(30)"], {
+      cwd: project,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home },
+      stdout: "pipe",
+    });
+    await proc.stdout.getReader().read();
+    const during = JSON.parse(ok(await runSilo(["status", "--json"], { home, cwd: project })).stdout) as { tool: string; pid: number; project: string }[];
+    expect(during.filter((e) => e.pid === proc.pid).map((e) => [e.tool, e.project])).toEqual([["python", project]]);
+    proc.kill("SIGKILL"); // not even a chance to remove its entry: status reaps it
+    await proc.exited;
+    const after = JSON.parse(ok(await runSilo(["status", "--json"], { home, cwd: project })).stdout) as { pid: number }[];
+    expect(after.filter((e) => e.pid === proc.pid)).toEqual([]);
+  }, T);
+
   test("20 concurrent runs of one tool all succeed", async () => {
     const runs = await Promise.all(
       Array.from({ length: 20 }, (_, i) => runSilo(["run", "python", "-c", `print(${i} * 2)`], { home, cwd: project })),

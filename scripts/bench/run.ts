@@ -1,0 +1,94 @@
+// `silo run python -c pass` against raw bwrap running the same rootfs in an equivalent minimal sandbox,
+// and against the host's python3, in one run: medians, ratios, and silo's peak memory.
+// Goals (issue 4): silo ≤ 2× raw bwrap, peak RSS of the silo process ≤ 40 MiB.
+// Needs the fixture registry (scripts/fixtures/build.sh) and `bun run build`.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fmt, median, spawnOk, timeInterleaved } from "./_util.ts";
+
+const MiB = 1024 * 1024;
+
+export default async function run() {
+  const root = resolve(import.meta.dir, "../..");
+  const silo = join(root, "dist/silo");
+  const work = mkdtempSync(join(tmpdir(), "silo-bench-run-"));
+  const home = join(work, "home");
+  const proj = join(work, "proj");
+  const offline = join(work, "offline");
+  for (const d of [home, proj, offline]) mkdirSync(d);
+  writeFileSync(join(home, "silo.toml"), `[images.mirrors]\n"docker.io" = "${process.env.SILO_TEST_REGISTRY ?? "http://127.0.0.1:5000"}"\n`);
+  // The same tool with its network allowlist emptied: no relays, the sandbox's cheapest shape.
+  writeFileSync(join(offline, "silo.toml"), "[overrides.python.network.proxy]\nallow = []\n");
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: work, SILO_HOME: home };
+  try {
+    spawnOk([silo, "install", "python@3.11-slim"], { env });
+    const rootfs = layersOf(silo, proj, env);
+    const bwrap = Bun.which("bwrap")!;
+    const hostPython = Bun.which("python3", { PATH: "/usr/local/bin:/usr/bin:/bin" })!;
+    // What silo's sandbox amounts to, done by hand: every namespace, the image read-only as /, /proc, /dev,
+    // /tmp, the project bound in (at /mnt: a read-only / has no /workspace to mount on), a clean environment.
+    const raw = [
+      bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", rootfs, "/", "--proc", "/proc",
+      "--dev", "/dev", "--tmpfs", "/tmp", "--bind", proj, "/mnt", "--chdir", "/mnt", "--clearenv",
+      "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/root", "--", "python3", "-c", "pass",
+    ];
+    const runs = Number(process.env.BENCH_RUNS ?? 30);
+    const t = timeInterleaved(
+      {
+        "host python3 -c pass": () => spawnOk([hostPython, "-c", "pass"], { env }),
+        "raw bwrap python3 -c pass": () => spawnOk(raw, { env }),
+        "silo run python -c pass": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: proj }),
+        "  (network allowlist off)": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: offline }),
+      },
+      runs,
+    );
+    const m = Object.fromEntries(Object.entries(t).map(([k, xs]) => [k, median(xs)]));
+    const host = m["host python3 -c pass"]!;
+    const bw = m["raw bwrap python3 -c pass"]!;
+    console.log(`runs: ${runs} each, interleaved; medians (rootfs ${rootfs})`);
+    for (const [k, v] of Object.entries(m))
+      console.log(`${k.padEnd(28)} ${fmt(v).padStart(10)}   ×${(v / bw).toFixed(2)} raw bwrap   ×${(v / host).toFixed(2)} host`);
+    const ratio = m["silo run python -c pass"]! / bw;
+    console.log(`silo / raw bwrap: ×${ratio.toFixed(2)} (goal ≤ ×2: ${ratio <= 2 ? "met" : "missed"})`);
+
+    const rss = await peakRss([silo, "run", "python", "-c", "pass"], proj, env, 10);
+    const rssOff = await peakRss([silo, "run", "python", "-c", "pass"], offline, env, 10);
+    const show = (r: { polled: number; rusage: number }) =>
+      `${(r.polled / MiB).toFixed(1)} MiB (VmHWM of the silo process; wait4 maxrss incl. waited children ${(r.rusage / MiB).toFixed(1)} MiB)`;
+    console.log(`peak RSS, silo run python -c pass: ${show(rss)}; goal ≤ 40 MiB: ${rss.polled <= 40 * MiB ? "met" : "missed"}`);
+    console.log(`peak RSS, network allowlist off:    ${show(rssOff)}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The rootfs silo mounts for python (its debug log names the layers). */
+function layersOf(silo: string, cwd: string, env: Record<string, string>): string {
+  const r = Bun.spawnSync([silo, "--debug", "run", "python", "-c", "pass"], { cwd, env, stderr: "pipe", stdout: "ignore" });
+  const m = /bwrap: layers (\S+)/.exec(r.stderr.toString());
+  if (!m) throw new Error(`could not find the rootfs in silo's debug output:\n${r.stderr}`);
+  return m[1]!;
+}
+
+/** Highest VmHWM of the silo process (polled), and wait4's maxrss; the largest over `n` runs. */
+async function peakRss(argv: string[], cwd: string, env: Record<string, string>, n: number) {
+  let polled = 0;
+  let rusage = 0;
+  for (let i = 0; i < n; i++) {
+    const p = Bun.spawn(argv, { cwd, env, stdout: "ignore", stderr: "ignore" });
+    const sample = () => {
+      try {
+        const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, "utf8"))?.[1] ?? 0);
+        polled = Math.max(polled, kb * 1024);
+      } catch {
+        // exited
+      }
+    };
+    const timer = setInterval(sample, 1);
+    await p.exited;
+    clearInterval(timer);
+    rusage = Math.max(rusage, p.resourceUsage()?.maxRSS ?? 0);
+  }
+  return { polled, rusage };
+}
