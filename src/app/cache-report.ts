@@ -42,6 +42,9 @@ export async function cacheReport(home: HomePaths = homePaths()): Promise<CacheR
 
   const { listBlobs } = await import("../cache/blobs.ts");
   const images = await listImageInfo(home, () => true);
+  // Close the index before measuring: an open SQLite database in WAL mode has -wal/-shm files beside it
+  // that vanish at exit, and the report must match a `du` run afterwards.
+  (await import("../cache/db.ts")).closeDb(home);
   const needed = new Set(images.flatMap((i) => i.blobs));
   const orphanBlobs = listBlobs(home).filter((b) => !needed.has(b.digest));
   const { blobPath } = await import("../cache/blobs.ts");

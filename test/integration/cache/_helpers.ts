@@ -1,0 +1,69 @@
+// Helpers of the cache command tests: JSON plans, du, fake rootfs entries, a pid that is surely gone.
+import { expect } from "bun:test";
+import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runSilo, type SiloResult } from "../../helpers/silo.ts";
+
+export interface PlanJson {
+  dryRun: boolean;
+  actions: { kind: string; digest?: string; path?: string; bytes: number; reason: string }[];
+  done: PlanJson["actions"];
+  skipped: { action: PlanJson["actions"][number]; why: string }[];
+  bytes: number;
+}
+
+export function ok(r: SiloResult): SiloResult {
+  if (r.exitCode !== 0) expect(`exit ${r.exitCode}\n${r.stderr}`).toBe("exit 0");
+  return r;
+}
+
+export async function plan(home: string, cwd: string, ...args: string[]): Promise<PlanJson> {
+  const r = ok(await runSilo([...args, "--json"], { home, cwd }));
+  return JSON.parse(r.stdout) as PlanJson;
+}
+
+/** Run a destructive command as --dry-run, then for real: the real run must do exactly what the dry run planned. */
+export async function dryThenReal(home: string, cwd: string, ...args: string[]): Promise<PlanJson> {
+  const dry = await plan(home, cwd, ...args, "--dry-run");
+  expect(dry.dryRun).toBe(true);
+  expect(dry.done).toEqual([]);
+  const real = await plan(home, cwd, ...args);
+  expect(real.actions).toEqual(dry.actions);
+  expect(real.done).toEqual(real.actions);
+  expect(real.skipped).toEqual([]);
+  return real;
+}
+
+/** `du -s` in bytes: allocated (`-B1`) or apparent (`-b`); several paths add up as one du call (`-c`). */
+export function du(paths: string[], apparent = false): number {
+  const p = Bun.spawnSync(["du", "-s", "-c", apparent ? "-b" : "-B1", ...paths]);
+  const last = p.stdout.toString().trim().split("\n").at(-1)!;
+  return Number(last.split("\t")[0]);
+}
+
+export const DAY = 86_400_000;
+
+/** A rootfs entry that was never pulled: a directory of `mb` MiB and its marker, last used `daysAgo`. */
+export function fakeEntry(home: string, seed: string, mb: number, daysAgo: number): string {
+  const hex = new Bun.CryptoHasher("sha256").update(seed).digest("hex");
+  const dir = join(home, "rootfs", hex);
+  mkdirSync(join(dir, "data"), { recursive: true });
+  writeFileSync(join(dir, "data/blob"), Buffer.alloc(mb * 1024 * 1024, seed.charCodeAt(0)));
+  const marker = join(home, "rootfs", `${hex}.json`);
+  writeFileSync(marker, JSON.stringify({ digest: `sha256:${hex}`, config: { env: [] }, refs: [`fake/${seed}`], layers: [], sizes: { download: 0, unpacked: 0 } }));
+  const t = new Date(Date.now() - daysAgo * DAY);
+  utimesSync(marker, t, t);
+  return `sha256:${hex}`;
+}
+
+export function ageMarker(home: string, digest: string, daysAgo: number) {
+  const t = new Date(Date.now() - daysAgo * DAY);
+  utimesSync(join(home, "rootfs", `${digest.slice(7)}.json`), t, t);
+}
+
+/** The pid of a process that has exited. */
+export async function deadPid(): Promise<number> {
+  const p = Bun.spawn(["true"]);
+  await p.exited;
+  return p.pid;
+}

@@ -1,0 +1,67 @@
+/**
+ * Package caches survive across runs and projects: SILO_HOME/cache/<tool>/<name> is mounted at the tool's
+ * cache path, so a second `pip install` of the same wheel in a fresh sandbox (another project, nothing
+ * installed) comes from the cache. The index is a PEP 503 page served by this test on the host's loopback,
+ * reached through host.silo.internal (hostAccess, trusted); the sandbox has no other network.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { makeHome, makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
+import { ok } from "./_helpers.ts";
+
+const isLinux = process.platform === "linux";
+const PROJECT_TOML = "[overrides.python.network]\nhostAccess = true\n";
+
+describe.skipIf(!isLinux)("tool package caches", () => {
+  let home: string;
+  let wheel: { name: string; bytes: Uint8Array };
+  const requests: string[] = [];
+  let server: ReturnType<typeof Bun.serve>;
+
+  beforeAll(async () => {
+    expect(existsSync(siloBin)).toBe(true);
+    home = makeHome();
+    ok(await runSilo(["install", "python"], { home }));
+    // Build the wheel inside the sandbox (pip wheel needs no network for a local project).
+    const src = makeProject("", {
+      "pkg/setup.py": `from setuptools import setup\nsetup(name="cachedpkg", version="1.0", packages=["cachedpkg"])\n`,
+      "pkg/cachedpkg/__init__.py": "VALUE = 42\n",
+    });
+    ok(await runSilo(["run", "python", "-m", "pip", "wheel", "--no-deps", "./pkg", "-w", "/workspace/wheels"], { home, cwd: src }));
+    const name = readdirSync(join(src, "wheels"))[0]!;
+    wheel = { name, bytes: await Bun.file(join(src, "wheels", name)).bytes() };
+    server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const path = new URL(req.url).pathname;
+        requests.push(path);
+        if (path === "/simple/cachedpkg/") return new Response(`<a href="/files/${wheel.name}">${wheel.name}</a>`, { headers: { "content-type": "text/html" } });
+        if (path === `/files/${wheel.name}`) return new Response(wheel.bytes, { headers: { "cache-control": "max-age=86400" } });
+        return new Response("not found", { status: 404 });
+      },
+    });
+  });
+  afterAll(() => server?.stop(true));
+
+  async function pipInstall(): Promise<string> {
+    const project = makeProject(PROJECT_TOML);
+    ok(await runSilo(["trust"], { home, cwd: project }));
+    const index = `http://host.silo.internal:${server.port}/simple`;
+    const r = ok(await runSilo(["run", "python", "-m", "pip", "install", "--index-url", index, "--trusted-host", "host.silo.internal", "cachedpkg"], { home, cwd: project }));
+    return r.stdout;
+  }
+
+  test("a second pip install in a fresh sandbox of another project comes from SILO_HOME/cache/python/pip", async () => {
+    const first = await pipInstall();
+    expect(first).toContain("Downloading");
+    expect(requests.filter((p) => p.startsWith("/files/"))).toHaveLength(1);
+    expect(existsSync(join(home, "cache/python/pip"))).toBe(true);
+    const second = await pipInstall();
+    expect(second).toContain("Using cached");
+    // The wheel was not fetched again: only the index page was.
+    expect(requests.filter((p) => p.startsWith("/files/"))).toHaveLength(1);
+    expect(requests.filter((p) => p === "/simple/cachedpkg/")).toHaveLength(2);
+  });
+});
