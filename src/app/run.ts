@@ -251,7 +251,9 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
   // A language server runs project code (build scripts, macros) for as long as the editor is open: no network,
   // and no port forwards (they would take the host ports a `silo run` of the same tool needs).
   if (opts.purpose === "lsp") return none;
-  if (allow.length === 0 && !tool.network.hostAccess && ports.length === 0) return none;
+  // `deny = ["*"]` (the narrowing way to say "no network", allowed in untrusted files) needs no proxy at all.
+  const denyAll = tool.network.deny.includes("*");
+  if ((allow.length === 0 || denyAll) && !tool.network.hostAccess && ports.length === 0) return none;
   const { startHostNetwork, proxyEnv } = await import("../net/host.ts");
   mkdirSync(runDir, { recursive: true });
   const net = await startHostNetwork(
@@ -262,7 +264,8 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
       hostAccess: tool.network.hostAccess,
       hostPorts: tool.network.hostPorts,
       ports,
-      onDeny: (host: string) => log.warn(`blocked ${host}: not in ${tool.name}'s network allowlist (silo config network allow ${tool.name} ${host})`),
+      // One line per denied host, with the proxy's own reason (not allowed, denied, private address, SNI).
+      onDeny: (host: string, info: { message: string }) => log.warn(`${tool.name}: ${info.message.split("\n").join(" ")}`),
     },
     runDir,
   );
