@@ -85,7 +85,8 @@ export function currentLayer(base: string, scope: Scope): LayerRef | null {
   } catch {
     return null;
   }
-  if (real !== join(realBase, gen, "root") || realBase !== base) {
+  // SILO_HOME is ours and may sit behind a symlink (/home -> /var/home); a project's .silo may not.
+  if (real !== join(realBase, gen, "root") || (scope === "project" && realBase !== base)) {
     log.warn(`ignoring the build layer ${base}: it resolves outside its directory (${real})`);
     return null;
   }

@@ -1,0 +1,117 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { homePaths } from "../../../src/core/paths.ts";
+import { buildLayersFor, commitLayer, currentLayer, genName, makeBuildDir, oldGenerations, removeLayer, staleBuildDirs, type LayerMeta } from "../../../src/cache/layers.ts";
+import { parseSiloMounts } from "../../../src/cache/inuse.ts";
+import { tmp } from "../../helpers/silo.ts";
+
+const HEX = "ab".repeat(32);
+const meta = (digest = `sha256:${HEX}`): LayerMeta => ({ version: 1, tool: "python", scope: "project", digest, steps: [{ argv: ["true"] }], builtAt: "", silo: "test" });
+
+function commit(base: string, file: string, digest?: string) {
+  const dir = makeBuildDir(base);
+  mkdirSync(join(dir, "root"));
+  writeFileSync(join(dir, "root", file), file);
+  return commitLayer(base, dir, meta(digest));
+}
+
+describe("layer store", () => {
+  test("commit swaps `current` to the new generation and reports the previous one", () => {
+    const base = join(tmp(), "python");
+    const a = commit(base, "a");
+    expect(a.previous).toBeNull();
+    expect(readlinkSync(join(base, "current"))).toBe(a.gen);
+    const b = commit(base, "b");
+    expect(b.previous).toBe(a.gen);
+    expect(currentLayer(base, "project")!.root).toBe(join(base, b.gen, "root"));
+    expect(oldGenerations(base)).toEqual([a.gen]);
+    expect(a.gen).toMatch(/^g-[0-9a-z]+-abababababab$/);
+    const { removed, kept } = removeLayer(base, (p) => p === join(base, a.gen, "root"));
+    expect(removed).toEqual([join(base, b.gen)]);
+    expect(kept).toEqual([join(base, a.gen)]);
+    expect(currentLayer(base, "project")).toBeNull();
+  });
+
+  test("build dirs of dead silos are stale; ours is not", async () => {
+    const base = join(tmp(), "node");
+    const mine = makeBuildDir(base);
+    const p = Bun.spawn(["true"]);
+    await p.exited;
+    const dead = join(base, `tmp-${p.pid}-zz`);
+    mkdirSync(dead);
+    expect(staleBuildDirs(base)).toEqual([dead]);
+    makeBuildDir(base); // clears stale ones
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(mine)).toBe(true);
+  });
+
+  test("a `current` link that leaves its scope, or names no generation, is refused", () => {
+    const root = tmp();
+    const outside = tmp();
+    const gen = genName(`sha256:${HEX}`);
+    mkdirSync(join(outside, gen, "root"), { recursive: true });
+    // .silo/python is a link to a directory elsewhere on the host
+    mkdirSync(join(root, ".silo"));
+    symlinkSync(outside, join(root, ".silo/python"));
+    symlinkSync(gen, join(outside, "current"));
+    expect(currentLayer(join(root, ".silo/python"), "project")).toBeNull();
+    // current -> ../../something
+    const base = join(tmp(), "python");
+    mkdirSync(base);
+    symlinkSync("../x", join(base, "current"));
+    expect(currentLayer(base, "project")).toBeNull();
+    // a generation whose root is a link
+    const base2 = join(tmp(), "python");
+    mkdirSync(join(base2, gen), { recursive: true });
+    symlinkSync("/etc", join(base2, gen, "root"));
+    symlinkSync(gen, join(base2, "current"));
+    expect(currentLayer(base2, "project")).toBeNull();
+  });
+
+  test("buildLayersFor stacks global then project, and warns once about a layer built on another image", () => {
+    const home = homePaths(tmp());
+    const project = tmp();
+    commit(join(home.builds, "python"), "g", `sha256:${"cd".repeat(32)}`);
+    commit(join(project, ".silo", "python"), "p");
+    const rootfs = join(home.rootfs, HEX);
+    const writes: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
+    let layers: string[];
+    try {
+      layers = buildLayersFor(home, "python", project, rootfs);
+      buildLayersFor(home, "python", project, rootfs);
+    } finally {
+      process.stderr.write = orig;
+    }
+    expect(layers.map((l) => l.startsWith(home.builds) ? "global" : "project")).toEqual(["global", "project"]);
+    expect(writes.filter((w) => w.includes("older image"))).toHaveLength(1);
+    expect(writes.join("")).toContain("silo rebuild python --global");
+    expect(buildLayersFor(home, "node", project, rootfs)).toEqual([]);
+  });
+});
+
+describe("parseSiloMounts", () => {
+  test("layers and upper of silo overlays; other mounts ignored; octal escapes decoded", () => {
+    const info = [
+      "36 35 98:0 / / rw - ext4 /dev/vda rw",
+      "50 36 0:45 / /run/x rw - overlay silo rw,lowerdir=/h/b/g-1/root:/h/rootfs/abc,upperdir=/h/run/1/upper,workdir=/h/run/1/work,userxattr",
+      "51 36 0:46 / /other rw - overlay overlay rw,lowerdir=/not/silo,upperdir=/u,workdir=/w",
+      "52 36 0:47 / /y rw - overlay silo rw,lowerdir=/with\\040space,upperdir=/u2,workdir=/w2",
+    ].join("\n");
+    expect(parseSiloMounts(info)).toEqual(["/h/b/g-1/root", "/h/rootfs/abc", "/h/run/1/upper", "/with space", "/u2"]);
+  });
+});
+
+describe("global layers behind a symlinked SILO_HOME", () => {
+  test("are used (SILO_HOME is silo's own)", () => {
+    const real = tmp();
+    const link = join(tmp(), "home-link");
+    symlinkSync(real, link);
+    const home = homePaths(link);
+    commit(join(home.builds, "python"), "g");
+    expect(currentLayer(join(home.builds, "python"), "global")).not.toBeNull();
+    expect(currentLayer(join(home.builds, "python"), "project")).toBeNull();
+  });
+});
