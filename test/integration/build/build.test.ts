@@ -77,7 +77,8 @@ describe.skipIf(!isLinux)("silo build", () => {
     const root = makeProject("");
     await Bun.write(join(root, "local-hello-1.0.0.tgz"), await new Bun.Archive(pkg, { compress: "gzip" }).bytes());
     ok(await silo(root, "build", "node", "npm", "install", "-g", "--offline", "./local-hello-1.0.0.tgz"));
-    const r = ok(await silo(root, "run", "node", "--shim", "npm", "sh", "-c", "local-hello"));
+    // The installed command, found on the sandbox's PATH (/usr/local/bin), runs from the layer.
+    const r = ok(await silo(root, "run", "node", "-e", "require('child_process').execFileSync('local-hello', { stdio: 'inherit' })"));
     expect(r.stdout.trim()).toBe(`local-hello 300000 ${sha(data)}`);
   });
 
