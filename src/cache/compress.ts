@@ -23,34 +23,15 @@ const FRAME = 16 << 20;
  * The directory itself is left alone: the caller removes it.
  */
 export async function compressDir(dir: string, out: string, level = 3): Promise<number> {
-  const { availableParallelism } = await import("node:os");
-  const parallel = Math.max(1, Math.min(4, availableParallelism()));
   const tmp = tmpName(out);
   const fd = openSync(tmp, "wx", 0o600);
   let size = 0;
-  const write = (b: Uint8Array) => {
-    let off = 0;
-    while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-    size += b.length;
-  };
   try {
-    const inflight: Promise<Uint8Array>[] = [];
-    let batch: Buffer[] = [];
-    let batchLen = 0;
-    const flush = async () => {
-      if (!batchLen) return;
-      inflight.push(Bun.zstdCompress(Buffer.concat(batch, batchLen), { level }));
-      batch = [];
-      batchLen = 0;
-      if (inflight.length >= parallel) write(await inflight.shift()!);
-    };
-    for (const b of packTree(dir)) {
-      batch.push(b);
-      batchLen += b.length;
-      if (batchLen >= FRAME) await flush();
-    }
-    await flush();
-    for (const p of inflight) write(await p);
+    await zstdFrames(packTree(dir), (b) => {
+      let off = 0;
+      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+      size += b.length;
+    }, level);
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, out);
@@ -60,6 +41,29 @@ export async function compressDir(dir: string, out: string, level = 3): Promise<
     throw e;
   }
   return size;
+}
+
+/** Compress a stream of buffers as independent zstd frames of ~16 MiB, in parallel, written in order. */
+export async function zstdFrames(source: Iterable<Buffer>, write: (b: Uint8Array) => void, level = 3): Promise<void> {
+  const { availableParallelism } = await import("node:os");
+  const parallel = Math.max(1, Math.min(4, availableParallelism()));
+  const inflight: Promise<Uint8Array>[] = [];
+  let batch: Buffer[] = [];
+  let batchLen = 0;
+  const flush = async () => {
+    if (!batchLen) return;
+    inflight.push(Bun.zstdCompress(Buffer.concat(batch, batchLen), { level }));
+    batch = [];
+    batchLen = 0;
+    if (inflight.length >= parallel) write(await inflight.shift()!);
+  };
+  for (const b of source) {
+    batch.push(b);
+    batchLen += b.length;
+    if (batchLen >= FRAME) await flush();
+  }
+  await flush();
+  for (const p of inflight) write(await p);
 }
 
 /** Unpack `archive` into `dest` (which must not exist yet). */
