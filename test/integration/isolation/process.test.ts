@@ -153,7 +153,8 @@ except OSError as e: print("REFUSED", e.errno)`;
   test("SIGINT, SIGTERM and SIGHUP sent to silo reach the tool", async () => {
     for (const [sig, n] of [["SIGTERM", 15], ["SIGINT", 2], ["SIGHUP", 1]] as const) {
       const proc = Bun.spawn(
-        [siloBin, "run", "python", "-c", `import signal, sys, time\nsignal.signal(signal.${sig}, lambda *a: (print("got", ${n}, flush=True), sys.exit(${n})))\nprint("ready", flush=True)\ntime.sleep(30)`],
+        // os.write, not print: the signal may land while print("ready") is still flushing.
+        [siloBin, "run", "python", "-c", `import os, signal, sys, time\nsignal.signal(signal.${sig}, lambda *a: (os.write(1, b"got ${n}\\n"), os._exit(${n})))\nos.write(1, b"ready\\n")\ntime.sleep(30)`],
         { cwd: project, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home }, stdout: "pipe", stderr: "pipe" },
       );
       const reader = proc.stdout.getReader();
@@ -228,7 +229,13 @@ except OSError as e: print("REFUSED", e.errno)`;
       stdout: "pipe",
     });
     await proc.stdout.getReader().read();
-    const during = JSON.parse(ok(await runSilo(["status", "--json"], { home, cwd: project })).stdout) as { tool: string; pid: number; project: string }[];
+    // A sandbox is recorded once it has run for a moment (short commands never touch the database).
+    type Row = { tool: string; pid: number; project: string };
+    let during: Row[] = [];
+    for (let i = 0; i < 30 && !during.some((e) => e.pid === proc.pid); i++) {
+      await Bun.sleep(100);
+      during = JSON.parse(ok(await runSilo(["status", "--json"], { home, cwd: project })).stdout) as Row[];
+    }
     expect(during.filter((e) => e.pid === proc.pid).map((e) => [e.tool, e.project])).toEqual([["python", project]]);
     proc.kill("SIGKILL"); // not even a chance to remove its entry: status reaps it
     await proc.exited;

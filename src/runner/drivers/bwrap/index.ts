@@ -18,6 +18,8 @@ import { startRelay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, type SandboxPlan } from "./plan.ts";
 import { buildSeccompFilter, nativeSeccompArch } from "./seccomp.ts";
 
+const REGISTER_AFTER_MS = 100;
+
 async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<SandboxProcess> {
   const t0 = performance.now();
   const home = siloHome();
@@ -41,17 +43,23 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   const { proc, held } = launch(buildStageArgv(spec, plan, tools), { env: { PATH: STAGE_PATH }, stdio, fds });
   log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, stage spawned in ${(performance.now() - t1).toFixed(1)} ms`);
 
-  const { registerSandbox } = await import("../../state.ts");
-  const registered = registerSandbox(home, {
-    id: plan.id, tool: spec.tool, project: spec.workspace, pid: process.pid, driver: "bwrap", started: Date.now(),
-  }).catch((e) => {
-    log.debug(`bwrap: could not record the sandbox for silo status: ${e}`);
-    return () => {};
-  });
+  // `silo status` learns of a sandbox once it has run for a moment: a short command (the shim calls that
+  // dominate) never pays for the state database, nor competes with its own start-up for the CPU.
+  const started = Date.now();
+  let registered: Promise<() => void> | null = null;
+  const registerLater = setTimeout(() => {
+    registered = import("../../state.ts")
+      .then((m) => m.registerSandbox(home, { id: plan.id, tool: spec.tool, project: spec.workspace, pid: process.pid, driver: "bwrap", started }))
+      .catch((e) => {
+        log.debug(`bwrap: could not record the sandbox for silo status: ${e}`);
+        return () => {};
+      });
+  }, REGISTER_AFTER_MS);
   const cleanup = async () => {
+    clearTimeout(registerLater);
     removeTree(plan.runDir);
     if (spec.captureUpper) removeTree(plan.work);
-    (await registered)();
+    if (registered) (await registered)();
     cleanStaleRuns(runRoot);
   };
 
