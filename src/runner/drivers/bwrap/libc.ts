@@ -1,14 +1,13 @@
 /**
- * The few system calls the silo stage makes itself, through bun:ffi (only the relay path loads this):
- * parent-death signal, mounting the overlay, and bringing up loopback in a fresh network namespace
- * (`unshare --net` leaves `lo` down; bwrap would bring it up, but the relays must listen before bwrap runs).
+ * The few system calls the relay process (`silo __stage`) makes itself, through bun:ffi: a parent-death
+ * signal, and bringing up loopback in the stage's fresh network namespace (`unshare --net` leaves `lo`
+ * down, and iproute2 may not be installed).
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 
 const LIBS = ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`, "libc.so"];
 const SYMBOLS = {
   prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
-  mount: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   ioctl: { args: [FFIType.i32, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
@@ -32,7 +31,6 @@ function libc(): Lib {
   throw new Error(`cannot load the C library for system calls: ${String(last)}`);
 }
 
-const cbuf = (s: string) => new TextEncoder().encode(`${s}\0`);
 
 function errno(): number {
   const p = libc().__errno_location();
@@ -50,13 +48,6 @@ const PR_SET_PDEATHSIG = 1;
 /** Die with `sig` when the parent (the silo that started this stage) dies. */
 export function setParentDeathSignal(sig: number) {
   check(libc().prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)");
-}
-
-export function mount(source: string, target: string, fstype: string, data: string) {
-  // Keep the buffers referenced until the call returns.
-  const bufs = [cbuf(source), cbuf(target), cbuf(fstype), cbuf(data)] as const;
-  const r = libc().mount(ptr(bufs[0]), ptr(bufs[1]), ptr(bufs[2]), 0, ptr(bufs[3]));
-  check(r, `mount ${fstype} on ${target}`);
 }
 
 const SIOCGIFFLAGS = 0x8913;
