@@ -56,8 +56,8 @@ class Client {
   private waiting = new Map<number, (v: unknown) => void>();
   private nextId = 1;
 
-  constructor(argv: string[]) {
-    this.proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  constructor(argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+    this.proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit", ...opts });
     void this.read();
   }
   private async read() {
@@ -165,10 +165,55 @@ async function benchTsls(proj: ReturnType<typeof makeProject>) {
   for (const c of Object.values(clients)) await c.close();
 }
 
+/**
+ * The product path: the same server in the same sandbox, reached by a plain pipe (`silo run node
+ * typescript-language-server --stdio`, paths as the sandbox sees them) and through `silo lsp node`.
+ * Needs dist/silo and the fixture registry (scripts/fixtures/build.sh).
+ */
+async function benchSandbox(proj: ReturnType<typeof makeProject>) {
+  const silo = join(import.meta.dir, "../../dist/silo");
+  const registry = process.env.SILO_TEST_REGISTRY ?? "http://127.0.0.1:5000";
+  const up = await fetch(`${registry}/v2/`).then((r) => r.ok, () => false);
+  if (!existsSync(silo) || !up) {
+    console.log(`lsp in the sandbox: skipped (${!existsSync(silo) ? "no dist/silo: bun run build" : `no fixture registry at ${registry}`})`);
+    return;
+  }
+  const home = mkdtempSync(join(tmpdir(), "silo-lspbench-home-"));
+  writeFileSync(join(home, "silo.toml"), `[images.mirrors]\n"docker.io" = "${registry}"\n`);
+  writeFileSync(join(proj.root, "silo.toml"), "");
+  const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home };
+  const inst = Bun.spawnSync([silo, "install", "node"], { cwd: proj.root, env, stdout: "ignore", stderr: "pipe" });
+  if (inst.exitCode !== 0) throw new Error(`silo install node: ${inst.stderr.toString()}`);
+  const spawnIn = (argv: string[]) => new Client(argv, { cwd: proj.root, env });
+  const clients = {
+    direct: spawnIn([silo, "run", "--shim", "typescript-language-server", "node", "--stdio"]),
+    proxied: spawnIn([silo, "lsp", "node"]),
+  };
+  const roots = { direct: "/workspace", proxied: proj.root };
+  for (const [name, c] of Object.entries(clients)) {
+    const root = roots[name as keyof typeof roots];
+    await c.request("initialize", { processId: null, rootUri: `file://${root}`, capabilities: {} });
+    c.notify("initialized", {});
+    c.notify("textDocument/didOpen", { textDocument: { uri: `file://${root}/src/a.ts`, languageId: "typescript", version: 1, text: proj.text } });
+  }
+  // Each client asks about its own spelling of the file.
+  const out: Record<string, number[]> = { direct: [], proxied: [] };
+  for (let i = 0; i < 550; i++)
+    for (const [name, c] of Object.entries(clients)) {
+      const root = roots[name as keyof typeof roots];
+      const t = performance.now();
+      await c.request("textDocument/hover", { textDocument: { uri: `file://${root}/src/a.ts` }, position: { line: 4, character: 11 } });
+      if (i >= 50) out[name]!.push(performance.now() - t);
+    }
+  report("lsp in the bwrap sandbox, 500 typescript-language-server hovers (silo run pipe vs silo lsp)", { direct: median(out.direct!), proxied: median(out.proxied!) });
+  for (const c of Object.values(clients)) await c.close();
+}
+
 export default async function bench(): Promise<void> {
   const proj = makeProject();
   await benchEcho(proj.root);
   await benchTsls(proj);
+  await benchSandbox(proj);
 }
 
 if (import.meta.main) {
