@@ -39,7 +39,7 @@ export interface PreparedRun {
 }
 
 /** Protected project paths: writable from inside, the host would run what the sandbox planted. */
-export const PROTECTED_PATHS = [".git/hooks", ".git/config", "silo.toml", ".envrc", ".vscode", ".silo", ".idea"];
+export const PROTECTED_PATHS = [".git/hooks", ".git/config", "silo.toml", ".envrc", ".vscode", ".silo", ".idea", ".zed", ".nvim.lua"];
 
 /** Turn config + tool + plugin into a RunSpec and pick the driver. Starts host-side network helpers. */
 export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()): Promise<PreparedRun> {
