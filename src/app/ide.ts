@@ -21,8 +21,9 @@ export interface IdeOptions {
 export interface IdeResult {
   /** The file written (or that would be). */
   path: string;
-  /** False when the file already had exactly this content (or dryRun). */
+  /** False when the file already had exactly this content, or with dryRun. */
   written: boolean;
+  /** With dryRun: the content that would be written (print it). */
   content?: string;
   tools: string[];
 }
@@ -42,7 +43,7 @@ export async function writeIdeConfig(editor: Editor, opts: IdeOptions): Promise<
   }
   const written = !opts.dryRun && content !== before;
   if (written) writeFileAtomic(path, content);
-  return { path, written, content, tools };
+  return { path, written, content: opts.dryRun ? content : undefined, tools };
 }
 
 function checkTool(tool: string): string {
