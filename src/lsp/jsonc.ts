@@ -101,7 +101,7 @@ function serialize(value: unknown, unit: string, indent: string, key: string, co
 
 /** JSON at `indent`, one level per `unit`; a small array or object stays on one line, as people write them. */
 function stringify(value: unknown, unit: string, indent: string): string {
-  const inline = JSON.stringify(value, null, " ").replace(/\n\s*/g, " ").replace(/\[ /g, "[").replace(/ \]/g, "]");
+  const inline = stringifyInline(value);
   if (value === null || typeof value !== "object" || inline.length + indent.length <= 100) return inline;
   const inner = indent + unit;
   const items = Array.isArray(value)
@@ -109,6 +109,14 @@ function stringify(value: unknown, unit: string, indent: string): string {
     : Object.entries(value).map(([k, v]) => `${inner}${JSON.stringify(k)}: ${stringify(v, unit, inner)}`);
   const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
   return items.length ? `${open}\n${items.join(",\n")}\n${indent}${close}` : `${open}${close}`;
+}
+
+/** `{ "a": [1, 2] }`: one line, with the spacing people type. */
+function stringifyInline(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(stringifyInline).join(", ")}]`;
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return entries.length ? `{ ${entries.map(([k, v]) => `${JSON.stringify(k)}: ${stringifyInline(v)}`).join(", ")} }` : "{}";
 }
 
 function lineIndent(text: string, pos: number): string {

@@ -77,6 +77,11 @@ describe("setJsoncValue", () => {
 });
 
 describe("layout", () => {
+  test("inline values keep string content exactly", () => {
+    const v = { a: ["x[ y ]z", "q\nr"], b: {} };
+    expect(parseJsonc(setJsoncValue("{}", ["k"], v))).toEqual({ k: v });
+  });
+
   test("a one-line object is re-serialized whole when it grows; a long value is spread over lines", () => {
     expect(setJsoncValue(`{\n  "o": { "a": 1 }\n}\n`, ["o", "b"], 2)).toBe(`{\n  "o": { "a": 1, "b": 2 }\n}\n`);
     const long = setJsoncValue("{\n\t\"x\": 1\n}\n", ["list"], Array.from({ length: 12 }, (_, i) => `item-number-${i}`));
