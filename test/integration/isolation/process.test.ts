@@ -41,6 +41,11 @@ describe.skipIf(!hasBwrap)("isolation: processes and environment", () => {
     project = makeProject("");
   }, 300_000);
 
+  test("silo doctor finds the bwrap driver working here", async () => {
+    const r = ok(await runSilo(["doctor"], { home, cwd: project }));
+    expect(r.stdout).toMatch(/driver bwrap\s+ok\s+bubblewrap \d/);
+  }, T);
+
   test("a canary environment variable of the host is absent; the environment is the tool's", async () => {
     expect(process.env.PATH).toBeDefined();
     const env = await pyJson<Record<string, string>>(home, project, "print(json.dumps(dict(os.environ)))", { SILO_CANARY_ENV: "host-secret" });
@@ -200,14 +205,12 @@ except OSError as e: print("REFUSED", e.errno)`;
   }, T);
 
   test("silo shell is a real terminal: job control, Ctrl-C stops the foreground job, not the shell", async () => {
-    const input = [
-      "sleep 30 & jobs; kill %1; wait %1; echo killed=$?",
-      "sleep 30; echo never",
-      "\x03",
-      "stty size; echo after-ctrl-c; exit 3",
-    ];
+    const lines = ["sleep 30 & jobs; kill %1; wait %1; echo killed=$?", "sleep 30; echo never", "stty size; echo after-ctrl-c; exit 3"];
     // Feed the lines one by one (Ctrl-C only once `sleep 30` runs), through a pty made by `script`.
-    const feeder = `sleep 1.5; printf '%s\n' '${input[0]}'; sleep 0.5; printf '%s\n' '${input[1]}'; sleep 1; printf '\003'; sleep 0.5; printf '%s\n' '${input[3]}'; sleep 1`;
+    const feeder = [
+      "sleep 1.5", `printf '%s\\n' '${lines[0]}'`, "sleep 0.5", `printf '%s\\n' '${lines[1]}'`, "sleep 1",
+      "printf '\\003'", "sleep 0.5", `printf '%s\\n' '${lines[2]}'`, "sleep 1",
+    ].join("; ");
     const r = Bun.spawnSync(["sh", "-c", `(${feeder}) | script -qec "stty cols 101 rows 33; ${siloBin} shell python" /dev/null`], {
       cwd: project,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home, TERM: "xterm" },

@@ -35,40 +35,83 @@ export function kernelVersion(release: string): [number, number] {
   return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
-export async function probeBwrap(): Promise<ProbeResult> {
-  if (process.platform !== "linux") return fail("the bwrap driver runs on Linux only", "use the apple driver on macOS");
-  if (!nativeSeccompArch()) return fail(`no seccomp filter for ${process.arch}`, "run silo on x86_64 or aarch64");
-  const bwrap = which("bwrap");
+/** What the probe asks of the machine; tests substitute it. */
+export interface ProbeHost {
+  platform: string;
+  arch: string;
+  which(name: string): string | null;
+  sysctl(name: string): string | null;
+  read(path: string): string;
+  uid: number;
+  inContainer(): boolean;
+  /** Run the miniature sandbox: exit code and stderr. */
+  tryStage(t: { bwrap: string; unshare: string; mount: string }): { code: number; stderr: string };
+  bwrapVersion(bwrap: string): string;
+}
+
+export const realHost: ProbeHost = {
+  platform: process.platform,
+  arch: process.arch,
+  which,
+  sysctl,
+  read: (p) => readFileSync(p, "utf8"),
+  uid: process.getuid?.() ?? -1,
+  inContainer: isInContainer,
+  tryStage,
+  bwrapVersion: (bwrap) => Bun.spawnSync([bwrap, "--version"], { stdout: "pipe" }).stdout.toString().trim(),
+};
+
+export async function probeBwrap(h: ProbeHost = realHost): Promise<ProbeResult> {
+  if (h.platform !== "linux") return fail("the bwrap driver runs on Linux only", "use the apple driver on macOS");
+  if (!nativeSeccompArch(h.arch)) return fail(`no seccomp filter for ${h.arch}`, "run silo on x86_64 or aarch64");
+  const bwrap = h.which("bwrap");
   if (!bwrap)
     return fail("bubblewrap (bwrap) is not installed", "sudo apt install bubblewrap (Fedora: sudo dnf install bubblewrap; Arch: sudo pacman -S bubblewrap)");
-  const unshare = which("unshare");
-  const mount = which("mount");
-  if (!unshare || !mount || !which("sh"))
+  const unshare = h.which("unshare");
+  const mount = h.which("mount");
+  if (!unshare || !mount || !h.which("sh"))
     return fail("util-linux's unshare or mount is missing", "sudo apt install util-linux mount (Fedora: sudo dnf install util-linux)");
-  if (sysctl("kernel.unprivileged_userns_clone") === "0")
+  if (h.sysctl("kernel.unprivileged_userns_clone") === "0")
     return fail(
       "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)",
       "sudo sysctl -w kernel.unprivileged_userns_clone=1, and keep it with `echo kernel.unprivileged_userns_clone=1 | sudo tee /etc/sysctl.d/60-silo-userns.conf`",
     );
-  if (sysctl("user.max_user_namespaces") === "0")
+  if (h.sysctl("user.max_user_namespaces") === "0")
     return fail(
       "user namespaces are disabled (user.max_user_namespaces = 0)",
       "sudo sysctl -w user.max_user_namespaces=15000, and keep it in /etc/sysctl.d/60-silo-userns.conf",
     );
-  const release = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  const release = h.read("/proc/sys/kernel/osrelease").trim();
   const [major, minor] = kernelVersion(release);
   if (major < 5 || (major === 5 && minor < 11))
     return fail(`Linux ${release} cannot mount overlayfs in a user namespace (that needs 5.11 or newer)`, "upgrade the kernel (Debian 12, Ubuntu 22.04 and Fedora 34 or newer all have it)");
-  if (!/\toverlay\n/.test(readFileSync("/proc/filesystems", "utf8")))
+  if (!/\toverlay\n/.test(h.read("/proc/filesystems")))
     return fail(
       "the overlay filesystem is not loaded (and a user namespace cannot load kernel modules)",
       "sudo modprobe overlay, and keep it with `echo overlay | sudo tee /etc/modules-load.d/silo.conf`",
     );
-  return tryStage({ bwrap, unshare, mount, release });
+  const r = h.tryStage({ bwrap, unshare, mount });
+  if (r.code === 0) return { ok: true, detail: `${h.bwrapVersion(bwrap)}, Linux ${release}, overlay in a user namespace` };
+  const restricted = h.sysctl("kernel.apparmor_restrict_unprivileged_userns") === "1" && h.uid !== 0;
+  return explainStageFailure(r, { restricted, inContainer: h.inContainer(), release });
+}
+
+/** Name the fix for a miniature sandbox that failed. */
+export function explainStageFailure(
+  r: { code: number; stderr: string },
+  ctx: { restricted: boolean; inContainer: boolean; release: string },
+): ProbeResult {
+  const err = r.stderr.trim();
+  const fix = ctx.restricted ? APPARMOR_FIX : ctx.inContainer ? CONTAINER_FIX : null;
+  if (r.code === 3 || err.includes("silo-probe: overlay"))
+    return fail(`overlayfs cannot be mounted in a user namespace here: ${firstLine(err)}`, fix ?? `check \`dmesg | tail\` for overlayfs messages; Linux ${ctx.release} should allow it`);
+  if (/unshare|uid_map|setgroups/.test(err))
+    return fail(`unprivileged user namespaces are not permitted: ${firstLine(err)}`, fix ?? "allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)");
+  return fail(`bwrap cannot start a sandbox inside silo's namespace: ${firstLine(err)}`, fix ?? "check that bwrap is not installed setuid (it must run unprivileged here) and that it is 0.8 or newer");
 }
 
 /** The real thing in miniature: an overlay mounted in a user+mount namespace, bwrap nested inside. */
-function tryStage(t: { bwrap: string; unshare: string; mount: string; release: string }): ProbeResult {
+function tryStage(t: { bwrap: string; unshare: string; mount: string }): { code: number; stderr: string } {
   const dir = mkdtempSync(join(tmpdir(), "silo-probe-"));
   try {
     for (const d of ["l", "u", "w", "m"]) mkdirSync(join(dir, d));
@@ -79,19 +122,7 @@ exec "$3" --unshare-user --uid 0 --gid 0 --disable-userns --unshare-pid --unshar
       stdout: "pipe",
       stderr: "pipe",
     });
-    const err = r.stderr.toString().trim();
-    if (r.exitCode === 0) {
-      const v = Bun.spawnSync([t.bwrap, "--version"], { stdout: "pipe" }).stdout.toString().trim();
-      return { ok: true, detail: `${v}, Linux ${t.release}, overlay in a user namespace` };
-    }
-    const restricted = sysctl("kernel.apparmor_restrict_unprivileged_userns") === "1" && process.getuid?.() !== 0;
-    const inContainer = isInContainer();
-    const fix = restricted ? APPARMOR_FIX : inContainer ? CONTAINER_FIX : null;
-    if (r.exitCode === 3 || err.includes("silo-probe: overlay"))
-      return fail(`overlayfs cannot be mounted in a user namespace here: ${firstLine(err)}`, fix ?? `check \`dmesg | tail\` for overlayfs messages; Linux ${t.release} should allow it`);
-    if (/unshare|uid_map|setgroups/.test(err))
-      return fail(`unprivileged user namespaces are not permitted: ${firstLine(err)}`, fix ?? "allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)");
-    return fail(`bwrap cannot start a sandbox inside silo's namespace: ${firstLine(err)}`, fix ?? "check that bwrap is not installed setuid (it must run unprivileged here) and that it is 0.8 or newer");
+    return { code: r.exitCode ?? 1, stderr: r.stderr.toString() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
