@@ -152,7 +152,8 @@ function walk(node: unknown, mapUri: (s: string) => string | undefined, mapPathF
 /** A copy of `obj` with its URI keys mapped (order kept), or null when no key changed. */
 function remapKeys(obj: Record<string, unknown>, mapUri: (s: string) => string | undefined) {
   let changed = false;
-  const out: Record<string, unknown> = {};
+  // No prototype: a `__proto__` key (a file named so) stays an entry instead of becoming the prototype.
+  const out = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(obj)) {
     const r = mapUri(k);
     if (r !== undefined) changed = true;

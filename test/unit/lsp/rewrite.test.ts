@@ -243,3 +243,11 @@ describe("helpers", () => {
     expect([...URI_MAP_KEYS].sort()).toEqual(["changes", "relatedDocuments"]);
   });
 });
+
+describe("hostile input", () => {
+  test("a __proto__ key in a URI map stays an entry", () => {
+    const raw = `{"id":1,"result":{"changes":{"__proto__":[],"file:///workspace/a.ts":[]}}}`;
+    const out = JSON.parse(dec.decode(fresh().toHost(enc.encode(raw))));
+    expect(Object.keys(out.result.changes)).toEqual(["__proto__", "file:///home/u/proj/a.ts"]);
+  });
+});
