@@ -28,7 +28,7 @@ export async function runLike(command: string, argv: string[]): Promise<number> 
     }
     case "lsp": {
       const { startLsp } = await import("../app/lsp.ts");
-      return startLsp({ tool, cwd: process.cwd() });
+      return startLsp({ tool, cwd: process.cwd(), driver: flags.driver as string | undefined });
     }
     default: {
       const { runBuildCommand } = await import("../app/build.ts");

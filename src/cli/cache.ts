@@ -12,12 +12,12 @@ const home = async () => (await import("../core/paths.ts")).homePaths();
  * The one way plans are shown and run: `--dry-run` prints the plan; otherwise the same plan is executed.
  * With --json: { dryRun, actions (the plan), done, skipped, bytes } so a test can compare both runs.
  */
-async function showOrRun(plan: Plan, args: { "dry-run"?: boolean; json?: boolean; quiet?: boolean }, what: string) {
+async function showOrRun(plan: Plan, args: { "dry-run"?: boolean; json?: boolean; quiet?: boolean }, what: string, since: number) {
   const { describeAction, planBytes } = await import("../cache/gc.ts");
   const { formatSize } = await import("../cache/usage.ts");
   const dry = !!args["dry-run"];
   let outcome: Outcome | null = null;
-  if (!dry && plan.length) outcome = await (await import("../app/cache.ts")).executePlan(plan, await home());
+  if (!dry && plan.length) outcome = await (await import("../app/cache.ts")).executePlan(plan, await home(), since);
   const done = dry ? [] : (outcome?.done ?? []);
   if (args.json) {
     out(JSON.stringify({ dryRun: dry, actions: plan, done, skipped: outcome?.skipped ?? [], bytes: planBytes(dry ? plan : done) }, null, 2));
@@ -83,11 +83,12 @@ const gc = defineCommand({
   async run({ args }) {
     const cache = await import("../app/cache.ts");
     if (args.auto) return cache.autoGc(await home());
+    const since = Date.now();
     const plan = await cache.planGc(
       { images: args.images, toolCaches: args["tool-caches"], maxSizeMB: num(args["max-size"], "--max-size"), maxAgeDays: num(args["max-age"], "--max-age") },
       await home(),
     );
-    await showOrRun(plan, args, "cache gc");
+    await showOrRun(plan, args, "cache gc", since);
   },
 });
 
@@ -127,7 +128,8 @@ const compress = defineCommand({
   args: { all: { type: "boolean", description: "Every entry" }, ...dryRunArg, ...jsonArg, ...globalArgs },
   async run({ args }) {
     const { planCompressCmd } = await import("../app/cache.ts");
-    await showOrRun(await planCompressCmd({ all: args.all }, await home()), args, "cache compress");
+    const since = Date.now();
+    await showOrRun(await planCompressCmd({ all: args.all }, await home()), args, "cache compress", since);
   },
 });
 
@@ -136,7 +138,8 @@ const cacheClean = defineCommand({
   args: { safe: { type: "boolean", description: "Orphans only" }, rootfs: { type: "boolean", description: "All rootfs entries" }, containers: { type: "boolean", description: "Leftovers of sandboxes" }, ...dryRunArg, ...jsonArg, ...globalArgs },
   async run({ args }) {
     const { planClean } = await import("../app/cache.ts");
-    await showOrRun(await planClean({ safe: args.safe, rootfs: args.rootfs, containers: args.containers }, await home()), args, "cache clean");
+    const since = Date.now();
+    await showOrRun(await planClean({ safe: args.safe, rootfs: args.rootfs, containers: args.containers }, await home()), args, "cache clean", since);
   },
 });
 
@@ -151,6 +154,7 @@ export const clean = defineCommand({
   async run({ args }) {
     const { planProjectClean, projectOf } = await import("../app/reclaim.ts");
     if (args["rootfs-only"] && args["caches-only"]) throw new SiloError("E_USAGE", "silo clean: --rootfs-only and --caches-only exclude each other");
+    const since = Date.now();
     const plan = await planProjectClean({ cwd: process.cwd(), rootfsOnly: args["rootfs-only"], cachesOnly: args["caches-only"] }, await home());
     if (plan.length && !args.force && !args["dry-run"]) {
       const { root } = await projectOf(process.cwd());
@@ -159,6 +163,6 @@ export const clean = defineCommand({
       const yes = await consola.prompt(`Delete silo's data for ${root} (${plan.length} items)?`, { type: "confirm", initial: false, cancel: "reject" });
       if (!yes) return out("nothing deleted");
     }
-    await showOrRun(plan, args, "clean");
+    await showOrRun(plan, args, "clean", since);
   },
 });

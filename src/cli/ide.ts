@@ -14,7 +14,7 @@ export const ide = defineCommand({
     if (!["vscode", "zed", "neovim"].includes(args.editor)) throw new SiloError("E_USAGE", `unknown editor \`${args.editor}\``, "use vscode, zed or neovim");
     const { writeIdeConfig } = await import("../app/ide.ts");
     const r = await writeIdeConfig(args.editor as "vscode" | "zed" | "neovim", { cwd: process.cwd(), tool: args.tool });
-    if (r.written) log.success(`wrote ${r.path}`);
-    else if (r.content) process.stdout.write(r.content);
+    if (r.written) log.success(`wrote ${r.path} (${r.tools.join(", ") || "no tools detected"})`);
+    else log.info(`${r.path} is already up to date`);
   },
 });
