@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, realpathSync, writeFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -8,17 +8,63 @@ export const siloBin = process.env.SILO_BIN || join(repoRoot, "dist/silo");
 /** Registry fixture address (scripts/fixtures/registry.sh). */
 export const fixtureRegistry = process.env.SILO_TEST_REGISTRY || "http://127.0.0.1:5000";
 
+const created: string[] = [];
+
+/** A temporary directory, removed when the test process exits (the disk is shared and small). */
 export function tmp(prefix = "silo-test-"): string {
-  return realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  created.push(dir);
+  return dir;
 }
 
-/** A fresh SILO_HOME whose global silo.toml mirrors docker.io to the fixture registry. */
+process.on("exit", () => {
+  if (process.env.SILO_TEST_KEEP) return;
+  for (const d of created) {
+    // Overlay work dirs can be left mode 000 by the kernel; make everything removable first.
+    Bun.spawnSync(["chmod", "-R", "u+rwx", d], { stdout: "ignore", stderr: "ignore" });
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+/**
+ * The fixture images, pulled once per test process into a template SILO_HOME. Homes made by makeHome()
+ * get its image store and rootfs cache as hard links: `silo install python@3.11-slim` in a test then
+ * finds the rootfs by digest (resolving the tag still asks the fixture registry) instead of downloading
+ * and unpacking 330 MB again, and costs no disk. Nothing else (installed tools, shims, trust) is shared.
+ * Tests of pulling itself use their own empty homes (emptyHome()).
+ */
+const SEED_IMAGES = ["docker.io/library/python:3.11-slim", "docker.io/library/node:22-slim", "docker.io/library/busybox:latest"];
+let template: string | undefined;
+function seedTemplate(): string {
+  if (template) return template;
+  const dir = tmp("silo-template-");
+  writeFileSync(join(dir, "silo.toml"), `[images.mirrors]\n"docker.io" = "${fixtureRegistry}"\n`);
+  for (const ref of SEED_IMAGES) {
+    const name = `seed-${ref.replace(/^.*\/|:.*$/g, "")}`;
+    const r = Bun.spawnSync([siloBin, "install", "--quiet", name, "--image", ref], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, SILO_HOME: dir } });
+    if (r.exitCode !== 0) throw new Error(`seeding ${ref} failed: ${r.stderr.toString()}`);
+  }
+  template = dir;
+  return dir;
+}
+
+/** A fresh SILO_HOME whose global silo.toml mirrors docker.io to the fixture registry (image store seeded). */
 export function makeHome(extraGlobal = ""): string {
+  const home = emptyHome(extraGlobal);
+  const t = seedTemplate();
+  for (const d of ["images", "rootfs"]) {
+    const r = Bun.spawnSync(["cp", "-al", join(t, d), join(home, d)], { stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`seeding ${home}: ${r.stderr.toString()}`);
+  }
+  mkdirSync(join(home, "state"), { recursive: true });
+  for (const f of ["silo.db", "silo.db-wal"]) if (existsSync(join(t, "state", f))) copyFileSync(join(t, "state", f), join(home, "state", f));
+  return home;
+}
+
+/** A SILO_HOME with only the mirror configured: nothing pulled yet. */
+export function emptyHome(extraGlobal = ""): string {
   const home = tmp("silo-home-");
-  writeFileSync(
-    join(home, "silo.toml"),
-    `[images.mirrors]\n"docker.io" = "${fixtureRegistry}"\n${extraGlobal}`,
-  );
+  writeFileSync(join(home, "silo.toml"), `[images.mirrors]\n"docker.io" = "${fixtureRegistry}"\n${extraGlobal}`);
   return home;
 }
 
