@@ -4,13 +4,22 @@
 import { expect } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { removeTree } from "../../../src/runner/drivers/bwrap/plan.ts";
 import { makeHome, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
 
 export const hasBwrap = Bun.which("bwrap") !== null;
 
-/** A SILO_HOME with these tools installed (`python@3.11-slim`, ...). */
+/** Directories to remove when a test file is done (a home with an image in it is half a gigabyte). */
+const created: string[] = [];
+/** Each test file: `afterAll(cleanUp)`. */
+export function cleanUp() {
+  for (const d of created.splice(0)) removeTree(d);
+}
+
+/** A SILO_HOME with these tools installed (`python@3.11-slim`, ...), removed after the file's tests. */
 export async function installedHome(...tools: string[]): Promise<string> {
   const home = makeHome();
+  created.push(home);
   for (const t of tools) {
     const r = await runSilo(["install", t], { home });
     if (r.exitCode !== 0) throw new Error(`silo install ${t} failed (${r.exitCode}): ${r.stderr}`);
@@ -29,6 +38,7 @@ export const SECRET_PATHS = [".ssh/id_ed25519", ".aws/credentials", ".gnupg/priv
 
 export function makeFakeHome(): string {
   const home = tmp("silo-fakehome-");
+  created.push(home);
   for (const p of SECRET_PATHS) {
     mkdirSync(join(home, p, ".."), { recursive: true });
     writeFileSync(join(home, p), `secret ${p}\n`);

@@ -1,10 +1,10 @@
 // What the sandbox can see and change of the host's filesystem. Every probe first shows the thing is there
 // on the host, then that it is not in the sandbox. Runs through the built binary: `silo run python ...`.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
-import { hasBwrap, installedHome, makeFakeHome, ok, pyJson, SECRET_PATHS } from "./_helpers.ts";
+import { cleanUp, hasBwrap, installedHome, makeFakeHome, ok, pyJson, SECRET_PATHS } from "./_helpers.ts";
 
 const T = 60_000;
 
@@ -15,6 +15,7 @@ describe.skipIf(!hasBwrap)("isolation: filesystem", () => {
     home = await installedHome("python@3.11-slim");
     fakeHome = makeFakeHome();
   }, 300_000);
+  afterAll(cleanUp);
 
   const probeSecrets = (h: string) =>
     `print(json.dumps({p: os.path.exists(p) for p in ${JSON.stringify(SECRET_PATHS.flatMap((p) => [join(h, p), join(h, p.split("/")[0]!)]))}} | {"~/" + p: os.path.exists(os.path.expanduser("~/" + p)) for p in ${JSON.stringify(SECRET_PATHS)}}))`;

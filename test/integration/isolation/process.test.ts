@@ -1,10 +1,10 @@
 // Environment, processes, signals, exit codes and the kernel interface of the sandbox, through the built
 // binary. Every probe first shows the thing is reachable on the host, then that it is not inside.
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
-import { hasBwrap, installedHome, ok, pyJson } from "./_helpers.ts";
+import { cleanUp, hasBwrap, installedHome, ok, pyJson } from "./_helpers.ts";
 
 const T = 60_000;
 /** Host-side probes through Bun's FFI (no python on the host needed). */
@@ -40,6 +40,7 @@ describe.skipIf(!hasBwrap)("isolation: processes and environment", () => {
     home = await installedHome("python@3.11-slim");
     project = makeProject("");
   }, 300_000);
+  afterAll(cleanUp);
 
   test("silo doctor finds the bwrap driver working here", async () => {
     const r = ok(await runSilo(["doctor"], { home, cwd: project }));

@@ -1,10 +1,10 @@
 // Working on a real project inside the sandbox: nothing planted for the host to run later, git still
 // works, and upstream's scenarios (scripts, arguments, pytest, pip --target, a venv, `npm test` via the shim).
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo } from "../../helpers/silo.ts";
-import { hasBwrap, installedHome, ok } from "./_helpers.ts";
+import { cleanUp, hasBwrap, installedHome, ok } from "./_helpers.ts";
 
 const T = 120_000;
 const git = (cwd: string, ...args: string[]) => {
@@ -18,6 +18,7 @@ describe.skipIf(!hasBwrap)("isolation: project work", () => {
   beforeAll(async () => {
     home = await installedHome("python@3.11-slim", "node");
   }, 600_000);
+  afterAll(cleanUp);
 
   test("writes to .git/hooks, .git/config and silo.toml fail inside while git add/commit/log work", async () => {
     const project = makeProject("", { "src/app.py": "print(1)\n", ".vscode/settings.json": "{}" });

@@ -117,7 +117,7 @@ export function resolveInWorkspace(ws: string, guest: string): { host: string; g
 /** Remove a run (or capture work) directory; the sandbox may have left read-only directories in its upper. */
 export function removeTree(dir: string): void {
   // overlayfs leaves work/work with mode 000 (in a run dir, or as the capture's work dir itself).
-  for (const w of [join(dir, "work", "work"), join(dir, "work")]) {
+  for (const w of [join(dir, "work", "work"), join(dir, "work"), join(dir, "w", "work")]) {
     try {
       chmodSync(w, 0o700);
     } catch {

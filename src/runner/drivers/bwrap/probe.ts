@@ -3,11 +3,12 @@
  * overlay module), then starts a real miniature sandbox (unshare → overlay mount → nested bwrap) and
  * names the exact fix for whatever stops it.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProbeResult } from "../../driver.ts";
 import { STAGE_PATH } from "./argv.ts";
+import { removeTree } from "./plan.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
 
 const fail = (reason: string, fix: string): ProbeResult => ({ ok: false, reason, fix });
@@ -124,7 +125,7 @@ exec "$3" --unshare-user --uid 0 --gid 0 --disable-userns --unshare-pid --unshar
     });
     return { code: r.exitCode ?? 1, stderr: r.stderr.toString() };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir); // overlayfs left w/work with mode 000
   }
 }
 
