@@ -4,6 +4,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSyn
 import { join } from "node:path";
 import { digestForRef, listImages, listLayers, openDb } from "../../../src/cache/db.ts";
 import { exportExt4, localImage, pullImage, removeRootfs } from "../../../src/image/pull.ts";
+import { hostPlatform } from "../../../src/image/manifest.ts";
 import { fixtureRegistry } from "../../helpers/silo.ts";
 import { freshHome, makeImage, pushToRegistry, removeHomes } from "./_registry.ts";
 
@@ -45,7 +46,7 @@ describe("python:3.11-slim from the fixture registry", () => {
 
   test("the index records the ref, the manifest and its layers", () => {
     const db = openDb(home);
-    expect(digestForRef(db, pulled.ref, "linux/amd64")).toBe(pulled.digest);
+    expect(digestForRef(db, pulled.ref, hostPlatform())).toBe(pulled.digest);
     const img = listImages(db).find((i) => i.digest === pulled.digest)!;
     expect(img.refs).toContain(pulled.ref);
     expect(img.unpackedSize).toBe(pulled.sizes.unpacked);
