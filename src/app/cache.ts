@@ -122,7 +122,7 @@ export interface Outcome {
 }
 
 /** Execute a plan made by one of the planners above. */
-export async function executePlan(plan: Action[], home: HomePaths = homePaths()): Promise<Outcome> {
+export async function executePlan(plan: Action[], home: HomePaths = homePaths(), since = Date.now()): Promise<Outcome> {
   const { removeRootfs, removeTree } = await import("../image/local.ts");
   const out: Outcome = { done: [], skipped: [] };
   let db: import("bun:sqlite").Database | null = null;
@@ -131,7 +131,8 @@ export async function executePlan(plan: Action[], home: HomePaths = homePaths())
     try {
       switch (a.kind) {
         case "remove-rootfs": {
-          if (mounted.has(join(home.rootfs, a.digest.slice(7)))) throw new Skip("a sandbox started using it");
+          // A run hands out a rootfs by touching its marker, then mounts it: look at both, just before.
+          if (usedSince(home, a.digest, since) || mountedLayers().has(join(home.rootfs, a.digest.slice(7)))) throw new Skip("a sandbox started using it");
           removeRootfs(a.digest, home);
           rmSync(join(home.rootfs, `${a.digest.slice(7)}.tar.zst`), { force: true });
           break;
@@ -165,6 +166,14 @@ export async function executePlan(plan: Action[], home: HomePaths = homePaths())
 }
 
 class Skip extends Error {}
+
+function usedSince(home: HomePaths, digest: string, since: number): boolean {
+  try {
+    return statSync(join(home.rootfs, `${digest.slice(7)}.json`)).mtimeMs > since;
+  } catch {
+    return false;
+  }
+}
 
 async function compressEntry(home: HomePaths, digest: string, mounted: Set<string>, removeTree: (p: string) => void) {
   const { archiveOf, compressDir } = await import("../cache/compress.ts");
@@ -215,13 +224,16 @@ export function readGcLog(home: HomePaths): string | null {
 
 export type { Action, RootfsEntry };
 
-/** After `silo uninstall`: free what only that tool used (see planUninstall), and say how much. */
+/** After `silo uninstall`: free what only that tool used (see planUninstall), and say what went. */
 export async function reclaimTool(tool: string, digest: string, home: HomePaths, opts: { keepImage?: boolean }): Promise<Outcome> {
   const { planUninstall } = await import("./reclaim.ts");
-  const plan = await planUninstall(tool, digest, home, opts);
+  const { formatSize } = await import("../cache/usage.ts");
+  const { log } = await import("../core/log.ts");
+  const { plan, imageKeptFor } = await planUninstall(tool, digest, home, opts);
   const out = await executePlan(plan, home);
   const freed = out.done.reduce((s, a) => s + a.bytes, 0);
-  const { log } = await import("../core/log.ts");
-  if (out.done.length) log.info(`freed ${(freed / MB).toFixed(1)} MB (${out.done.map((a) => a.kind.replace("remove-", "")).filter((k, i, all) => all.indexOf(k) === i).join(", ")})`);
+  const what = [...new Set(out.done.map((a) => (a.kind === "remove-path" ? a.reason : a.kind === "remove-rootfs" ? "its rootfs" : "image blobs")))];
+  if (out.done.length) log.info(`freed ${formatSize(freed)}: ${what.join(", ")}`);
+  if (imageKeptFor.length && imageKeptFor[0] !== "--keep-image") log.info(`kept ${tool}'s image, still used by: ${imageKeptFor.join("; ")}`);
   return out;
 }

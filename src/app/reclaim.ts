@@ -68,15 +68,15 @@ export async function planProjectClean(opts: ProjectCleanOptions, home: HomePath
  * layers), its package caches, and, unless kept, its image when no other installed tool, build layer or
  * running sandbox uses it, with the blobs only that image needs.
  */
-export async function planUninstall(tool: string, digest: string, home: HomePaths, opts: { keepImage?: boolean }): Promise<Action[]> {
+export async function planUninstall(tool: string, digest: string, home: HomePaths, opts: { keepImage?: boolean }): Promise<{ plan: Action[]; imageKeptFor: string[] }> {
   const inv = await takeInventory(home, { sizes: false });
   const plan: Action[] = [...planScope(join(home.builds, tool), inv, `build layers of ${tool}`)];
   if (!inv.runningTools.has(tool) && existsSync(join(home.cache, tool)))
     plan.push({ kind: "remove-path", path: join(home.cache, tool), bytes: measure(join(home.cache, tool)).disk, reason: `package caches of ${tool}` });
-  if (opts.keepImage) return plan;
+  if (opts.keepImage) return { plan, imageKeptFor: ["--keep-image"] };
   // The tool's own global layer no longer protects its image: it goes with the tool.
   const others = (inv.keep.get(digest) ?? []).filter((r) => r !== `global build layer of ${tool}`);
-  if (others.length) return plan;
+  if (others.length) return { plan, imageKeptFor: others };
   const entry = inv.rootfs.find((e) => e.digest === digest);
   if (entry) {
     const seen = new Set<string>();
@@ -88,6 +88,6 @@ export async function planUninstall(tool: string, digest: string, home: HomePath
   const { listBlobs } = await import("../cache/blobs.ts");
   for (const a of planImages(images, listBlobs(home), inv.now, 0))
     if (a.kind === "remove-image" || (a.kind === "remove-blob" && mine.has(a.digest))) plan.push(a);
-  return plan;
+  return { plan, imageKeptFor: [] };
 }
 

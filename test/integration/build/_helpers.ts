@@ -3,7 +3,7 @@
 import { expect } from "bun:test";
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, runSilo, type SiloResult } from "../../helpers/silo.ts";
+import { makeHome, makeProject, runSilo, type SiloResult } from "../../helpers/silo.ts";
 
 export const sha = (data: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 export const shaFile = (p: string) => sha(readFileSync(p));
@@ -48,3 +48,22 @@ export function filesUnder(dir: string): Record<string, number> {
   walk("");
   return out;
 }
+
+const scratchDirs: string[] = [];
+
+/** Remember a temporary directory (a SILO_HOME holds hundreds of MB) for `removeScratch` in afterAll. */
+export function scratch<T extends string>(dir: T): T {
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** Delete every remembered directory (read-only directories of a rootfs included). */
+export function removeScratch() {
+  for (const d of scratchDirs.splice(0)) {
+    Bun.spawnSync(["chmod", "-R", "u+rwX", d]);
+    Bun.spawnSync(["rm", "-rf", d]);
+  }
+}
+
+export const scratchProject = (...args: Parameters<typeof makeProject>) => scratch(makeProject(...args));
+export const scratchHome = async (...tools: string[]) => scratch(await installedHome(...tools));

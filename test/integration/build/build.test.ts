@@ -4,12 +4,14 @@
  * killed build leaves the old layer; rebuild reproduces a layer from its stored script. Package installs
  * use local packages only (the sandbox has no network here).
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeProject, siloBin, tmp } from "../../helpers/silo.ts";
+import { siloBin, tmp } from "../../helpers/silo.ts";
 import { describeTree } from "../../unit/cache/_tree.ts";
-import { filesUnder, generations, installedHome, layerRoot, ok, sha, shaFile, siloIn } from "./_helpers.ts";
+import { filesUnder, generations, layerRoot, ok, removeScratch, scratch, scratchHome, scratchProject, sha, shaFile, siloIn } from "./_helpers.ts";
+
+afterAll(removeScratch);
 
 const isLinux = process.platform === "linux";
 const SITE = "/usr/local/lib/python3.11/dist-packages";
@@ -18,7 +20,7 @@ const SITE = "/usr/local/lib/python3.11/dist-packages";
 function pipProject(): string {
   const big = "DATA = " + JSON.stringify("x".repeat(200_000)) + "\ndef hello():\n    return 'hello from mypkg'\n";
   const bin = new Uint8Array(150_000).map((_, i) => (i * 31) & 0xff);
-  const root = makeProject("", {
+  const root = scratchProject("", {
     "pkg/setup.py": `from setuptools import setup\nsetup(name="mypkg", version="1.0", packages=["mypkg"], package_data={"mypkg": ["blob.bin"]})\n`,
     "pkg/mypkg/__init__.py": big,
   });
@@ -32,7 +34,7 @@ describe.skipIf(!isLinux)("silo build", () => {
 
   beforeAll(async () => {
     expect(existsSync(siloBin)).toBe(true);
-    home = await installedHome("python", "node");
+    home = await scratchHome("python", "node");
     silo = siloIn(home);
   });
 
@@ -62,7 +64,7 @@ describe.skipIf(!isLinux)("silo build", () => {
     ].join("\n")));
     expect(check.stdout.trim()).toBe("bad 0");
     // A run in a sandbox without the layer (another project) does not have it.
-    const other = makeProject("");
+    const other = scratchProject("");
     const miss = await silo(other, "run", "python", "-c", "import mypkg");
     expect(miss.exitCode).toBe(1);
   });
@@ -74,7 +76,7 @@ describe.skipIf(!isLinux)("silo build", () => {
       "package/cli.js": "#!/usr/bin/env node\nconst fs = require('fs');\nconst d = fs.readFileSync(__dirname + '/data.bin');\nconsole.log('local-hello', d.length, require('crypto').createHash('sha256').update(d).digest('hex'));\n",
       "package/data.bin": data,
     };
-    const root = makeProject("");
+    const root = scratchProject("");
     await Bun.write(join(root, "local-hello-1.0.0.tgz"), await new Bun.Archive(pkg, { compress: "gzip" }).bytes());
     ok(await silo(root, "build", "node", "npm", "install", "-g", "--offline", "./local-hello-1.0.0.tgz"));
     // The installed command, found on the sandbox's PATH (/usr/local/bin), runs from the layer.
@@ -99,8 +101,8 @@ describe.skipIf(!isLinux)("silo build", () => {
   });
 
   test("--global and project layers stack: image → global → project", async () => {
-    const root = makeProject("");
-    const other = makeProject("");
+    const root = scratchProject("");
+    const other = scratchProject("");
     ok(await silo(root, "build", "--global", "python", "sh", "-c", "mkdir -p /opt/s && echo global > /opt/s/g && echo global > /opt/s/both"));
     ok(await silo(root, "build", "python", "sh", "-c", "cat /opt/s/g > /opt/s/seen && echo project > /opt/s/both"));
     const r = ok(await silo(root, "run", "python", "-c", "import os; print(*[open('/opt/s/' + f).read().strip() for f in sorted(os.listdir('/opt/s'))])"));
@@ -112,7 +114,7 @@ describe.skipIf(!isLinux)("silo build", () => {
   });
 
   test("a build killed half-way (SIGKILL) or interrupted (SIGINT) leaves the old layer working", async () => {
-    const root = makeProject("");
+    const root = scratchProject("");
     const base = join(root, ".silo/python");
     ok(await silo(root, "build", "python", "sh", "-c", "echo old > /opt/a"));
     const gen = generations(base);
@@ -166,7 +168,7 @@ describe.skipIf(!isLinux)("silo build", () => {
   });
 
   test("a failing build keeps the previous layer and passes the exit code through", async () => {
-    const root = makeProject("");
+    const root = scratchProject("");
     ok(await silo(root, "build", "python", "sh", "-c", "echo keep > /opt/keep"));
     const gen = generations(join(root, ".silo/python"));
     const r = await silo(root, "build", "python", "sh", "-c", "rm /opt/keep; exit 3");
@@ -177,11 +179,11 @@ describe.skipIf(!isLinux)("silo build", () => {
   });
 
   test("a project layer needs a silo.toml; --remove drops it", async () => {
-    const bare = tmp("silo-bare-");
+    const bare = scratch(tmp("silo-bare-"));
     const r = await silo(bare, "build", "python", "true");
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain("silo.toml");
-    const root = makeProject("");
+    const root = scratchProject("");
     ok(await silo(root, "build", "python", "sh", "-c", "echo x > /opt/x"));
     expect(readFileSync(join(root, ".silo/.gitignore"), "utf8")).toContain("*");
     ok(await silo(root, "build", "python", "--remove"));
@@ -191,8 +193,8 @@ describe.skipIf(!isLinux)("silo build", () => {
   });
 
   test("a hostile .silo link in a repository is not stacked", async () => {
-    const root = makeProject("");
-    const outside = tmp("silo-outside-");
+    const root = scratchProject("");
+    const outside = scratch(tmp("silo-outside-"));
     mkdirSync(join(outside, "g-abc-000000000000/root/opt"), { recursive: true });
     writeFileSync(join(outside, "g-abc-000000000000/root/opt/secret"), "host secret");
     mkdirSync(join(root, ".silo"), { recursive: true });

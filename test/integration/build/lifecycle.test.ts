@@ -3,19 +3,21 @@
  * rebuild hint, until `silo rebuild`), registry `postInstall` steps are baked into the global layer at
  * install (once per image), and `silo rebuild --all`.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, makeProject, runSilo } from "../../helpers/silo.ts";
-import { generations, ok } from "./_helpers.ts";
+import { makeHome, runSilo } from "../../helpers/silo.ts";
+import { generations, ok, removeScratch, scratch, scratchProject } from "./_helpers.ts";
+
+afterAll(removeScratch);
 
 const isLinux = process.platform === "linux";
 const ZSTD_IMAGE = "docker.io/library/python:3.11-slim-zstd"; // same files, another manifest digest
 
 describe.skipIf(!isLinux)("build layers and image changes", () => {
   test("a layer built on an older image digest warns until it is rebuilt", async () => {
-    const home = makeHome();
-    const project = makeProject("");
+    const home = scratch(makeHome());
+    const project = scratchProject("");
     ok(await runSilo(["install", "python@3.11-slim"], { home }));
     ok(await runSilo(["build", "python", "sh", "-c", "echo p > /opt/p"], { home, cwd: project }));
     ok(await runSilo(["build", "--global", "python", "sh", "-c", "echo g > /opt/g"], { home, cwd: project }));
@@ -41,8 +43,8 @@ describe.skipIf(!isLinux)("build layers and image changes", () => {
 
 describe.skipIf(!isLinux)("registry postInstall", () => {
   test("is baked into the global layer at install, once per image, and kept with the user's global steps", async () => {
-    const home = makeHome();
-    const project = makeProject("");
+    const home = scratch(makeHome());
+    const project = scratchProject("");
     // A registry entry as `silo registry update` would cache it.
     mkdirSync(join(home, "registry/current"), { recursive: true });
     writeFileSync(

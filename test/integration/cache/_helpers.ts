@@ -1,6 +1,6 @@
 // Helpers of the cache command tests: JSON plans, du, fake rootfs entries, a pid that is surely gone.
 import { expect } from "bun:test";
-import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runSilo, type SiloResult } from "../../helpers/silo.ts";
 
@@ -56,9 +56,29 @@ export function fakeEntry(home: string, seed: string, mb: number, daysAgo: numbe
   return `sha256:${hex}`;
 }
 
+/**
+ * Set when a rootfs entry was last used. Test homes share their seeded rootfs with a template by hard
+ * links (test/helpers/silo.ts), so the marker is replaced by a copy first: touching the shared inode
+ * would age the entry in every other home too.
+ */
 export function ageMarker(home: string, digest: string, daysAgo: number) {
+  const marker = join(home, "rootfs", `${digest.slice(7)}.json`);
+  const body = readFileSync(marker);
+  rmSync(marker);
+  writeFileSync(marker, body);
   const t = new Date(Date.now() - daysAgo * DAY);
-  utimesSync(join(home, "rootfs", `${digest.slice(7)}.json`), t, t);
+  utimesSync(marker, t, t);
+}
+
+/** Remove the seeded rootfs entries of tools this home has not installed, for an exact starting point. */
+export function dropUninstalled(home: string) {
+  const installed = readFileSync(join(home, "config.toml"), "utf8");
+  for (const n of readdirSync(join(home, "rootfs"))) {
+    const hex = /^([0-9a-f]{64})\.json$/.exec(n)?.[1];
+    if (!hex || installed.includes(hex)) continue;
+    rmSync(join(home, "rootfs", n));
+    Bun.spawnSync(["rm", "-rf", join(home, "rootfs", hex)]);
+  }
 }
 
 /** The pid of a process that has exited. */
@@ -67,3 +87,5 @@ export async function deadPid(): Promise<number> {
   await p.exited;
   return p.pid;
 }
+
+export { removeScratch, scratch, scratchProject } from "../build/_helpers.ts";

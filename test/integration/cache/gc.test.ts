@@ -3,12 +3,14 @@
  * cap, never of what an installed tool, a build layer or a running sandbox uses; compress then run gives
  * back a byte-identical rootfs; every dry run plans exactly what the real run then does.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
+import { emptyHome, makeHome, runSilo, siloBin } from "../../helpers/silo.ts";
 import { describeTree } from "../../unit/cache/_tree.ts";
-import { ageMarker, deadPid, dryThenReal, fakeEntry, ok, plan } from "./_helpers.ts";
+import { ageMarker, deadPid, dropUninstalled, dryThenReal, fakeEntry, ok, plan, removeScratch, scratch, scratchProject } from "./_helpers.ts";
+
+afterAll(removeScratch);
 
 const isLinux = process.platform === "linux";
 
@@ -24,13 +26,14 @@ describe.skipIf(!isLinux)("silo cache gc", () => {
 
   beforeAll(async () => {
     expect(existsSync(siloBin)).toBe(true);
-    home = makeHome();
-    project = makeProject("");
+    home = scratch(makeHome());
+    project = scratchProject("");
     ok(await runSilo(["install", "python"], { home }));
     ok(await runSilo(["install", "busybox", "--image", "docker.io/library/busybox:latest"], { home }));
     const t = await installed(home);
     python = t.python!.digest;
     busybox = t.busybox!.digest;
+    dropUninstalled(home);
   });
 
   test("evicts by age and by LRU, never an installed tool's, a build layer's or a running sandbox's rootfs", async () => {
@@ -66,17 +69,16 @@ describe.skipIf(!isLinux)("silo cache gc", () => {
       env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", SILO_HOME: home },
       stdio: ["ignore", "ignore", "ignore"],
     });
+    const inUse = async () => {
+      const list = JSON.parse(ok(await runSilo(["cache", "list", "--json"], { home })).stdout) as { digest: string; inUse: string[] }[];
+      return list.find((e) => e.digest === node)?.inUse ?? [];
+    };
     try {
-      ok(await runSilo(["uninstall", "node", "--keep-image"], { home }));
+      // Wait for the sandbox to be up (its overlay mounted), then uninstall node, keeping the image.
       const deadline = Date.now() + 60_000;
-      let inUse: string[] = [];
-      while (Date.now() < deadline) {
-        const list = JSON.parse(ok(await runSilo(["cache", "list", "--json"], { home })).stdout) as { digest: string; inUse: string[] }[];
-        inUse = list.find((e) => e.digest === node)?.inUse ?? [];
-        if (inUse.length) break;
-        await Bun.sleep(100);
-      }
-      expect(inUse).toEqual(["used by a running sandbox"]);
+      while (!(await inUse()).includes("used by a running sandbox") && Date.now() < deadline) await Bun.sleep(100);
+      ok(await runSilo(["uninstall", "node", "--keep-image"], { home }));
+      expect(await inUse()).toEqual(["used by a running sandbox"]);
       const p = await plan(home, project, "cache", "gc", "--max-size", "0", "--max-age", "0", "--dry-run");
       expect(p.actions.some((a) => a.digest === node)).toBe(false);
       expect(p.actions.some((a) => a.digest === python)).toBe(false);
@@ -128,10 +130,12 @@ describe.skipIf(!isLinux)("silo cache gc", () => {
 
 describe.skipIf(!isLinux)("silo cache compress", () => {
   test("compress then run restores a byte-identical rootfs; list shows raw, zstd, raw", async () => {
-    const home = makeHome();
-    const project = makeProject("");
+    const home = scratch(makeHome());
+    const project = scratchProject("");
     ok(await runSilo(["install", "python"], { home }));
+    dropUninstalled(home);
     const digest = (await installed(home)).python!.digest;
+    ageMarker(home, digest, 0);
     const dir = join(home, "rootfs", digest.slice(7));
     const before = describeTree(dir);
     const format = async () => (JSON.parse(ok(await runSilo(["cache", "list", "--json"], { home })).stdout) as { format: string }[])[0]!.format;
@@ -149,8 +153,8 @@ describe.skipIf(!isLinux)("silo cache compress", () => {
   });
 
   test("entries unused for 14 days are compressed without --all", async () => {
-    const home = makeHome();
-    const project = makeProject("");
+    const home = scratch(emptyHome());
+    const project = scratchProject("");
     const stale = fakeEntry(home, "stale", 1, 20);
     fakeEntry(home, "fresh", 1, 2);
     const r = await dryThenReal(home, project, "cache", "compress");

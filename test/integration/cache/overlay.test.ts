@@ -1,12 +1,15 @@
 // Build layers are overlayfs upper dirs reused as lowers. These tests mount real overlays (rootless, in a
 // user namespace, with `userxattr` as an unprivileged user must) to check that what silo does to upper dirs
 // (folding a second build into a first with linkTree + applyUpper) gives exactly the view the build saw.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyUpper, isOpaque, isWhiteout, linkTree } from "../../../src/cache/overlay.ts";
 import { tmp } from "../../helpers/silo.ts";
 import { describeTree } from "../../unit/cache/_tree.ts";
+import { removeScratch, scratch } from "./_helpers.ts";
+
+afterAll(removeScratch);
 
 const canUnshare = Bun.spawnSync(["unshare", "-Urm", "true"]).exitCode === 0;
 const NOBODY = 65534;
@@ -53,7 +56,7 @@ function makeImage(root: string, owner?: number) {
 for (const asNobody of [false, true]) {
   describe.skipIf(!canUnshare)(`build layers on a real overlay (${asNobody ? "unprivileged user" : "root in a user namespace"})`, () => {
     test("whiteouts and opaque dirs are what the upper holds", () => {
-      const dir = tmp("silo-ovl-");
+      const dir = scratch(tmp("silo-ovl-"));
       if (asNobody) chmodSync(dir, 0o755);
       const image = join(dir, "image");
       makeImage(image, asNobody ? NOBODY : undefined);
@@ -67,7 +70,7 @@ for (const asNobody of [false, true]) {
     });
 
     test("a second build folded into the first gives the view the second build saw", () => {
-      const dir = tmp("silo-ovl-");
+      const dir = scratch(tmp("silo-ovl-"));
       if (asNobody) chmodSync(dir, 0o755);
       const image = join(dir, "image");
       makeImage(image, asNobody ? NOBODY : undefined);

@@ -2,11 +2,13 @@
  * `silo cache report` against `du`, `silo cache clean`, `silo clean` (project), `silo uninstall` reclaim,
  * and the daily automatic gc started by `silo run`.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
-import { deadPid, dryThenReal, du, fakeEntry, ok, plan } from "./_helpers.ts";
+import { makeHome, runSilo, siloBin } from "../../helpers/silo.ts";
+import { deadPid, dryThenReal, du, fakeEntry, ok, plan, removeScratch, scratch, scratchProject } from "./_helpers.ts";
+
+afterAll(removeScratch);
 
 const isLinux = process.platform === "linux";
 
@@ -21,8 +23,8 @@ interface Bucket {
 describe.skipIf(!isLinux)("silo cache report", () => {
   test("every bucket's on-disk and apparent size is what du says", async () => {
     expect(existsSync(siloBin)).toBe(true);
-    const home = makeHome();
-    const project = makeProject("");
+    const home = scratch(makeHome());
+    const project = scratchProject("");
     ok(await runSilo(["install", "python"], { home }));
     ok(await runSilo(["build", "python", "sh", "-c", "mkdir -p /opt/r && head -c 300000 /dev/urandom > /opt/r/bin && ln /opt/r/bin /opt/r/hardlink"], { home, cwd: project }));
     ok(await runSilo(["build", "--global", "python", "sh", "-c", "echo g > /opt/g"], { home, cwd: project }));
@@ -49,12 +51,12 @@ describe.skipIf(!isLinux)("silo cache report", () => {
 describe.skipIf(!isLinux)("cleaning", () => {
   let home: string;
   beforeAll(async () => {
-    home = makeHome();
+    home = scratch(makeHome());
     ok(await runSilo(["install", "python"], { home }));
   });
 
   test("silo cache clean (--safe): orphans and leftovers only", async () => {
-    const project = makeProject("");
+    const project = scratchProject("");
     const dead = await deadPid();
     const orphanMarker = join(home, "rootfs", `${"b".repeat(64)}.json`);
     writeFileSync(orphanMarker, "{}");
@@ -72,7 +74,7 @@ describe.skipIf(!isLinux)("cleaning", () => {
   });
 
   test("silo cache clean --rootfs removes every rootfs entry; the next run unpacks it again", async () => {
-    const project = makeProject("");
+    const project = scratchProject("");
     const fake = fakeEntry(home, "clean-me", 1, 1);
     const r = await dryThenReal(home, project, "cache", "clean", "--rootfs");
     expect(r.actions.filter((a) => a.kind === "remove-rootfs").map((a) => a.digest)).toContain(fake);
@@ -81,8 +83,8 @@ describe.skipIf(!isLinux)("cleaning", () => {
   });
 
   test("silo clean removes this project's build layers and cached config, with --rootfs-only and --caches-only", async () => {
-    const project = makeProject("");
-    const other = makeProject("");
+    const project = scratchProject("");
+    const other = scratchProject("");
     ok(await runSilo(["build", "python", "sh", "-c", "echo p > /opt/p"], { home, cwd: project }));
     ok(await runSilo(["build", "python", "sh", "-c", "echo o > /opt/o"], { home, cwd: other }));
     const refused = await runSilo(["clean"], { home, cwd: project });
@@ -100,7 +102,7 @@ describe.skipIf(!isLinux)("cleaning", () => {
   });
 
   test("silo uninstall frees the tool's layers, caches and the image only it used; --keep-image keeps the image", async () => {
-    const project = makeProject("");
+    const project = scratchProject("");
     ok(await runSilo(["install", "busybox", "--image", "docker.io/library/busybox:latest"], { home }));
     const digest = (JSON.parse(ok(await runSilo(["list", "--json"], { home })).stdout) as Record<string, { digest: string }>).busybox!.digest;
     ok(await runSilo(["build", "--global", "busybox", "sh", "-c", "echo g > /g"], { home, cwd: project }));
@@ -122,8 +124,8 @@ describe.skipIf(!isLinux)("cleaning", () => {
   });
 
   test("the daily gc: silo run starts `silo cache gc --auto` once the stamp is a day old", async () => {
-    const h = makeHome();
-    const project = makeProject("");
+    const h = scratch(makeHome());
+    const project = scratchProject("");
     ok(await runSilo(["install", "python"], { home: h }));
     ok(await runSilo(["run", "python", "-c", "1"], { home: h, cwd: project })); // starts the clock
     const stamp = join(h, "state/gc.stamp");

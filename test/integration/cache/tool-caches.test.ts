@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
-import { ok } from "./_helpers.ts";
+import { makeHome, runSilo, siloBin } from "../../helpers/silo.ts";
+import { ok, removeScratch, scratch, scratchProject } from "./_helpers.ts";
 
 const isLinux = process.platform === "linux";
 const PROJECT_TOML = "[overrides.python.network]\nhostAccess = true\n";
@@ -21,10 +21,10 @@ describe.skipIf(!isLinux)("tool package caches", () => {
 
   beforeAll(async () => {
     expect(existsSync(siloBin)).toBe(true);
-    home = makeHome();
+    home = scratch(makeHome());
     ok(await runSilo(["install", "python"], { home }));
     // Build the wheel inside the sandbox (pip wheel needs no network for a local project).
-    const src = makeProject("", {
+    const src = scratchProject("", {
       "pkg/setup.py": `from setuptools import setup\nsetup(name="cachedpkg", version="1.0", packages=["cachedpkg"])\n`,
       "pkg/cachedpkg/__init__.py": "VALUE = 42\n",
     });
@@ -43,10 +43,13 @@ describe.skipIf(!isLinux)("tool package caches", () => {
       },
     });
   });
-  afterAll(() => server?.stop(true));
+  afterAll(() => {
+    server?.stop(true);
+    removeScratch();
+  });
 
   async function pipInstall(): Promise<string> {
-    const project = makeProject(PROJECT_TOML);
+    const project = scratchProject(PROJECT_TOML);
     ok(await runSilo(["trust"], { home, cwd: project }));
     const index = `http://host.silo.internal:${server.port}/simple`;
     const r = ok(await runSilo(["run", "python", "-m", "pip", "install", "--index-url", index, "--trusted-host", "host.silo.internal", "cachedpkg"], { home, cwd: project }));

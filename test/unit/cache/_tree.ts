@@ -44,11 +44,13 @@ export function describeTree(root: string, opts: { mtime?: boolean } = {}): Reco
     if (type === "dir") for (const n of readdirSync(p).sort()) walk(rel ? `${rel}/${n}` : n);
   };
   walk("");
+  // Hard links within the tree; a link count that only comes from links outside it (test homes share
+  // their rootfs with a template by hard links) is not part of the tree.
   for (const e of Object.values(out)) {
     const k = (e as EntryInfo & { ino?: string }).ino;
     if (k) {
       delete (e as EntryInfo & { ino?: string }).ino;
-      e.links = inodes.get(k)!.sort();
+      if (inodes.get(k)!.length > 1) e.links = inodes.get(k)!.sort();
     }
   }
   return out;

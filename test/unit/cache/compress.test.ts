@@ -1,10 +1,20 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { archiveOf, compressDir, extractArchive, restoreDir } from "../../../src/cache/compress.ts";
 import { mknod, setXattr } from "../../../src/cache/xattr.ts";
-import { tmp } from "../../helpers/silo.ts";
+import { tmp as makeTmp } from "../../helpers/silo.ts";
 import { describeTree } from "./_tree.ts";
+
+const made: string[] = [];
+const tmp = (prefix: string) => {
+  const d = makeTmp(prefix);
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) Bun.spawnSync(["rm", "-rf", d]);
+});
 
 /** A small tree with every kind of entry a rootfs holds. */
 function makeTree(root: string) {
