@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions,
+  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
 } from "../../../src/runner/drivers/bwrap/argv.ts";
 import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
@@ -106,14 +106,16 @@ describe("stage", () => {
     expect(argv.slice(i + 1, i + 7)).toEqual(["/h/run/1-abc", "/bin/mount", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1"]);
     expect(argv.slice(i + 7)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
   });
-  test("with relays the stage also makes the network namespace; no tmpfs fallback for a build capture", () => {
-    const argv = buildStageArgv(spec(), plan({ relays: true, tmpfsFallback: false }), tools);
-    expect(argv.slice(0, 6)).toEqual(["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--net", "--"]);
-    expect(argv[argv.indexOf("silo-stage") + 6]).toBe("0");
+  test("with relays the stage joins the relay's user and network namespaces, then makes its mount namespace", () => {
+    const argv = buildStageArgv(spec(), plan({ relays: true, tmpfsFallback: false }), tools, 77);
+    expect(argv.slice(0, 11)).toEqual([
+      "/usr/bin/nsenter", "--target", "77", "--user", "--net", "--preserve-credentials", "--", "/usr/bin/unshare", "--mount", "--", "/bin/sh",
+    ]);
+    expect(argv[argv.indexOf("silo-stage") + 6]).toBe("0"); // no tmpfs fallback for a build capture
   });
-  test("the relay joins the stage's user and network namespaces only", () => {
-    expect(buildRelayArgv(spec(), plan({ ownerPid: 42 }), 77, "/usr/bin/nsenter")).toEqual([
-      "/usr/bin/nsenter", "--target", "77", "--user", "--net", "--preserve-credentials", "--", "/usr/local/bin/silo", "__stage", "42",
+  test("the relay process makes a user and network namespace, says so, then becomes silo __stage", () => {
+    expect(buildRelayArgv(spec(), 42, tools)).toEqual([
+      "/usr/bin/unshare", "--user", "--map-root-user", "--net", "--", "/bin/sh", "-c", RELAY_SH, "silo-relay", "/usr/local/bin/silo", "__stage", "42",
     ]);
   });
   test("overlay options: userxattr, lowerdir top first", () => {

@@ -2,18 +2,20 @@
  * Pure translation of a RunSpec (plus the host-side plan made in plan.ts) into the commands that start the
  * sandbox. silo starts them with an empty environment:
  *
- *   1. the stage: `unshare --user --map-root-user --mount` (plus `--net` when relays run) gives a user and
- *      mount namespace in which an unprivileged user may mount overlayfs (Linux ≥ 5.11). A few lines of
- *      /bin/sh mount the image layers (read-only lowers) under an upper dir that is thrown away, then exec
- *      bwrap, so bwrap's parent is silo itself (--die-with-parent).
+ *   1. the stage: `unshare --user --map-root-user --mount` gives a user and mount namespace in which an
+ *      unprivileged user may mount overlayfs (Linux ≥ 5.11). A few lines of /bin/sh mount the image layers
+ *      (read-only lowers) under an upper dir that is thrown away, then exec bwrap, so bwrap's parent is
+ *      silo itself (--die-with-parent).
  *   2. bwrap, inside it: a nested user namespace (root inside, the invoking user outside), new pid, ipc,
  *      uts, cgroup (and net) namespaces, the overlay as `/`, the project at /workspace, seccomp, dropped
  *      capabilities. Its options, the command's environment included, reach it through `--args FD`, so
  *      neither appears on a command line other users can read in /proc.
- *   3. only when the network needs relays: `nsenter` into the stage's user and network namespaces runs
- *      `silo __stage` (stage.ts), which listens inside the sandbox's network namespace while staying outside
- *      its pid namespace and filesystem view. bwrap waits on `--block-fd` until the relays listen, so the
- *      relays start in parallel with the sandbox instead of before it.
+ *   3. only when the network needs relays: the relay process (`silo __stage`, stage.ts) is started first,
+ *      under `unshare --user --map-root-user --net`, and the stage joins its user and network namespaces
+ *      (`nsenter`) before making its own mount namespace. The relays listen inside the sandbox's network
+ *      namespace while staying outside its pid namespace and filesystem view. Starting a Bun process is
+ *      the slow part, so it starts first, and bwrap sets the sandbox up meanwhile, holding the command on
+ *      `--block-fd` until the relays listen.
  */
 import type { RunSpec } from "../../spec.ts";
 import type { SandboxPlan } from "./plan.ts";
@@ -57,7 +59,7 @@ export function needsRelays(spec: RunSpec): boolean {
 export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   const a: string[] = ["--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns"];
   a.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try");
-  // With relays the stage made the network namespace (the relays join it) and the command waits for them;
+  // With relays the network namespace is the relay's (the stage joined it) and the command waits for them;
   // else bwrap makes one, with lo up.
   if (plan.relays) a.push("--block-fd", String(FD.BLOCK));
   else a.push("--unshare-net");
@@ -111,9 +113,15 @@ exec "$@" ${FD.STATUS}>"$r/status"`;
 /** PATH for the stage's own helpers (mkdir); the command's PATH comes from spec.env through bwrap. */
 export const STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** argv of the stage process, as silo spawns it. */
-export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools): string[] {
-  const ns = [tools.unshare, "--user", "--map-root-user", "--mount", ...(plan.relays ? ["--net"] : [])];
+/**
+ * argv of the stage process, as silo spawns it. With relays it first joins the relay's user and network
+ * namespaces (`relayPid`), then makes only its mount namespace.
+ */
+export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools, relayPid?: number): string[] {
+  const ns =
+    relayPid === undefined
+      ? [tools.unshare, "--user", "--map-root-user", "--mount"]
+      : [tools.nsenter!, "--target", String(relayPid), "--user", "--net", "--preserve-credentials", "--", tools.unshare, "--mount"];
   const lowers = [...plan.lowers].reverse().join(":");
   return [
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
@@ -122,10 +130,13 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
   ];
 }
 
-/** argv of the relay process: silo itself, in the stage's user and network namespaces (not its mounts). */
-export function buildRelayArgv(spec: RunSpec, plan: SandboxPlan, stagePid: number, nsenter: string): string[] {
-  const ns = [nsenter, "--target", String(stagePid), "--user", "--net", "--preserve-credentials", "--"];
-  return [...ns, ...spec.self, "__stage", String(plan.ownerPid)];
+/**
+ * The relay process: silo itself, in a new user and network namespace. The shell says "ns" on stdout once
+ * unshare has made them (uid map written), so the stage can join them at once; silo then says "ready".
+ */
+export const RELAY_SH = 'echo ns && exec "$@"';
+export function buildRelayArgv(spec: RunSpec, ownerPid: number, tools: HostTools): string[] {
+  return [tools.unshare, "--user", "--map-root-user", "--net", "--", tools.sh, "-c", RELAY_SH, "silo-relay", ...spec.self, "__stage", String(ownerPid)];
 }
 
 /** /etc/hosts: loopback names, the sandbox's hostname, and host.silo.internal when hostAccess is on. */

@@ -11,11 +11,11 @@ import type { Driver, SandboxProcess } from "../../driver.ts";
 import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
 import { exitCodeFor, type RunResult, type RunSpec } from "../../spec.ts";
 import {
-  buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, encodeArgs, STAGE_PATH, type HostTools,
+  buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, encodeArgs, needsRelays, STAGE_PATH, type HostTools,
 } from "./argv.ts";
 import { launch, writeAll, type ExtraFd } from "./launch.ts";
-import { startRelay } from "./relay.ts";
-import { checkSpec, cleanStaleRuns, makePlan, removeTree, type SandboxPlan } from "./plan.ts";
+import { startRelay, type Relay } from "./relay.ts";
+import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, type SandboxPlan } from "./plan.ts";
 import { buildSeccompFilter, nativeSeccompArch } from "./seccomp.ts";
 
 const REGISTER_AFTER_MS = 100;
@@ -28,20 +28,22 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   const tools = await hostTools();
   const arch = nativeSeccompArch();
   if (!arch) throw new SiloError("E_DRIVER", `the bwrap driver supports x86_64 and aarch64, not ${process.arch}`);
-  const plan = makePlan(spec, runRoot);
+  // With relays, their process goes first (a Bun start is the slow part) and owns the network namespace.
+  const relay: Relay | null = needsRelays(spec) ? startRelay(spec, tools) : null;
+  let plan: SandboxPlan;
+  let fds: ExtraFd[];
   const enc = new TextEncoder();
-  const fds: ExtraFd[] = [
-    encodeArgs(buildBwrapArgs(spec, plan)),
-    buildSeccompFilter(arch),
-    enc.encode(buildHostsFile(spec)),
-    enc.encode(buildResolvConf(spec)),
-  ];
-  if (plan.relays) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
+  try {
+    plan = makePlan(spec, runRoot);
+    fds = [encodeArgs(buildBwrapArgs(spec, plan)), buildSeccompFilter(arch), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
+  } catch (e) {
+    relay?.kill();
+    throw e;
+  }
+  if (relay) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
   if (spec.resources.cpus || spec.resources.memoryMB) log.debug("bwrap: resource limits are not enforced by this driver");
   log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
-  const { proc, held } = launch(buildStageArgv(spec, plan, tools), { env: { PATH: STAGE_PATH }, stdio, fds });
-  log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, stage spawned in ${(performance.now() - t1).toFixed(1)} ms`);
 
   // `silo status` learns of a sandbox once it has run for a moment: a short command (the shim calls that
   // dominate) never pays for the state database, nor competes with its own start-up for the CPU.
@@ -57,29 +59,43 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   }, REGISTER_AFTER_MS);
   const cleanup = async () => {
     clearTimeout(registerLater);
-    removeTree(plan.runDir);
+    removeTreeLater(plan.runDir);
     if (spec.captureUpper) removeTree(plan.work);
     if (registered) (await registered)();
     cleanStaleRuns(runRoot);
   };
 
-  let relay: Awaited<ReturnType<typeof startRelay>> | null = null;
-  if (plan.relays) {
+  if (relay) {
+    try {
+      await relay.namespaces();
+    } catch (e) {
+      relay.kill();
+      await cleanup();
+      throw e;
+    }
+  }
+  const { proc, held } = launch(buildStageArgv(spec, plan, tools, relay?.pid), { env: { PATH: STAGE_PATH }, stdio, fds });
+  log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, stage spawned ${(performance.now() - t1).toFixed(1)} ms later`);
+  if (relay) {
     const block = held[0]!;
     try {
-      relay = await startRelay(spec, plan, proc, tools);
-      writeAll(block, enc.encode("r"));
+      await relay.ready();
     } catch (e) {
       // Fail closed: the command must not run without its relays, and bwrap goes on when the fd closes, so
       // the whole sandbox dies before it does.
       killStage(proc.pid);
       await proc.exited;
+      closeSync(block);
       await cleanup();
       throw e;
-    } finally {
-      closeSync(block);
     }
-    log.debug(`bwrap: relays ready ${(performance.now() - t1).toFixed(1)} ms after the stage started`);
+    try {
+      writeAll(block, enc.encode("r"));
+    } catch {
+      // the stage is gone already: its exit says why
+    }
+    closeSync(block);
+    log.debug(`bwrap: relays ready ${(performance.now() - t1).toFixed(1)} ms after the sandbox was prepared`);
   }
 
   const exited = (async (): Promise<RunResult> => {

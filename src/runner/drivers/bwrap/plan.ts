@@ -114,9 +114,22 @@ export function resolveInWorkspace(ws: string, guest: string): { host: string; g
   return { host: real, guest: join(WS, relative(ws, real)), kind: statSync(real).isDirectory() ? "dir" : "file" };
 }
 
-/** Remove a run (or capture work) directory; the sandbox may have left read-only directories in its upper. */
-export function removeTree(dir: string): void {
-  // overlayfs leaves work/work with mode 000 (in a run dir, or as the capture's work dir itself).
+/**
+ * Remove a run directory without waiting: right after a sandbox ends the kernel is still tearing down its
+ * namespaces and overlay, and removing the upper then takes 1 to 60 ms of contended locks. A detached
+ * `rm` does it after silo has exited; if that is ever cut short, the next silo sees a dead pid and cleans.
+ */
+export function removeTreeLater(dir: string): void {
+  openWorkDirs(dir);
+  try {
+    Bun.spawn(["rm", "-rf", "--", dir], { env: { PATH: "/usr/bin:/bin" }, stdio: ["ignore", "ignore", "ignore"] }).unref();
+  } catch {
+    removeTree(dir);
+  }
+}
+
+/** overlayfs leaves work/work with mode 000 (in a run dir, or as the capture's work dir itself). */
+function openWorkDirs(dir: string) {
   for (const w of [join(dir, "work", "work"), join(dir, "work"), join(dir, "w", "work")]) {
     try {
       chmodSync(w, 0o700);
@@ -124,6 +137,11 @@ export function removeTree(dir: string): void {
       // not there
     }
   }
+}
+
+/** Remove a run (or capture work) directory; the sandbox may have left read-only directories in its upper. */
+export function removeTree(dir: string): void {
+  openWorkDirs(dir);
   try {
     rmSync(dir, { recursive: true, force: true });
   } catch {
