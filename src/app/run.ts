@@ -48,6 +48,10 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const tool = ctx.tool;
   if (!tool) throw toolNotInstalled(opts.tool);
   const root = checkWorkspace(ctx.project.root);
+  // The driver may start slow helpers (bwrap: the network relay, a Bun process) while the image and the
+  // host side of the network are prepared.
+  const driver = await selectDriver(opts.driver, ctx.project.driver);
+  driver.prewarm?.({ network: wantsNetwork(tool, opts), self: selfCommand() });
   const t1 = performance.now();
   const image = await ensureImage(home, ctx);
   const t2 = performance.now();
@@ -120,7 +124,6 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     network: { ...net.spec, sshAgent },
     self: selfCommand(),
   };
-  const driver = await selectDriver(opts.driver, ctx.project.driver);
   if (opts.timing) log.info(`timing: config ${(t1 - t0).toFixed(1)} ms, image ${(t2 - t1).toFixed(1)} ms`);
   const { missingPaths, quarantineCreated } = await import("./protect.ts");
   const missing = missingPaths(root, PROTECTED_PATHS.filter((p) => !writable.has(p)));
@@ -248,6 +251,14 @@ async function ensureImage(home: HomePaths, ctx: RunContext) {
   const { pullImage } = await import("../image/pull.ts");
   const pulled = await pullImage(tool.image, { home, mirrors: g.images?.mirrors, insecure: g.images?.insecure });
   return { rootfs: pulled.rootfs, config: pulled.config };
+}
+
+/** Will startNetwork give this run a network? (Only a hint for the driver's prewarm: keep it in step.) */
+function wantsNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions): boolean {
+  if (opts.purpose === "lsp") return false;
+  const allow = opts.purpose === "build" ? [...tool.network.allow, ...tool.network.installAllow] : tool.network.allow;
+  const ports = tool.ports.length + (opts.ports?.length ?? 0);
+  return (allow.length > 0 && !tool.network.deny.includes("*")) || tool.network.hostAccess || ports > 0;
 }
 
 async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions, runDir: string) {

@@ -114,7 +114,7 @@ describe("stage", () => {
     expect(argv[argv.indexOf("silo-stage") + 6]).toBe("0"); // no tmpfs fallback for a build capture
   });
   test("the relay process makes a user and network namespace, says so, then becomes silo __stage", () => {
-    expect(buildRelayArgv(spec(), 42, tools)).toEqual([
+    expect(buildRelayArgv(["/usr/local/bin/silo"], 42, tools)).toEqual([
       "/usr/bin/unshare", "--user", "--map-root-user", "--net", "--", "/bin/sh", "-c", RELAY_SH, "silo-relay", "/usr/local/bin/silo", "__stage", "42",
     ]);
   });

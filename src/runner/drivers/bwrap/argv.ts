@@ -135,8 +135,8 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
  * unshare has made them (uid map written), so the stage can join them at once; silo then says "ready".
  */
 export const RELAY_SH = 'echo ns && exec "$@"';
-export function buildRelayArgv(spec: RunSpec, ownerPid: number, tools: HostTools): string[] {
-  return [tools.unshare, "--user", "--map-root-user", "--net", "--", tools.sh, "-c", RELAY_SH, "silo-relay", ...spec.self, "__stage", String(ownerPid)];
+export function buildRelayArgv(self: string[], ownerPid: number, tools: HostTools): string[] {
+  return [tools.unshare, "--user", "--map-root-user", "--net", "--", tools.sh, "-c", RELAY_SH, "silo-relay", ...self, "__stage", String(ownerPid)];
 }
 
 /** /etc/hosts: loopback names, the sandbox's hostname, and host.silo.internal when hostAccess is on. */

@@ -28,8 +28,13 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   const tools = await hostTools();
   const arch = nativeSeccompArch();
   if (!arch) throw new SiloError("E_DRIVER", `the bwrap driver supports x86_64 and aarch64, not ${process.arch}`);
-  // With relays, their process goes first (a Bun start is the slow part) and owns the network namespace.
-  const relay: Relay | null = needsRelays(spec) ? startRelay(spec, tools) : null;
+  // With relays, their process goes first (a Bun start is the slow part; `prewarm` may have started it
+  // already) and owns the network namespace.
+  let relay: Relay | null = null;
+  if (needsRelays(spec)) relay = prewarmed ?? startRelay(spec.self, tools);
+  else prewarmed?.kill();
+  prewarmed = null;
+  relay?.send(spec.network);
   let plan: SandboxPlan;
   let fds: ExtraFd[];
   const enc = new TextEncoder();
@@ -166,26 +171,39 @@ export function readStatus(file: string): { started: boolean; exitCode?: number 
 }
 
 let toolsCache: HostTools | null = null;
-/** unshare, sh, mount and bwrap from the host's PATH (or their usual places). */
-export async function hostTools(): Promise<HostTools> {
+/** unshare, sh, mount and bwrap from the host's PATH (or their usual places); null when one is missing. */
+function findHostTools(): HostTools | null {
   if (toolsCache) return toolsCache;
-  const find = (name: string, ...fallbacks: string[]) =>
-    Bun.which(name) ?? Bun.which(name, { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }) ?? fallbacks[0] ?? null;
-  const t = { unshare: find("unshare"), sh: find("sh", "/bin/sh"), mount: find("mount"), bwrap: find("bwrap") };
-  const missing = Object.entries(t).filter(([, v]) => !v).map(([k]) => k);
-  const nsenter = find("nsenter");
-  if (missing.length) {
-    const { probeBwrap } = await import("./probe.ts");
-    const p = await probeBwrap();
-    throw new SiloError("E_DRIVER", p.ok ? `missing on this machine: ${missing.join(", ")}` : p.reason, p.ok ? undefined : p.fix);
-  }
-  toolsCache = { ...(t as Omit<HostTools, "nsenter">), nsenter };
+  const find = (name: string) => Bun.which(name) ?? Bun.which(name, { PATH: STAGE_PATH });
+  const t = { unshare: find("unshare"), sh: find("sh") ?? "/bin/sh", mount: find("mount"), bwrap: find("bwrap") };
+  if (!t.unshare || !t.mount || !t.bwrap) return null;
+  toolsCache = { unshare: t.unshare, sh: t.sh, mount: t.mount, bwrap: t.bwrap, nsenter: find("nsenter") };
   return toolsCache;
 }
+
+export async function hostTools(): Promise<HostTools> {
+  const t = findHostTools();
+  if (t) return t;
+  const { probeBwrap } = await import("./probe.ts");
+  const p = await probeBwrap();
+  throw new SiloError("E_DRIVER", p.ok ? "unshare, mount or bwrap is missing on this machine" : p.reason, p.ok ? undefined : p.fix);
+}
+
+/** A relay process started by `prewarm`, waiting for the sandbox that `spawn` will start. */
+let prewarmed: Relay | null = null;
 
 const driver: Driver = {
   name: "bwrap",
   probe: async () => (await import("./probe.ts")).probeBwrap(),
+  prewarm(hint) {
+    if (!hint.network || prewarmed) return;
+    const tools = findHostTools();
+    try {
+      if (tools) prewarmed = startRelay(hint.self, tools);
+    } catch {
+      // spawn will say what is wrong
+    }
+  },
   spawn: spawnSandbox,
   async run(spec) {
     // Catch signals from the start: one arriving while the sandbox is set up is delivered once it exists.
