@@ -35,6 +35,8 @@ export default async function run() {
       {
         "host python3 -c pass": () => spawnOk([hostPython, "-c", "pass"], { env }),
         "raw bwrap python3 -c pass": () => spawnOk(raw, { env }),
+        // The floor under every silo command (Bun start-up, no sandbox): how much of silo's time is not the sandbox.
+        "silo --version": () => spawnOk([silo, "--version"], { env }),
         // python's registry entry allows pypi.org: this includes the egress proxy and the sandbox's relays.
         "silo run python -c pass": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: proj }),
       },
