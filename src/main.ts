@@ -2,7 +2,7 @@
 // commands, consola and c12 are imported lazily (see scripts/bench/startup.ts for the figures).
 import { basename } from "node:path";
 import { EXIT, SiloError } from "./core/errors.ts";
-import { isDebug, log, setDebug, setQuiet } from "./core/log.ts";
+import { isDebug, log, setDebug, setQuiet, writeFd } from "./core/log.ts";
 
 const RUN_LIKE = new Set(["run", "shell", "lsp", "build"]);
 
@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
   const rest = argv.slice(i + 1);
   if (cmd === "--version" || cmd === "-v" || cmd === "-V") {
     const { VERSION } = await import("./version.ts");
-    process.stdout.write(`silo ${VERSION}\n`);
+    writeFd(1, `silo ${VERSION}\n`);
     return 0;
   }
   if (cmd && RUN_LIKE.has(cmd)) return (await import("./cli/_run-like.ts")).runLike(cmd, rest);
@@ -37,10 +37,10 @@ function report(err: unknown): number {
   if (err instanceof SiloError) {
     log.error(err.message);
     if (err.hint) log.hint(err.hint);
-    if (isDebug() && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (isDebug() && err.stack) writeFd(2, `${err.stack}\n`);
     return err.exitCode;
   }
-  if (isDebug()) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  if (isDebug()) writeFd(2, `${(err as Error)?.stack ?? String(err)}\n`);
   else log.error(`internal error: ${(err as Error)?.message ?? String(err)} (re-run with --debug for details)`);
   return EXIT.FAILURE;
 }

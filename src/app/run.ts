@@ -1,3 +1,4 @@
+import { isatty } from "node:tty";
 import { existsSync, lstatSync, mkdirSync, realpathSync } from "node:fs";
 import { basename, isAbsolute, join, normalize, relative, resolve } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
@@ -118,7 +119,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     mounts,
     readonlyPaths: PROTECTED_PATHS.filter((p) => !writable.has(p) && existsInside(root, p)).map((p) => `/workspace/${p}`),
     maskedPaths: masked,
-    tty: opts.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true),
+    tty: opts.tty ?? (isatty(0) && isatty(1)), // not process.stdin.isTTY: that builds a stream (+MBs of RSS)
     hostname: tool.name,
     resources: tool.resources,
     network: { ...net.spec, sshAgent },
