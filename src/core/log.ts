@@ -24,7 +24,12 @@ export function setQuiet(on: boolean) {
 export const isDebug = () => debugOn;
 export const isQuiet = () => quiet;
 
-const write = (s: string) => writeFd(2, s + "\n");
+let sink: ((s: string) => void) | null = null;
+/** Tests capture diagnostics here (null restores fd 2). */
+export function setLogSink(fn: ((s: string) => void) | null) {
+  sink = fn;
+}
+const write = (s: string) => (sink ? sink(s + "\n") : writeFd(2, s + "\n"));
 
 /** Write all of `s` to a file descriptor (synchronously: a log line must not be lost at exit). */
 export function writeFd(fd: number, s: string) {

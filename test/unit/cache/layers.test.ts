@@ -1,3 +1,4 @@
+import { setLogSink } from "../../../src/core/log.ts";
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -76,14 +77,13 @@ describe("layer store", () => {
     commit(join(project, ".silo", "python"), "p");
     const rootfs = join(home.rootfs, HEX);
     const writes: string[] = [];
-    const orig = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;
+    setLogSink((s) => writes.push(s));
     let layers: string[];
     try {
       layers = buildLayersFor(home, "python", project, rootfs);
       buildLayersFor(home, "python", project, rootfs);
     } finally {
-      process.stderr.write = orig;
+      setLogSink(null);
     }
     expect(layers.map((l) => l.startsWith(home.builds) ? "global" : "project")).toEqual(["global", "project"]);
     expect(writes.filter((w) => w.includes("older image"))).toHaveLength(1);
