@@ -33,9 +33,13 @@ if [[ $(id -u) -eq 0 ]]; then
   mkdir -p "$COPY"
   tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
   chown -R "$USER_NAME:" "$COPY"
-  echo "== isolation and network tests (as $USER_NAME)" >&2
-  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/network" 2>&1 | tee "$LOGS/user.log"
+  echo "== isolation, network and build-layer tests (as $USER_NAME)" >&2
+  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/network test/integration/build" 2>&1 | tee "$LOGS/user.log"
   check_skips "$LOGS/user.log"
   rm -rf "$COPY"
 fi
+# One closing line in the plain form CI reads: N passed, N failed.
+passed=$(cat "$LOGS"/*.log | awk '/^ *[0-9]+ pass$/ { n += $1 } END { print n + 0 }')
+failed=$(cat "$LOGS"/*.log | awk '/^ *[0-9]+ fail$/ { n += $1 } END { print n + 0 }')
 echo "test.sh: all suites passed" >&2
+echo "$passed passed, $failed failed"
