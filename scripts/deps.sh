@@ -8,10 +8,12 @@ SUDO=; [[ $(id -u) -eq 0 ]] || SUDO=sudo
 # bubblewrap: the sandbox. skopeo, umoci, docker-registry, debootstrap: test fixtures and the pull benchmark.
 # e2fsprogs: ext4 images for VM drivers. zstd: benchmarks. uidmap, iproute2, socat, openssl, openssh-client:
 # isolation and network tests. hyperfine: benchmarks.
-APT_PACKAGES="bubblewrap skopeo umoci docker-registry debootstrap e2fsprogs zstd uidmap iproute2 socat openssl openssh-client git curl ca-certificates npm nodejs hyperfine time util-linux"
+APT_PACKAGES="bubblewrap skopeo umoci docker-registry debootstrap e2fsprogs zstd uidmap iproute2 socat openssl openssh-client git curl ca-certificates hyperfine time util-linux"
 
 missing=()
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# Node.js may come from elsewhere (nodesource, nvm): Debian's packages only when there is no npm at all.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq

@@ -7,3 +7,4 @@ if (process.argv[2] !== "none") {
   const r = await startSandboxRelays(JSON.parse(process.argv[2]!));
   r.close();
 }
+export {};

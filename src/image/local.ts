@@ -3,9 +3,9 @@
  * marker is written only after the directory was renamed into place, so "marker and directory both
  * present" means complete. Only node:fs here: `silo run` imports this on its hot path.
  */
-import { chmodSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../core/fs.ts";
+import { removeTree, writeFileAtomic } from "../core/fs.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import type { ImageConfig } from "./manifest.ts";
 
@@ -97,31 +97,7 @@ export function listRootfs(home: HomePaths = homePaths()): { digest: string; pat
   return out;
 }
 
-/**
- * Delete a directory tree that may hold read-only directories (an unpacked image has 0555 ones, which
- * an unprivileged owner cannot empty until it makes them writable again).
- */
-export function removeTree(path: string) {
-  try {
-    rmSync(path, { recursive: true, force: true });
-    return;
-  } catch {}
-  const walk = (p: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
-    if (!st.isDirectory()) return;
-    try {
-      chmodSync(p, 0o700);
-    } catch {}
-    for (const n of readdirSync(p)) walk(join(p, n));
-  };
-  walk(path);
-  rmSync(path, { recursive: true, force: true });
-}
+export { removeTree };
 
 /**
  * Remove a rootfs: marker first (from then on localImage() says null), then the tree, which is moved

@@ -4,10 +4,11 @@
  * host. Symlinks are resolved here so that a link in the project can never turn a read-only bind or a
  * mask into a bind of some other host path.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
+import { removeTree as removeTreeCore } from "../../../core/fs.ts";
 import type { RunSpec } from "../../spec.ts";
 import { needsRelays } from "./argv.ts";
 
@@ -142,28 +143,7 @@ function openWorkDirs(dir: string) {
 /** Remove a run (or capture work) directory; the sandbox may have left read-only directories in its upper. */
 export function removeTree(dir: string): void {
   openWorkDirs(dir);
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch {
-    makeWritable(dir);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function makeWritable(p: string) {
-  let st;
-  try {
-    st = lstatSync(p);
-  } catch {
-    return;
-  }
-  if (!st.isDirectory()) return;
-  try {
-    chmodSync(p, 0o700);
-  } catch {
-    // not ours: rm will say so
-  }
-  for (const e of readdirSync(p)) makeWritable(join(p, e));
+  removeTreeCore(dir);
 }
 
 /** Remove run directories whose silo is gone (killed before it could clean up). */
