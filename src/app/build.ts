@@ -139,7 +139,7 @@ export async function bakePostInstall(tool: string, postInstall: string[], diges
     if (code !== 0)
       throw new SiloError("E_SANDBOX", `${tool}: its install steps failed (exit ${code})`, `retry with \`silo rebuild ${tool} --global\` (network: the tool's installAllow hosts)`);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    removeTree(work);
   }
 }
 

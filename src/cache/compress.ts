@@ -7,6 +7,7 @@
  */
 import { chmodSync, closeSync, createReadStream, existsSync, fsyncSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { isAbsolute, join, normalize } from "node:path";
+import { removeTree } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import { packTree, unpackStream, type TarEntry } from "./tar.ts";
 import { mknod, writeXattrs } from "./xattr.ts";
@@ -75,7 +76,7 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
     await extractTar(stream, tmp);
     renameSync(tmp, dest);
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTree(tmp);
     // Another silo restored the same entry at the same time: theirs is as good as ours.
     if (!existsSync(dest)) throw e;
   }

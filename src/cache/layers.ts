@@ -12,7 +12,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { writeFileAtomic } from "../core/fs.ts";
+import { removeTree, writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
 
@@ -155,8 +155,15 @@ export function staleBuildDirs(base: string): string[] {
     .map((n) => join(base, n));
 }
 
+/** Remove what killed builds left. Best effort: a leftover never stops a run (the next try removes it). */
 export function removeStaleBuildDirs(base: string) {
-  for (const d of staleBuildDirs(base)) rmSync(d, { recursive: true, force: true });
+  for (const d of staleBuildDirs(base)) {
+    try {
+      removeTree(d); // overlay work dirs are mode 000: rm alone fails for an unprivileged owner
+    } catch (e) {
+      log.debug(`could not remove ${d}: ${(e as Error).message}`);
+    }
+  }
 }
 
 /**
@@ -204,7 +211,7 @@ export function removeLayer(base: string, inUse: (path: string) => boolean = () 
     const p = join(base, n);
     if (GEN.test(n) && inUse(join(p, "root"))) kept.push(p);
     else {
-      rmSync(p, { recursive: true, force: true });
+      removeTree(p);
       removed.push(p);
     }
   }

@@ -14,6 +14,7 @@
 import { linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync, chmodSync, lchownSync, copyFileSync, symlinkSync, readlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
+import { removeTree } from "../core/fs.ts";
 import { getXattr, listXattrs, mknod, readXattrs, setXattr, writeXattrs } from "./xattr.ts";
 
 const OVERLAY_NS = ["user.overlay.", "trusted.overlay."];
@@ -37,7 +38,7 @@ function opaqueAttr(sample: string): string {
 
 /** Make `path` a whiteout (a 0/0 character device), replacing what is there. */
 export function makeWhiteout(path: string) {
-  rmSync(path, { recursive: true, force: true });
+  removeTree(path);
   mknod(path, 0o020000, 0);
 }
 
@@ -85,7 +86,7 @@ export function stripMountPoints(upper: string, guests: string[]) {
     for (let n = parts.length; n > 0; n--) {
       const p = join(upper, ...parts.slice(0, n));
       if (!emptyStub(p)) break;
-      rmSync(p, { recursive: true, force: true });
+      removeTree(p);
     }
   }
 }
@@ -147,7 +148,7 @@ export function applyUpper(upper: string, layer: string) {
         continue;
       }
       const wasWhiteout = lst !== null && isWhiteout(lp, lst);
-      if (lst) rmSync(lp, { recursive: true, force: true });
+      if (lst) removeTree(lp);
       renameSync(up, lp);
       // A directory created where the old layer had a whiteout must keep hiding what lies below.
       if (ust.isDirectory() && wasWhiteout && !isOpaque(lp)) setXattr(lp, attr, Buffer.from("y"));
@@ -156,5 +157,5 @@ export function applyUpper(upper: string, layer: string) {
   walk(upper, layer);
   const st = lstatSync(upper);
   copyMeta(st, layer);
-  rmSync(upper, { recursive: true, force: true });
+  removeTree(upper);
 }
