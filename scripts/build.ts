@@ -1,5 +1,5 @@
 // bun run build [--target linux-x64|linux-arm64|darwin-arm64|all]: one self-contained executable per target.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json";
 
@@ -15,6 +15,8 @@ const arg = process.argv.indexOf("--target");
 const wanted = arg > 0 ? process.argv[arg + 1]! : host;
 const targets = (wanted === "all" ? Object.keys(TARGETS) : [wanted]) as Target[];
 
+// Split builds leave one file per chunk behind; start from an empty dist/ so old ones do not pile up.
+rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist", { recursive: true });
 for (const t of targets) {
   if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(", ")}, all`);
@@ -29,7 +31,6 @@ for (const t of targets) {
     splitting: true,
     bytecode: true,
     format: "esm",
-    sourcemap: "linked",
     define: { SILO_VERSION: JSON.stringify(pkg.version) },
   });
   if (!result.success) {
