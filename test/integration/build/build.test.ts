@@ -13,7 +13,6 @@ import { filesUnder, generations, layerRoot, ok, removeScratch, scratch, scratch
 
 afterAll(removeScratch);
 
-const isLinux = process.platform === "linux";
 const SITE = "/usr/local/lib/python3.11/dist-packages";
 
 /** A pip-installable project: pkg/ with a module of ~200 kB and a binary data file. */
@@ -28,7 +27,7 @@ function pipProject(): string {
   return root;
 }
 
-describe.skipIf(!isLinux)("silo build", () => {
+describe("silo build", () => {
   let home: string;
   let silo: ReturnType<typeof siloIn>;
 

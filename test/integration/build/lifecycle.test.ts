@@ -11,10 +11,9 @@ import { generations, ok, removeScratch, scratch, scratchProject } from "./_help
 
 afterAll(removeScratch);
 
-const isLinux = process.platform === "linux";
 const ZSTD_IMAGE = "docker.io/library/python:3.11-slim-zstd"; // same files, another manifest digest
 
-describe.skipIf(!isLinux)("build layers and image changes", () => {
+describe("build layers and image changes", () => {
   test("a layer built on an older image digest warns until it is rebuilt", async () => {
     const home = scratch(makeHome());
     const project = scratchProject("");
@@ -41,7 +40,7 @@ describe.skipIf(!isLinux)("build layers and image changes", () => {
   });
 });
 
-describe.skipIf(!isLinux)("registry postInstall", () => {
+describe("registry postInstall", () => {
   test("is baked into the global layer at install, once per image, and kept with the user's global steps", async () => {
     const home = scratch(makeHome());
     const project = scratchProject("");

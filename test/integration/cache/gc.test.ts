@@ -12,13 +12,12 @@ import { ageMarker, deadPid, dropUninstalled, dryThenReal, fakeEntry, ok, plan, 
 
 afterAll(removeScratch);
 
-const isLinux = process.platform === "linux";
 
 async function installed(home: string): Promise<Record<string, { digest: string }>> {
   return JSON.parse(ok(await runSilo(["list", "--json"], { home })).stdout);
 }
 
-describe.skipIf(!isLinux)("silo cache gc", () => {
+describe("silo cache gc", () => {
   let home: string;
   let project: string;
   let python: string;
@@ -128,7 +127,7 @@ describe.skipIf(!isLinux)("silo cache gc", () => {
   });
 });
 
-describe.skipIf(!isLinux)("silo cache compress", () => {
+describe("silo cache compress", () => {
   test("compress then run restores a byte-identical rootfs; list shows raw, zstd, raw", async () => {
     const home = scratch(makeHome());
     const project = scratchProject("");

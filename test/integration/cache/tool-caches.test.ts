@@ -10,10 +10,9 @@ import { join } from "node:path";
 import { makeHome, runSilo, siloBin } from "../../helpers/silo.ts";
 import { ok, removeScratch, scratch, scratchProject } from "./_helpers.ts";
 
-const isLinux = process.platform === "linux";
 const PROJECT_TOML = "[overrides.python.network]\nhostAccess = true\n";
 
-describe.skipIf(!isLinux)("tool package caches", () => {
+describe("tool package caches", () => {
   let home: string;
   let wheel: { name: string; bytes: Uint8Array };
   const requests: string[] = [];

@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { removeTree } from "../../../src/runner/drivers/bwrap/plan.ts";
 import { makeHome, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
 
-export const hasBwrap = Bun.which("bwrap") !== null;
 
 /** Directories to remove when a test file is done (a home with an image in it is half a gigabyte). */
 const created: string[] = [];

@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
-import { cleanUp, hasBwrap, installedHome, makeFakeHome, ok, pyJson, SECRET_PATHS } from "./_helpers.ts";
+import { cleanUp, installedHome, makeFakeHome, ok, pyJson, SECRET_PATHS } from "./_helpers.ts";
 
 const T = 60_000;
 
-describe.skipIf(!hasBwrap)("isolation: filesystem", () => {
+describe("isolation: filesystem", () => {
   let home: string;
   let fakeHome: string;
   beforeAll(async () => {

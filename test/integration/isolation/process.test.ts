@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
-import { cleanUp, hasBwrap, installedHome, ok, pyJson } from "./_helpers.ts";
+import { cleanUp, installedHome, ok, pyJson } from "./_helpers.ts";
 
 const T = 60_000;
 /** Host-side probes through Bun's FFI (no python on the host needed). */
@@ -33,7 +33,7 @@ function liveProcessesWith(mark: string): string[] {
   return out;
 }
 
-describe.skipIf(!hasBwrap)("isolation: processes and environment", () => {
+describe("isolation: processes and environment", () => {
   let home: string;
   let project: string;
   beforeAll(async () => {

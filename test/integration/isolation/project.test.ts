@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo } from "../../helpers/silo.ts";
-import { cleanUp, hasBwrap, installedHome, ok } from "./_helpers.ts";
+import { cleanUp, installedHome, ok } from "./_helpers.ts";
 
 const T = 120_000;
 const git = (cwd: string, ...args: string[]) => {
@@ -13,7 +13,7 @@ const git = (cwd: string, ...args: string[]) => {
   return r.stdout.toString();
 };
 
-describe.skipIf(!hasBwrap)("isolation: project work", () => {
+describe("isolation: project work", () => {
   let home: string;
   beforeAll(async () => {
     home = await installedHome("python@3.11-slim", "node");

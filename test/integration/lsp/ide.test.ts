@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { parseJsonc } from "../../../src/lsp/jsonc.ts";
 import { makeHome, makeProject, runSilo } from "../../helpers/silo.ts";
 
-describe.skipIf(process.platform !== "linux")("silo ide", () => {
+describe("silo ide", () => {
   test("writes .zed/settings.json for the detected tool, keeping the user's settings", async () => {
     const home = makeHome();
     const dir = makeProject("", { "package.json": "{}", ".zed/settings.json": `{\n  // mine\n  "vim_mode": true\n}\n` });

@@ -38,7 +38,7 @@ function startSession(home: string, cwd: string): Session {
   return { proc, conn, stderr: () => err, exit };
 }
 
-describe.skipIf(process.platform !== "linux")("silo lsp node (typescript-language-server in the sandbox)", () => {
+describe("silo lsp node (typescript-language-server in the sandbox)", () => {
   let home: string;
   let root: string;
   let s: Session;
@@ -139,7 +139,7 @@ describe.skipIf(process.platform !== "linux")("silo lsp node (typescript-languag
  * needs no network (npm --offline from package tarballs placed in the project, built by
  * scripts/fixtures/build.sh). The first start installs into a captured layer; the second reuses it.
  */
-describe.skipIf(process.platform !== "linux")("silo lsp: install on first use", () => {
+describe("silo lsp: install on first use", () => {
   const fixtureNpm = join(process.env.SILO_FIXTURE_CACHE ?? "/var/cache/silo-fixtures", "npm");
   const PREFIX = "/opt/silo-test-tsls";
 
@@ -194,7 +194,7 @@ describe.skipIf(process.platform !== "linux")("silo lsp: install on first use", 
   }, 300_000);
 });
 
-describe.skipIf(process.platform !== "linux")("silo lsp: no network", () => {
+describe("silo lsp: no network", () => {
   test("the language server's sandbox has no proxy and no route out, though `silo run` of the same tool has", async () => {
     const home = makeHome();
     const root = tmp("silo-lsp-net-");

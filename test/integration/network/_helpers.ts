@@ -7,13 +7,6 @@ import type { NetworkSpec } from "../../../src/runner/spec.ts";
 
 const here = import.meta.dir;
 
-/** Can this machine make a user + network namespace (the rootless set-up the bwrap driver uses)? */
-export const canUnshare =
-  !!Bun.which("unshare") && !!Bun.which("nsenter") && !!Bun.which("ip") &&
-  spawnSync("unshare", ["--user", "--map-root-user", "--net", "true"]).status === 0;
-export const hasCurl = !!Bun.which("curl");
-export const hasOpenssl = !!Bun.which("openssl");
-
 export interface Cmd {
   code: number;
   stdout: string;

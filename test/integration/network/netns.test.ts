@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startHostNetwork, type HostNetwork } from "../../../src/net/host.ts";
 import { tmp } from "../../helpers/silo.ts";
-import { canUnshare, hasCurl, hasOpenssl, helloServer, inNamespace, makeCert, rawTcp, run, startNamespace, startProxyProcess, type Namespace } from "./_helpers.ts";
+import { helloServer, inNamespace, makeCert, rawTcp, run, startNamespace, startProxyProcess, type Namespace } from "./_helpers.ts";
 
 const lookup = async (h: string) => (h === "allowed.test" ? ["127.0.0.1"] : []);
 
@@ -21,7 +21,7 @@ const udpSend = (port: number, text: string) => [
   `const s=await Bun.udpSocket({});s.send(${JSON.stringify(text)},${port},"127.0.0.1");setTimeout(()=>process.exit(0),50)`,
 ];
 
-describe.skipIf(!canUnshare || !hasCurl || !hasOpenssl)("sandbox network namespace", () => {
+describe("sandbox network namespace", () => {
   const dir = tmp("silo-netns-");
   const cert = makeCert(dir, ["allowed.test"]);
   const web = helloServer("web");
@@ -150,7 +150,7 @@ describe.skipIf(!canUnshare || !hasCurl || !hasOpenssl)("sandbox network namespa
   });
 });
 
-describe.skipIf(!canUnshare || !hasCurl)("when the proxy dies", () => {
+describe("when the proxy dies", () => {
   const dir = tmp("silo-netns-kill-");
   const web = helloServer("web");
   let ns: Namespace;
@@ -176,7 +176,7 @@ describe.skipIf(!canUnshare || !hasCurl)("when the proxy dies", () => {
   });
 });
 
-describe.skipIf(!canUnshare || !hasCurl)("hostAccess without configured ports", () => {
+describe("hostAccess without configured ports", () => {
   const dir = tmp("silo-netns-ha-");
   const web = helloServer("db"); // stands for a database or dev API on the host's loopback
   let host: HostNetwork;

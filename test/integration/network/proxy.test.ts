@@ -9,7 +9,7 @@ import { startSandboxRelays } from "../../../src/net/relay.ts";
 import { parseClientHello } from "../../../src/net/sni.ts";
 import { tmp } from "../../helpers/silo.ts";
 import { buildClientHello } from "../../unit/net/_hello.ts";
-import { hasCurl, hasOpenssl, helloServer, makeCert, run } from "./_helpers.ts";
+import { helloServer, makeCert, run } from "./_helpers.ts";
 
 const hosts: Record<string, string[]> = {
   "allowed.test": ["127.0.0.1"],
@@ -21,7 +21,7 @@ const hosts: Record<string, string[]> = {
 };
 const lookup = async (h: string) => hosts[h] ?? [];
 
-describe.skipIf(!hasCurl || !hasOpenssl)("egress proxy on loopback", () => {
+describe("egress proxy on loopback", () => {
   const dir = tmp("silo-proxy-");
   const cert = makeCert(dir, ["allowed.test", "other.test", "a.wild.test", "named.test"]);
   const web = helloServer("web");
