@@ -1,8 +1,8 @@
-import { isatty } from "node:tty";
 import { existsSync, lstatSync, mkdirSync, realpathSync } from "node:fs";
 import { basename, isAbsolute, join, normalize, relative, resolve } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
+import { isatty } from "../core/tty.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver } from "../runner/driver.ts";
@@ -52,7 +52,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   // The driver may start slow helpers (bwrap: the network relay, a Bun process) while the image and the
   // host side of the network are prepared.
   const driver = await selectDriver(opts.driver, ctx.project.driver);
-  driver.prewarm?.({ network: wantsNetwork(tool, opts), self: selfCommand() });
+  driver.prewarm?.({ network: wantsNetwork(tool, opts), ports: opts.purpose !== "lsp" && tool.ports.length + (opts.ports?.length ?? 0) > 0, self: selfCommand() });
   const t1 = performance.now();
   const image = await ensureImage(home, ctx);
   const t2 = performance.now();
@@ -142,11 +142,14 @@ export async function runTool(opts: RunOptions): Promise<number> {
   try {
     const t1 = performance.now();
     const result = await prepared.driver.run(prepared.spec);
-    if (opts.timing) log.info(`timing: prepare ${(t1 - t0).toFixed(1)} ms, sandbox+command ${(performance.now() - t1).toFixed(1)} ms`);
+    const t2 = performance.now();
+    if (opts.timing) log.info(`timing: start-up ${t0.toFixed(1)} ms, prepare ${(t1 - t0).toFixed(1)} ms, sandbox+command ${(t2 - t1).toFixed(1)} ms`);
     return result.code;
   } finally {
+    const t3 = performance.now();
     await prepared.cleanup();
     (await import("./auto-gc.ts")).maybeAutoGc(homePaths(), prepared.spec.self);
+    if (opts.timing) log.info(`timing: after the sandbox ${(performance.now() - t3).toFixed(1)} ms`);
   }
 }
 

@@ -24,7 +24,7 @@ export async function runLike(command: string, argv: string[]): Promise<number> 
     }
     case "shell": {
       const { runTool } = await import("../app/run.ts");
-      return runTool({ ...base, args: rest, shell: true, tty: tty ?? (await import("node:tty")).isatty(0) });
+      return runTool({ ...base, args: rest, shell: true, tty: tty ?? (await import("../core/tty.ts")).isatty(0) });
     }
     case "lsp": {
       const { startLsp } = await import("../app/lsp.ts");

@@ -7,10 +7,11 @@
  * stream machinery, measured at +7.5 MB of RSS in the compiled binary, on every shim call.
  */
 import { writeSync } from "node:fs";
-import { isatty } from "node:tty";
+import { isatty } from "./tty.ts";
 
-const color = isatty(2) && !process.env.NO_COLOR;
-const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+// Asked on the first coloured line only: most runs print nothing of silo's.
+let color: boolean | undefined;
+const paint = (code: string, s: string) => ((color ??= isatty(2) && !process.env.NO_COLOR) ? `\x1b[${code}m${s}\x1b[0m` : s);
 
 let debugOn = process.env.SILO_DEBUG === "1" || process.env.SILO_DEBUG === "true";
 let quiet = false;

@@ -13,7 +13,7 @@ import type { Socket, SocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { SiloError } from "../core/errors.ts";
 import type { NetworkSpec } from "../runner/spec.ts";
-import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End } from "./pipe.ts";
+import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End, type Target } from "./pipe.ts";
 import { HOST_INTERNAL_NAME } from "./policy.ts";
 
 export { HOST_INTERNAL_NAME };
@@ -37,6 +37,64 @@ export interface SandboxRelays {
   close(): void;
 }
 
+/** One relay inside the sandbox: where it listens, and the host-side socket it leads to. */
+export interface RelayRoute {
+  hostname: string;
+  port: number;
+  target: Target[];
+  /** Sent ahead of the client's bytes (hostAccess: which host port). */
+  head?: Uint8Array;
+}
+
+/** The host ports hostAccess relays: the configured ones, else what the host bridge found listening. */
+export async function resolveHostPorts(net: NetworkSpec): Promise<number[]> {
+  if (!net.hostAccess || !net.hostSocket) return [];
+  if (net.hostPorts) return net.hostPorts;
+  const { fetchHostPorts } = await import("./bridges.ts");
+  return fetchHostPorts(net.hostSocket).catch((e) => {
+    throw new SiloError("E_NETWORK", `cannot get the host's ports for hostAccess: ${(e as Error).message}`);
+  });
+}
+
+/** The TCP relays of a network spec, in a fixed order (the native stage listens on them in this order). */
+export function relayRoutes(net: NetworkSpec, hostPorts: number[]): RelayRoute[] {
+  const routes: RelayRoute[] = [];
+  if (net.mode === "proxy") {
+    if (!net.proxySocket) throw new SiloError("E_NETWORK", "network mode is proxy but no proxy socket was given");
+    routes.push({ hostname: "127.0.0.1", port: net.proxyPort ?? DEFAULT_PROXY_PORT, target: [{ unix: net.proxySocket }] });
+  }
+  if (net.hostAccess && net.hostSocket)
+    for (const port of hostPorts) routes.push({ hostname: HOST_INTERNAL_ADDR, port, target: [{ unix: net.hostSocket }], head: portHeader(port) });
+  return routes;
+}
+
+const routeHandlers = (r: RelayRoute) => ({
+  ...pipeHandlers,
+  open(s: Socket<End>) {
+    s.data = newEnd();
+    void relayTo(s, r.target, r.head);
+  },
+});
+
+/**
+ * Serve relays on listening sockets made inside the sandbox's network namespace by someone else (the
+ * native stage; `fds` in `routes` order). Accepting on a socket works from any namespace, so silo relays
+ * these connections itself, without a process inside.
+ */
+export function serveRelayFds(routes: RelayRoute[], fds: number[]): SandboxRelays {
+  const listeners: SocketListener<End>[] = [];
+  const close = () => {
+    for (const l of listeners.splice(0)) l.stop(true);
+  };
+  try {
+    routes.forEach((r, i) => listeners.push(Bun.listen<End>({ fd: fds[i]!, allowHalfOpen: true, socket: routeHandlers(r) } as never)));
+  } catch (e) {
+    close();
+    throw new SiloError("E_NETWORK", `cannot serve the sandbox's relays: ${(e as Error).message}`);
+  }
+  return { close };
+}
+
 export async function startSandboxRelays(net: NetworkSpec): Promise<SandboxRelays> {
   const listeners: SocketListener<End>[] = [];
   const cleanup: string[] = [];
@@ -44,42 +102,15 @@ export async function startSandboxRelays(net: NetworkSpec): Promise<SandboxRelay
     for (const l of listeners.splice(0)) l.stop(true);
     for (const p of cleanup.splice(0)) rmSync(p, { force: true });
   };
-  const listenTcp = (hostname: string, port: number, open: (s: Socket<End>) => void) => {
+  let proxyPort: number | undefined;
+  for (const r of relayRoutes(net, await resolveHostPorts(net))) {
     try {
-      const l = Bun.listen<End>({ hostname, port, exclusive: true, allowHalfOpen: true, socket: { ...pipeHandlers, open } });
+      const l = Bun.listen<End>({ hostname: r.hostname, port: r.port, exclusive: true, allowHalfOpen: true, socket: routeHandlers(r) });
       listeners.push(l);
-      return l.port;
+      if (net.mode === "proxy" && proxyPort === undefined) proxyPort = l.port;
     } catch (e) {
       close();
-      throw new SiloError("E_NETWORK", `cannot listen on ${hostname}:${port} inside the sandbox: ${(e as Error).message}`);
-    }
-  };
-
-  let proxyPort: number | undefined;
-  if (net.mode === "proxy") {
-    if (!net.proxySocket) throw new SiloError("E_NETWORK", "network mode is proxy but no proxy socket was given");
-    const target = [{ unix: net.proxySocket }];
-    proxyPort = listenTcp("127.0.0.1", net.proxyPort ?? DEFAULT_PROXY_PORT, (s) => {
-      s.data = newEnd();
-      void relayTo(s, target);
-    });
-  }
-
-  if (net.hostAccess && net.hostSocket) {
-    const target = [{ unix: net.hostSocket }];
-    let hostPorts = net.hostPorts;
-    if (!hostPorts) {
-      const { fetchHostPorts } = await import("./bridges.ts");
-      hostPorts = await fetchHostPorts(net.hostSocket).catch((e) => {
-        close();
-        throw new SiloError("E_NETWORK", `cannot get the host's ports for hostAccess: ${(e as Error).message}`);
-      });
-    }
-    for (const port of hostPorts) {
-      listenTcp(HOST_INTERNAL_ADDR, port, (s) => {
-        s.data = newEnd();
-        void relayTo(s, target, portHeader(port));
-      });
+      throw new SiloError("E_NETWORK", `cannot listen on ${r.hostname}:${r.port} inside the sandbox: ${(e as Error).message}`);
     }
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
+  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildRelayArgv, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
 } from "../../../src/runner/drivers/bwrap/argv.ts";
 import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
@@ -29,7 +29,7 @@ const spec = (over: Partial<RunSpec> = {}): RunSpec => ({
 const plan = (over: Partial<SandboxPlan> = {}): SandboxPlan => ({
   id: "1-abc", ownerPid: 1, runDir: "/h/run/1-abc", root: "/h/run/1-abc/root", upper: "/h/run/1-abc/upper",
   work: "/h/run/1-abc/work", lowers: ["/h/rootfs/base", "/h/builds/extra"], tmpfsFallback: true,
-  emptyFile: "/h/run/1-abc/empty", statusFile: "/h/run/1-abc/status", errFile: "/h/run/1-abc/err", relays: false,
+  emptyFile: "/h/run/1-abc/empty", statusFile: "/h/run/1-abc/status", errFile: "/h/run/1-abc/err", relays: false, stage: "sh",
   readonly: [{ host: "/p/proj/.git/hooks", guest: "/workspace/.git/hooks" }],
   masked: [{ guest: "/workspace/node_modules", kind: "dir" }, { guest: "/workspace/.env", kind: "file" }],
   ...over,
@@ -90,6 +90,18 @@ describe("buildBwrapArgs", () => {
     expect(r).not.toContain("--unshare-net");
     expect(valuesOf(r, "--block-fd")).toEqual([String(FD.BLOCK)]);
   });
+  test("with relays and the native stage: its network namespace is shared, and nothing blocks (its sockets already listen)", () => {
+    const r = buildBwrapArgs(spec({ network: { mode: "proxy", hostAccess: false, ports: [], proxySocket: "/s" } }), plan({ relays: true, stage: "native" }));
+    expect(r).not.toContain("--unshare-net");
+    expect(r).not.toContain("--block-fd");
+  });
+  test("without relays bwrap makes the network namespace, whichever stage", () => {
+    for (const stage of ["sh", "native"] as const) {
+      const r = buildBwrapArgs(spec(), plan({ stage }));
+      expect(r).toContain("--unshare-net");
+      expect(r).not.toContain("--block-fd");
+    }
+  });
   test("an ssh-agent socket is bound at a fixed path", () => {
     const r = buildBwrapArgs(spec({ network: { mode: "none", hostAccess: false, ports: [], sshAgent: "/tmp/ssh-x/agent.1" } }), plan());
     expect(valuesOf(r, "--bind", 2)).toContain("/tmp/ssh-x/agent.1 /run/silo/ssh-agent.sock");
@@ -112,6 +124,15 @@ describe("stage", () => {
       "/usr/bin/nsenter", "--target", "77", "--user", "--net", "--preserve-credentials", "--", "/usr/bin/unshare", "--mount", "--", "/bin/sh",
     ]);
     expect(argv[argv.indexOf("silo-stage") + 6]).toBe("0"); // no tmpfs fallback for a build capture
+  });
+  test("native stage: parent pid, run dir, layers top first, fallback, network, listen addresses, then bwrap and the command", () => {
+    const argv = buildNativeStageArgv(spec(), plan({ relays: true, stage: "native" }), tools, "/h/libexec/silo-stage-x", ["127.0.0.1:3128", "127.0.0.2:5432"], 42);
+    expect(argv).toEqual([
+      "/h/libexec/silo-stage-x", "42", "/h/run/1-abc", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1", "1",
+      "127.0.0.1:3128", "127.0.0.2:5432", "--", "/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag",
+    ]);
+    const quiet = buildNativeStageArgv(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, "/s", [], 42);
+    expect(quiet.slice(6, 9)).toEqual(["0", "0", "--"]);
   });
   test("the relay process makes a user and network namespace, says so, then becomes silo __stage", () => {
     expect(buildRelayArgv(["/usr/local/bin/silo"], 42, tools)).toEqual([

@@ -16,12 +16,18 @@
  *      namespace while staying outside its pid namespace and filesystem view. Starting a Bun process is
  *      the slow part, so it starts first, and bwrap sets the sandbox up meanwhile, holding the command on
  *      `--block-fd` until the relays listen.
+ *
+ * The native stage (native/silo-stage.c, when this silo has one) does steps 1 and 3 in one small process:
+ * namespaces, overlay, and (with relays) a network namespace whose listening sockets it sends to silo,
+ * which then relays their connections itself; then it execs bwrap. No shell, no second silo process.
  */
 import type { RunSpec } from "../../spec.ts";
 import type { SandboxPlan } from "./plan.ts";
 
 /** File descriptors bwrap receives from the stage. */
 export const FD = { ARGS: 3, SECCOMP: 4, HOSTS: 5, RESOLV: 6, BLOCK: 7, STATUS: 8 } as const;
+/** The native stage sends the relays' listening sockets on fd 7 (BLOCK's place: it needs no --block-fd). */
+export const NATIVE_SEND_FD = 7;
 
 /**
  * Capabilities kept inside the sandbox's own user namespace (they mean nothing outside it): what package
@@ -59,10 +65,12 @@ export function needsRelays(spec: RunSpec): boolean {
 export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   const a: string[] = ["--unshare-user", "--uid", "0", "--gid", "0", "--disable-userns"];
   a.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try");
-  // With relays the network namespace is the relay's (the stage joined it) and the command waits for them;
-  // else bwrap makes one, with lo up.
-  if (plan.relays) a.push("--block-fd", String(FD.BLOCK));
-  else a.push("--unshare-net");
+  // With relays the network namespace is the stage's: the relay process's (the sh stage joined it; the
+  // command waits for its relays) or the native stage's own (its sockets listen before bwrap starts).
+  // Else bwrap makes one, with lo up.
+  if (plan.relays) {
+    if (plan.stage === "sh") a.push("--block-fd", String(FD.BLOCK));
+  } else a.push("--unshare-net");
   a.push("--die-with-parent");
   // A new session keeps the tool from reaching the caller's terminal (TIOCSTI); a TTY session needs the
   // terminal as its controlling one, so there seccomp refuses TIOCSTI instead (it does in both cases).
@@ -127,6 +135,19 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
     plan.runDir, tools.mount, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0",
     tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
+  ];
+}
+
+/**
+ * argv of the native stage (native/silo-stage.c documents it): it makes every namespace itself, and with
+ * relays listens on `listen` (ip:port, in the order silo's relays expect them) inside the new network
+ * namespace before it execs bwrap.
+ */
+export function buildNativeStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools, stage: string, listen: string[], parentPid = process.pid): string[] {
+  const lowers = [...plan.lowers].reverse().join(":");
+  return [
+    stage, String(parentPid), plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0", plan.relays ? "1" : "0",
+    ...listen, "--", tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
 }
 

@@ -29,6 +29,12 @@ export interface SandboxPlan {
   statusFile: string;
   errFile: string;
   relays: boolean;
+  /**
+   * Who sets the sandbox up under bwrap: the native stage (which also makes the network namespace and
+   * hands silo the relays' listening sockets), or /bin/sh under unshare (joining the relay process's
+   * namespaces when there are relays).
+   */
+  stage: "native" | "sh";
   readonly: { host: string; guest: string }[];
   masked: { guest: string; kind: "dir" | "file" }[];
 }
@@ -59,7 +65,7 @@ export function checkSpec(spec: RunSpec, siloHome: string): void {
 }
 
 /** Create the run directory and resolve the project paths. */
-export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid): SandboxPlan {
+export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid, stage: SandboxPlan["stage"] = "sh"): SandboxPlan {
   const id = `${ownerPid}-${Math.random().toString(36).slice(2, 10)}`;
   const runDir = join(runRoot, id);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -93,6 +99,7 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid)
     statusFile: join(runDir, "status"),
     errFile: join(runDir, "err"),
     relays: needsRelays(spec),
+    stage,
     readonly,
     masked,
   };
