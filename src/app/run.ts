@@ -52,7 +52,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   // The driver may start slow helpers (bwrap: the network relay, a Bun process) while the image and the
   // host side of the network are prepared.
   const driver = await selectDriver(opts.driver, ctx.project.driver);
-  driver.prewarm?.({ network: wantsNetwork(tool, opts), ports: opts.purpose !== "lsp" && tool.ports.length + (opts.ports?.length ?? 0) > 0, self: selfCommand() });
+  driver.prewarm?.({ network: wantsNetwork(tool, opts), self: selfCommand() });
   const t1 = performance.now();
   const image = await ensureImage(home, ctx);
   const t2 = performance.now();

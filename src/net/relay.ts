@@ -12,14 +12,14 @@
 import type { Socket, SocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { SiloError } from "../core/errors.ts";
-import type { NetworkSpec } from "../runner/spec.ts";
+import { DEFAULT_PROXY_PORT, HOST_ALIAS_ADDRESS, type NetworkSpec } from "../runner/spec.ts";
 import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End, type Target } from "./pipe.ts";
 import { HOST_INTERNAL_NAME } from "./policy.ts";
 
 export { HOST_INTERNAL_NAME };
-/** The sandbox's `host.silo.internal` (all of 127/8 is loopback, so no interface needs configuring). */
-export const HOST_INTERNAL_ADDR = "127.0.0.2";
-export const DEFAULT_PROXY_PORT = 3128;
+/** The sandbox's `host.silo.internal`. */
+export const HOST_INTERNAL_ADDR = HOST_ALIAS_ADDRESS;
+export { DEFAULT_PROXY_PORT };
 
 /** Does this network spec need relays in the sandbox (and so a set-up stage)? */
 export function needsRelays(net: NetworkSpec): boolean {
@@ -56,7 +56,7 @@ export async function resolveHostPorts(net: NetworkSpec): Promise<number[]> {
   });
 }
 
-/** The TCP relays of a network spec, in a fixed order (the native stage listens on them in this order). */
+/** The TCP relays of a network spec (the native stage gets the same list: argv.ts nativeRelays). */
 export function relayRoutes(net: NetworkSpec, hostPorts: number[]): RelayRoute[] {
   const routes: RelayRoute[] = [];
   if (net.mode === "proxy") {
@@ -75,25 +75,6 @@ const routeHandlers = (r: RelayRoute) => ({
     void relayTo(s, r.target, r.head);
   },
 });
-
-/**
- * Serve relays on listening sockets made inside the sandbox's network namespace by someone else (the
- * native stage; `fds` in `routes` order). Accepting on a socket works from any namespace, so silo relays
- * these connections itself, without a process inside.
- */
-export function serveRelayFds(routes: RelayRoute[], fds: number[]): SandboxRelays {
-  const listeners: SocketListener<End>[] = [];
-  const close = () => {
-    for (const l of listeners.splice(0)) l.stop(true);
-  };
-  try {
-    routes.forEach((r, i) => listeners.push(Bun.listen<End>({ fd: fds[i]!, allowHalfOpen: true, socket: routeHandlers(r) } as never)));
-  } catch (e) {
-    close();
-    throw new SiloError("E_NETWORK", `cannot serve the sandbox's relays: ${(e as Error).message}`);
-  }
-  return { close };
-}
 
 export async function startSandboxRelays(net: NetworkSpec): Promise<SandboxRelays> {
   const listeners: SocketListener<End>[] = [];

@@ -21,10 +21,9 @@ export interface Driver {
   /**
    * Optional: called as soon as the caller knows what the sandbox will need (before the image and the host
    * side of the network are ready), so the driver can start slow helpers in parallel. `network`: the
-   * sandbox will have a proxy, host access or port forwards (`ports`: port forwards among them). spawn
-   * works the same without it.
+   * sandbox will have a proxy, host access or port forwards. spawn works the same without it.
    */
-  prewarm?(hint: { network: boolean; ports?: boolean; self: string[] }): void;
+  prewarm?(hint: { network: boolean; self: string[] }): void;
   /** Start the sandbox. `inherit` wires the caller's stdio (and TTY); `pipe` gives stdin/stdout to the caller. */
   spawn(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<SandboxProcess>;
   /** spawn("inherit"), forward SIGINT/SIGTERM/SIGHUP, and resolve with the exit code (128+n for signal n). */

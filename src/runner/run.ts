@@ -28,11 +28,13 @@ export function forwardSignals(deliver: (sig: ForwardedSignal) => void, opts: { 
 }
 
 /**
- * Send `sig` to the command running under bwrap (`monitorPid` is bwrap's own pid on the host). Before
- * bwrap has started its sandbox (still in the stage), the stage process itself gets the signal.
+ * Send `sig` to the command running under bwrap. `monitorPid` is the process silo started: bwrap itself
+ * once the stage has exec'd into it, or the native stage that stays as the relays and bwrap's parent.
+ * Before bwrap has started its sandbox (still in the stage), the stage process itself gets the signal.
  */
 export function signalSandbox(monitorPid: number, sig: NodeJS.Signals): void {
-  const targets = commName(monitorPid) === "bwrap" ? childPids(monitorPid).flatMap(childPids) : [];
+  const bwrap = commName(monitorPid) === "bwrap" ? monitorPid : childPids(monitorPid).find((c) => commName(c) === "bwrap");
+  const targets = bwrap ? childPids(bwrap).flatMap(childPids) : [];
   if (targets.length === 0) targets.push(monitorPid);
   for (const pid of targets) {
     try {

@@ -88,3 +88,8 @@ const SIGNALS: Record<string, number> = {
   SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
   SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
 };
+
+/** Where the proxy relay listens inside a sandbox unless NetworkSpec.proxyPort says otherwise. */
+export const DEFAULT_PROXY_PORT = 3128;
+/** The guest address of host.silo.internal (all of 127/8 is loopback, so no interface needs configuring). */
+export const HOST_ALIAS_ADDRESS = "127.0.0.2";

@@ -53,14 +53,18 @@ async function udpRecorder() {
   };
 }
 
-describe("network policy through silo run", () => {
+// Both set-up stages of the bwrap driver: the native one (the default; its relays are a C process) and the
+// /bin/sh one (SILO_STAGE=sh; its relays are a second silo process).
+for (const stage of ["native", "sh"] as const)
+describe(`network policy through silo run (${stage} stage)`, () => {
   let home: string;
   const web = helloServer("web");
   const certDir = tmp("silo-e2e-cert-");
   const cert = makeCert(certDir, ["localhost"]);
   const secure = helloServer("secure", cert);
 
-  const silo = (cwd: string, args: string[], env?: Record<string, string>) => runSilo(args, { home, cwd, env });
+  const stageEnv: Record<string, string> = stage === "sh" ? { SILO_STAGE: "sh" } : {};
+  const silo = (cwd: string, args: string[], env?: Record<string, string>) => runSilo(args, { home, cwd, env: { ...stageEnv, ...env } });
   /** A project with this silo.toml (and the test certificate), trusted unless told otherwise. */
   async function project(toml: string, trusted = true): Promise<string> {
     const dir = makeProject(toml, { "cert.pem": await Bun.file(cert.cert).text() });
@@ -197,7 +201,7 @@ print("served", flush=True)
 `;
     const proc = Bun.spawn([siloBin, "run", "python", "-c", code], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home },
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home, ...stageEnv },
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -279,7 +283,7 @@ sys.stdin.readline()
     const runIn = async (dir: string) => {
       const proc = Bun.spawn([siloBin, "run", "python", "-c", code], {
         cwd: dir,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home, SSH_AUTH_SOCK: "/dev/null" },
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home, SSH_AUTH_SOCK: "/dev/null", ...stageEnv },
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",

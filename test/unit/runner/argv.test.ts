@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildRelayArgv, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
+  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildRelayArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
 } from "../../../src/runner/drivers/bwrap/argv.ts";
 import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
@@ -133,6 +133,20 @@ describe("stage", () => {
     ]);
     const quiet = buildNativeStageArgv(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, "/s", [], 42);
     expect(quiet.slice(6, 9)).toEqual(["0", "0", "--"]);
+  });
+  test("native relays: the proxy, each hostAccess port with its header, the port forwards' socket with the guest ports", () => {
+    expect(nativeRelays({ mode: "none", hostAccess: false, ports: [] }, [])).toEqual([]);
+    expect(nativeRelays({ mode: "proxy", hostAccess: false, ports: [], proxySocket: "/r/proxy.sock" }, [])).toEqual(["127.0.0.1:3128>/r/proxy.sock"]);
+    const all = nativeRelays(
+      {
+        mode: "proxy", hostAccess: true, ports: [{ host: 8000, guest: 80 }, { host: 8001, guest: 81 }, { host: 9000, guest: 80 }],
+        proxySocket: "/r/proxy.sock", proxyPort: 8080, hostSocket: "/r/host.sock", forwardSocket: "/r/forward.sock",
+      },
+      [5432, 6379],
+    );
+    expect(all).toEqual([
+      "127.0.0.1:8080>/r/proxy.sock", "127.0.0.2:5432>/r/host.sock>5432", "127.0.0.2:6379>/r/host.sock>6379", "/r/forward.sock>80,81",
+    ]);
   });
   test("the relay process makes a user and network namespace, says so, then becomes silo __stage", () => {
     expect(buildRelayArgv(["/usr/local/bin/silo"], 42, tools)).toEqual([

@@ -18,16 +18,14 @@
  *      `--block-fd` until the relays listen.
  *
  * The native stage (native/silo-stage.c, when this silo has one) does steps 1 and 3 in one small process:
- * namespaces, overlay, and (with relays) a network namespace whose listening sockets it sends to silo,
- * which then relays their connections itself; then it execs bwrap. No shell, no second silo process.
+ * namespaces, overlay, and (with relays) a network namespace with the relays listening in it before it
+ * execs bwrap. No shell, no second silo process, nothing for the command to wait for.
  */
-import type { RunSpec } from "../../spec.ts";
+import { DEFAULT_PROXY_PORT, HOST_ALIAS_ADDRESS, type NetworkSpec, type RunSpec } from "../../spec.ts";
 import type { SandboxPlan } from "./plan.ts";
 
 /** File descriptors bwrap receives from the stage. */
 export const FD = { ARGS: 3, SECCOMP: 4, HOSTS: 5, RESOLV: 6, BLOCK: 7, STATUS: 8 } as const;
-/** The native stage sends the relays' listening sockets on fd 7 (BLOCK's place: it needs no --block-fd). */
-export const NATIVE_SEND_FD = 7;
 
 /**
  * Capabilities kept inside the sandbox's own user namespace (they mean nothing outside it): what package
@@ -49,8 +47,7 @@ export interface HostTools {
   nsenter: string | null;
 }
 
-/** The guest address of host.silo.internal (the relay listens there when hostAccess is on). */
-export const HOST_ALIAS_ADDRESS = "127.0.0.2";
+
 
 /** Does this sandbox need relays in its network namespace (and so the silo stage)? */
 export function needsRelays(spec: RunSpec): boolean {
@@ -140,15 +137,27 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
 
 /**
  * argv of the native stage (native/silo-stage.c documents it): it makes every namespace itself, and with
- * relays listens on `listen` (ip:port, in the order silo's relays expect them) inside the new network
- * namespace before it execs bwrap.
+ * relays (`nativeRelays`) listens inside the new network namespace before it execs bwrap.
  */
-export function buildNativeStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools, stage: string, listen: string[], parentPid = process.pid): string[] {
+export function buildNativeStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools, stage: string, relays: string[], parentPid = process.pid): string[] {
   const lowers = [...plan.lowers].reverse().join(":");
   return [
     stage, String(parentPid), plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0", plan.relays ? "1" : "0",
-    ...listen, "--", tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
+    ...relays, "--", tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
+}
+
+/**
+ * The native stage's relays for a network spec, the same ones the relay process makes (net/relay.ts):
+ * the proxy at 127.0.0.1:<proxyPort>, each hostAccess port at 127.0.0.2:<port> (with a port header),
+ * and the port forwards' Unix socket. `hostPorts`: hostAccess ports, resolved already.
+ */
+export function nativeRelays(net: NetworkSpec, hostPorts: number[]): string[] {
+  const out: string[] = [];
+  if (net.mode === "proxy" && net.proxySocket) out.push(`127.0.0.1:${net.proxyPort ?? DEFAULT_PROXY_PORT}>${net.proxySocket}`);
+  if (net.hostAccess && net.hostSocket) for (const p of hostPorts) out.push(`${HOST_ALIAS_ADDRESS}:${p}>${net.hostSocket}>${p}`);
+  if (net.ports.length > 0 && net.forwardSocket) out.push(`${net.forwardSocket}>${[...new Set(net.ports.map((p) => p.guest))].join(",")}`);
+  return out;
 }
 
 /**

@@ -7,22 +7,20 @@ import { closeSync, readFileSync } from "node:fs";
 import { EXIT, SiloError } from "../../../core/errors.ts";
 import { log } from "../../../core/log.ts";
 import { homePaths, siloHome } from "../../../core/paths.ts";
-import type { RelayRoute, SandboxRelays } from "../../../net/relay.ts";
 import type { Driver, SandboxProcess } from "../../driver.ts";
 import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
 import { exitCodeFor, type RunResult, type RunSpec } from "../../spec.ts";
 import {
-  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildResolvConf, buildStageArgv, encodeArgs, needsRelays, STAGE_PATH, type HostTools,
+  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildResolvConf, nativeRelays, buildStageArgv, encodeArgs, needsRelays, STAGE_PATH, type HostTools,
 } from "./argv.ts";
 import { launch, writeAll, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage } from "./native.ts";
-import { relayError, startRelay, type Relay } from "./relay.ts";
+import { startRelay, type Relay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, type SandboxPlan } from "./plan.ts";
 import { buildSeccompFilter, nativeSeccompArch } from "./seccomp.ts";
 
 const REGISTER_AFTER_MS = 100;
-/** How long the native stage may take to send the relays' sockets before silo gives up (fails closed). */
-const RELAY_TIMEOUT_MS = 10_000;
+
 
 async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<SandboxProcess> {
   const t0 = performance.now();
@@ -32,35 +30,33 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   const tools = await hostTools();
   const arch = nativeSeccompArch();
   if (!arch) throw new SiloError("E_DRIVER", `the bwrap driver supports x86_64 and aarch64, not ${process.arch}`);
-  // The native stage, when this silo has one, sets the sandbox up and makes its network namespace itself.
-  // Port forwards into the sandbox still need a process inside (the relay process, with the sh stage).
+  // The native stage, when this silo has one, sets the sandbox up and runs its network relays itself;
+  // the /bin/sh stage needs the relay process (a second silo) for them.
   const relays = needsRelays(spec);
   const nativePath = await nativeStage(home);
-  const native = nativePath !== null && !(relays && spec.network.ports.length > 0);
   // With the relay process, it goes first (a Bun start is the slow part; `prewarm` may have started it
   // already) and owns the network namespace.
   let relay: Relay | null = null;
-  if (relays && !native) relay = prewarmed ?? startRelay(spec.self, tools);
+  if (relays && !nativePath) relay = prewarmed ?? startRelay(spec.self, tools);
   else prewarmed?.kill();
   prewarmed = null;
   relay?.send(spec.network);
   let plan: SandboxPlan;
   let fds: ExtraFd[];
-  let routes: RelayRoute[] = [];
+  let nativeRelayArgs: string[] = [];
   const enc = new TextEncoder();
   try {
-    if (native && relays) routes = (await import("../../../net/relay.ts")).relayRoutes(spec.network, await (await import("../../../net/relay.ts")).resolveHostPorts(spec.network));
-    plan = makePlan(spec, runRoot, process.pid, native ? "native" : "sh");
+    if (nativePath && relays) {
+      const hostPorts = spec.network.hostAccess ? await (await import("../../../net/relay.ts")).resolveHostPorts(spec.network) : [];
+      nativeRelayArgs = nativeRelays(spec.network, hostPorts);
+    }
+    plan = makePlan(spec, runRoot, process.pid, nativePath ? "native" : "sh");
     fds = [encodeArgs(buildBwrapArgs(spec, plan)), buildSeccompFilter(arch), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
   } catch (e) {
     relay?.kill();
     throw e;
   }
   if (relay) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
-  // The native stage sends the listening sockets of the relays back on a socket pair (fd 7 in it).
-  const libc = native && routes.length > 0 ? await import("./libc.ts") : null;
-  const pair = libc?.socketPair() ?? null;
-  if (pair) fds.push({ fd: pair[1] });
   if (spec.resources.cpus || spec.resources.memoryMB) log.debug("bwrap: resource limits are not enforced by this driver");
   log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
@@ -94,38 +90,18 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
       throw e;
     }
   }
-  const argv = native
-    ? buildNativeStageArgv(spec, plan, tools, nativePath, routes.map((r) => `${r.hostname}:${r.port}`))
-    : buildStageArgv(spec, plan, tools, relay?.pid);
+  const argv = nativePath ? buildNativeStageArgv(spec, plan, tools, nativePath, nativeRelayArgs) : buildStageArgv(spec, plan, tools, relay?.pid);
   let launched: ReturnType<typeof launch>;
   try {
     launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds });
   } catch (e) {
-    if (pair) for (const fd of pair) libc!.closeFd(fd);
     relay?.kill();
     await cleanup();
     throw new SiloError("E_DRIVER", `cannot start the sandbox's stage ${argv[0]}: ${(e as Error).message}`,
-      native ? `if ${home} is on a noexec filesystem, set SILO_STAGE=sh (or move SILO_HOME)` : undefined);
+      nativePath ? `if ${home} is on a noexec filesystem, set SILO_STAGE=sh (or move SILO_HOME)` : undefined);
   }
   const { proc, held } = launched;
   log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, ${plan.stage} stage spawned ${(performance.now() - t1).toFixed(1)} ms later`);
-  let served: SandboxRelays | null = null;
-  if (pair) {
-    libc!.closeFd(pair[1]);
-    try {
-      // null: the stage failed before it listened; it exits 125 and `interpret` says why.
-      const listening = libc!.receiveFds(pair[0], routes.length, RELAY_TIMEOUT_MS);
-      if (listening) served = (await import("../../../net/relay.ts")).serveRelayFds(routes, listening);
-    } catch (e) {
-      killStage(proc.pid);
-      await proc.exited;
-      await cleanup();
-      throw relayError((e as Error).message);
-    } finally {
-      libc!.closeFd(pair[0]);
-    }
-    log.debug(`bwrap: relays served ${(performance.now() - t1).toFixed(1)} ms after the sandbox was prepared`);
-  }
   if (relay) {
     const block = held[0]!;
     try {
@@ -152,7 +128,6 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
     const code = await proc.exited;
     const t2 = performance.now();
     relay?.stop();
-    served?.close();
     const result = await interpret(spec, plan, code, signalName(proc.signalCode));
     await cleanup();
     log.debug(`bwrap: sandbox ${plan.id} ran ${(t2 - t1).toFixed(1)} ms, cleaned up in ${(performance.now() - t2).toFixed(1)} ms`);
@@ -242,8 +217,8 @@ const driver: Driver = {
   name: "bwrap",
   probe: async () => (await import("./probe.ts")).probeBwrap(),
   prewarm(hint) {
-    // The relay process is only for the sh stage, or for port forwards (which the native stage leaves to it).
-    if (!hint.network || prewarmed || (hasNativeStage() && !hint.ports)) return;
+    // The relay process is only for the sh stage.
+    if (!hint.network || prewarmed || hasNativeStage()) return;
     const tools = findHostTools();
     try {
       if (tools) prewarmed = startRelay(hint.self, tools);

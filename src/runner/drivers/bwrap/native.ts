@@ -32,7 +32,11 @@ export async function nativeStage(home: string): Promise<string | null> {
     renameSync(tmp, dest);
     return (cached = dest);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // never written
+    }
     log.debug(`bwrap: cannot write the native stage to ${dest} (${(e as Error).message}); using the /bin/sh stage`);
     return null;
   }

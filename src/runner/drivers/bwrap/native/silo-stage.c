@@ -4,23 +4,34 @@
  * scripts/build.ts, embedded in the silo executable and written to SILO_HOME/libexec on first use;
  * argv.ts (buildNativeStageArgv) is the only place that builds its command line.
  *
- *   silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [IP:PORT ...] -- BWRAP ARGS...
+ *   silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [RELAY ...] -- BWRAP ARGS...
  *
  *   1. a new user namespace (root inside, the invoking user outside), a mount namespace and, when NET
  *      is 1, a network namespace with loopback up;
  *   2. the overlay: LOWERDIRS (top first, ':'-joined) read-only under UPPER, mounted on RUNDIR/root;
  *      when FALLBACK is 1 and UPPER's filesystem cannot hold an overlay upper, a tmpfs upper instead;
- *   3. with NET: a listening TCP socket on each IP:PORT inside the new network namespace, all of them
- *      sent to silo over fd 7 (SCM_RIGHTS). silo accepts on them itself and relays each connection to
- *      its host-side proxy, so nothing but those sockets leads out of the namespace. Connections made
- *      before silo accepts wait in the listen backlog; the command needs no extra synchronisation;
- *   4. exec bwrap, with its JSON status on fd 8 (RUNDIR/status).
+ *   3. with NET, the relays, the sandbox's only ways out of its network namespace. Each RELAY is one of
+ *        IP:PORT>SOCKET         listen on IP:PORT in the namespace; each connection goes to the host's
+ *                               Unix socket SOCKET (the egress proxy)
+ *        IP:PORT>SOCKET>HPORT   the same, with HPORT as a 2-byte header first (hostAccess: which port)
+ *        /PATH>PORT,PORT...     listen on the Unix socket /PATH; each connection starts with a 2-byte
+ *                               port header, and goes to that port on the namespace's loopback (port
+ *                               forwards from the host), for the listed ports only
+ *      All listen before bwrap starts, so the command never sees a relay missing. This process then
+ *      stays as the relays' server (a child per connection) and starts bwrap as its child, reaps them
+ *      all, and exits as bwrap does (its code, or its signal). It is outside the sandbox's pid namespace
+ *      and filesystem view, and dies with silo (parent-death signal); bwrap dies with it;
+ *   4. exec bwrap (in that child, with relays), with its JSON status on fd 8 (RUNDIR/status).
  *
  * Failures before bwrap: the reason goes to RUNDIR/err and the exit code is 125 (silo reports it).
  * Nothing here is a sandbox by itself; bwrap is, inside what this sets up.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -39,9 +50,8 @@
 #include <unistd.h>
 
 #define EXIT_STAGE 125
-#define FD_SEND 7
 #define FD_STATUS 8
-#define MAX_LISTEN 64
+#define MAX_RELAYS 64
 
 static const char *rundir = ".";
 
@@ -98,51 +108,261 @@ static void loopback_up(void) {
   close(fd);
 }
 
-/* "127.0.0.1:3128" -> a listening socket in the current network namespace. */
-static int listen_on(const char *spec) {
-  char ip[64];
-  const char *colon = strrchr(spec, ':');
-  if (!colon || (size_t)(colon - spec) >= sizeof ip) fail("bad listen address %s", spec);
-  memcpy(ip, spec, colon - spec);
-  ip[colon - spec] = 0;
+enum kind { TO_UNIX, TO_LOOPBACK };
+
+struct relay {
+  enum kind kind;
+  int fd;                /* the listening socket */
+  const char *target;    /* TO_UNIX: the host-side socket */
+  int header;            /* TO_UNIX: port header to send first, or -1 */
+  int ports[MAX_RELAYS]; /* TO_LOOPBACK: the ports a connection may ask for */
+  int nports;
+};
+
+static int parse_port(const char *s) {
   char *end;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end || port < 1 || port > 65535) fail("bad listen port in %s", spec);
+  long p = strtol(s, &end, 10);
+  if (*end || p < 1 || p > 65535) fail("bad port %s", s);
+  return (int)p;
+}
+
+static void fill_unix(struct sockaddr_un *sa, const char *path) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sa->sun_path) fail("socket path too long: %s", path);
+  strcpy(sa->sun_path, path);
+}
+
+/* Parse one RELAY argument and listen on it (in the current, new, network namespace). */
+static void open_relay(char *spec, struct relay *r) {
+  char *gt = strchr(spec, '>');
+  if (!gt) fail("bad relay %s", spec);
+  *gt = 0;
+  char *rest = gt + 1;
+  if (spec[0] == '/') {
+    r->kind = TO_LOOPBACK;
+    for (char *tok = strtok(rest, ","); tok; tok = strtok(NULL, ",")) {
+      if (r->nports == MAX_RELAYS) fail("too many ports");
+      r->ports[r->nports++] = parse_port(tok);
+    }
+    struct sockaddr_un sa;
+    fill_unix(&sa, spec);
+    unlink(spec);
+    r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(r->fd, SOMAXCONN) < 0)
+      fail("cannot listen on %s: %s", spec, strerror(errno));
+    return;
+  }
+  r->kind = TO_UNIX;
+  r->target = rest;
+  r->header = -1;
+  char *gt2 = strchr(rest, '>');
+  if (gt2) {
+    *gt2 = 0;
+    r->header = parse_port(gt2 + 1);
+  }
+  char *colon = strrchr(spec, ':');
+  if (!colon) fail("bad relay address %s", spec);
+  *colon = 0;
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
-  sa.sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) fail("bad listen address %s", spec);
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail("socket: %s", strerror(errno));
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) fail("cannot listen on %s inside the sandbox: %s", spec, strerror(errno));
-  if (listen(fd, SOMAXCONN) < 0) fail("listen %s: %s", spec, strerror(errno));
+  sa.sin_port = htons((unsigned short)parse_port(colon + 1));
+  if (inet_pton(AF_INET, spec, &sa.sin_addr) != 1) fail("bad relay address %s", spec);
+  r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (r->fd < 0) fail("socket: %s", strerror(errno));
+  if (bind(r->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(r->fd, SOMAXCONN) < 0)
+    fail("cannot listen on %s:%s inside the sandbox: %s", spec, colon + 1, strerror(errno));
+}
+
+static int write_all(int fd, const char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, buf, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    buf += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int read_full(int fd, unsigned char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, buf, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    buf += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* Copy both ways until both sides have finished; a FIN is passed on as a half-close. */
+static void pump(int a, int b) {
+  static char buf[65536];
+  int open_a = 1, open_b = 1;
+  while (open_a || open_b) {
+    struct pollfd p[2] = {{.fd = open_a ? a : -1, .events = POLLIN}, {.fd = open_b ? b : -1, .events = POLLIN}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      int from = i == 0 ? a : b, to = i == 0 ? b : a;
+      ssize_t n = read(from, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n < 0) return; /* reset: drop both */
+        shutdown(to, SHUT_WR);
+        if (i == 0) open_a = 0;
+        else open_b = 0;
+        continue;
+      }
+      if (write_all(to, buf, (size_t)n) < 0) return;
+    }
+  }
+}
+
+static int connect_unix(const char *path) {
+  struct sockaddr_un sa;
+  fill_unix(&sa, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
-static void send_fds(const int *fds, int n) {
-  char byte = 'L';
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * MAX_LISTEN)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-  memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-  ssize_t r;
-  do r = sendmsg(FD_SEND, &msg, MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  if (r != 1) fail("sending the listening sockets to silo: %s", strerror(errno));
+/* Dev servers often listen on localhost only, which may be ::1. */
+static int connect_loopback(int port) {
+  struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&v4, sizeof v4) == 0) return fd;
+  if (fd >= 0) close(fd);
+  struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons((unsigned short)port), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&v6, sizeof v6) == 0) return fd;
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+static void serve_connection(const struct relay *r, int c) {
+  int peer = -1;
+  if (r->kind == TO_UNIX) {
+    peer = connect_unix(r->target);
+    if (peer < 0) return; /* the host side is gone: nothing else leads out */
+    if (r->header >= 0) {
+      char h[2] = {(char)(r->header >> 8), (char)(r->header & 0xff)};
+      if (write_all(peer, h, 2) < 0) return;
+    }
+  } else {
+    unsigned char h[2];
+    if (read_full(c, h, 2) < 0) return;
+    int port = (h[0] << 8) | h[1], ok = 0;
+    for (int k = 0; k < r->nports; k++) ok |= r->ports[k] == port;
+    if (!ok) return;
+    peer = connect_loopback(port);
+    if (peer < 0) return;
+  }
+  pump(c, peer);
+}
+
+static int sigchld_pipe[2] = {-1, -1};
+
+static void on_sigchld(int sig) {
+  (void)sig;
+  int saved = errno;
+  if (write(sigchld_pipe[1], "c", 1) < 0) { /* full: a wake-up is pending anyway */ }
+  errno = saved;
+}
+
+/* bwrap ended: end the same way, so silo sees its exit code or signal. */
+static void exit_like(int status) {
+  if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    kill(getpid(), sig);
+  }
+  _exit(EXIT_STAGE);
+}
+
+/*
+ * The relay process: bwrap's parent. It accepts on every relay (a child per connection), reaps its
+ * children, and ends as bwrap ends. It ignores the terminal's signals (a Ctrl-C in `silo shell` is the
+ * command's business; silo forwards what it must to the command itself). Never returns.
+ */
+static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) fail("pipe: %s", strerror(errno));
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigchld;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  struct pollfd p[MAX_RELAYS + 1];
+  for (int k = 0; k < n; k++) p[k] = (struct pollfd){.fd = relays[k].fd, .events = POLLIN};
+  p[n] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
+  pid_t self = getpid();
+  for (;;) {
+    /* Reap first: bwrap may have ended before the handler was in place. */
+    int status;
+    pid_t dead;
+    while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+      if (dead == bwrap) exit_like(status);
+    if (poll(p, (nfds_t)n + 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail("poll: %s", strerror(errno));
+    }
+    if (p[n].revents & POLLIN) {
+      char buf[64];
+      while (read(sigchld_pipe[0], buf, sizeof buf) > 0) {}
+    }
+    for (int k = 0; k < n; k++) {
+      if (!(p[k].revents & POLLIN)) continue;
+      int c = accept4(relays[k].fd, NULL, NULL, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      pid_t child = fork();
+      if (child == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(0);
+        signal(SIGCHLD, SIG_DFL);
+        for (int j = 0; j < n; j++) close(relays[j].fd);
+        serve_connection(&relays[k], c);
+        _exit(0);
+      }
+      close(c);
+    }
+  }
+}
+
+static void exec_bwrap(char **cmd) {
+  char status[4096];
+  snprintf(status, sizeof status, "%s/status", rundir);
+  int sfd = open(status, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (sfd < 0) fail("open %s: %s", status, strerror(errno));
+  if (sfd == FD_STATUS) {
+    if (fcntl(sfd, F_SETFD, 0) < 0) fail("fcntl: %s", strerror(errno));
+  } else {
+    if (dup2(sfd, FD_STATUS) < 0) fail("dup2: %s", strerror(errno));
+    close(sfd);
+  }
+  execv(cmd[0], cmd);
+  fail("exec %s: %s", cmd[0], strerror(errno));
 }
 
 int main(int argc, char **argv) {
   if (argc < 10) {
-    dprintf(2, "usage: silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [IP:PORT ...] -- BWRAP ARGS...\n");
+    dprintf(2, "usage: silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [RELAY ...] -- BWRAP ARGS...\n");
     return EXIT_STAGE;
   }
   pid_t parent = (pid_t)atol(argv[1]);
@@ -151,11 +371,11 @@ int main(int argc, char **argv) {
   int fallback = strcmp(argv[6], "1") == 0;
   int net = strcmp(argv[7], "1") == 0;
   int i = 8;
-  const char *listen_specs[MAX_LISTEN];
-  int nlisten = 0;
+  char *relay_specs[MAX_RELAYS];
+  int nrelays = 0;
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-    if (nlisten == MAX_LISTEN) fail("too many listen addresses");
-    listen_specs[nlisten++] = argv[i];
+    if (nrelays == MAX_RELAYS) fail("too many relays");
+    relay_specs[nrelays++] = argv[i];
   }
   if (i + 1 >= argc) fail("no bwrap command after --");
   char **cmd = &argv[i + 1];
@@ -192,20 +412,23 @@ int main(int argc, char **argv) {
 
   if (net) {
     loopback_up();
-    int fds[MAX_LISTEN];
-    for (int k = 0; k < nlisten; k++) fds[k] = listen_on(listen_specs[k]);
-    if (nlisten > 0) send_fds(fds, nlisten);
-    for (int k = 0; k < nlisten; k++) close(fds[k]);
+    static struct relay relays[MAX_RELAYS];
+    for (int k = 0; k < nrelays; k++) open_relay(relay_specs[k], &relays[k]);
+    if (nrelays > 0) {
+      /* This process stays, as the relays and bwrap's parent; bwrap starts in a child. */
+      pid_t child = fork();
+      if (child < 0) fail("fork: %s", strerror(errno));
+      if (child == 0) exec_bwrap(cmd);
+      for (int k = 3; k < 1024; k++) {
+        int keep = 0;
+        for (int j = 0; j < nrelays; j++) keep |= relays[j].fd == k;
+        if (!keep) close(k); /* bwrap's descriptors are its own now */
+      }
+      serve_relays(relays, nrelays, child);
+    }
+  } else if (nrelays > 0) {
+    fail("relays need a network namespace");
   }
-  if (fcntl(FD_SEND, F_GETFD) >= 0) close(FD_SEND);
-
-  char status[4096];
-  snprintf(status, sizeof status, "%s/status", rundir);
-  int sfd = open(status, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (sfd < 0) fail("open %s: %s", status, strerror(errno));
-  if (dup2(sfd, FD_STATUS) < 0) fail("dup2: %s", strerror(errno));
-  close(sfd);
-  execv(cmd[0], cmd);
-  fail("exec %s: %s", cmd[0], strerror(errno));
+  exec_bwrap(cmd);
   return EXIT_STAGE;
 }

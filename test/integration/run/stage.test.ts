@@ -1,0 +1,77 @@
+// The bwrap driver's two set-up stages through dist/silo: the native one (embedded, written once to
+// SILO_HOME/libexec) by default, the /bin/sh one with SILO_STAGE=sh or when the native one cannot be
+// written; with network relays the native stage is their process, and it ends with the sandbox, passing
+// the command's exit code or signal on.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeHome, makeProject, runSilo, type SiloResult } from "../../helpers/silo.ts";
+
+function ok(r: SiloResult): SiloResult {
+  if (r.exitCode !== 0) expect(`exit ${r.exitCode}\n${r.stderr}`).toBe("exit 0");
+  return r;
+}
+
+/** Processes whose command line mentions `needle` (other than the caller's own). */
+function processesWith(needle: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmd.includes(needle)) out.push(`${pid}: ${cmd}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+describe("the bwrap driver's set-up stage", () => {
+  let home: string;
+  let project: string;
+  beforeAll(async () => {
+    home = makeHome();
+    project = makeProject("");
+    ok(await runSilo(["install", "python"], { home }));
+  });
+  // python's registry entry allows pypi.org: every run here has the proxy relay.
+  const run = (code: string, env: Record<string, string> = {}, h = home) => runSilo(["--debug", "run", "python", "-c", code], { home: h, cwd: project, env });
+
+  test("by default the native stage runs the sandbox, from SILO_HOME/libexec, and no second silo process starts", async () => {
+    const r = ok(await run("import os; print(os.environ['HTTP_PROXY'])"));
+    expect(r.stdout.trim()).toBe("http://127.0.0.1:3128");
+    expect(r.stderr).toContain("native stage spawned");
+    expect(r.stderr).not.toContain("relay: listening"); // what the relay process (silo __stage) logs
+    expect(readdirSync(join(home, "libexec")).filter((n) => n.startsWith("silo-stage-"))).toHaveLength(1);
+  });
+
+  test("the relays' process ends with the sandbox", async () => {
+    const r = ok(await run("print('hi')"));
+    const id = /sandbox (\d+-[a-z0-9]+) prepared/.exec(r.stderr)?.[1];
+    expect(id).toBeDefined();
+    // (The run dir's detached `rm -rf` may still be at work: that is silo's cleanup, not the sandbox.)
+    expect(processesWith(`run/${id}`).filter((p) => !/^\d+: rm -rf/.test(p))).toEqual([]);
+  });
+
+  test("with relays the command's exit code and signal pass through the native stage", async () => {
+    expect((await run("import sys; sys.exit(42)")).exitCode).toBe(42);
+    expect((await run("import os, signal; os.kill(os.getpid(), signal.SIGTERM)")).exitCode).toBe(143);
+  });
+
+  test("SILO_STAGE=sh: the /bin/sh stage and the relay process give the same sandbox", async () => {
+    const r = ok(await run("import os; print(os.environ['HTTP_PROXY'], os.getuid())", { SILO_STAGE: "sh" }));
+    expect(r.stdout.trim()).toBe("http://127.0.0.1:3128 0");
+    expect(r.stderr).toContain("sh stage spawned");
+    expect(r.stderr).toContain("relay: listening");
+  });
+
+  test("a native stage that cannot be written out falls back to the /bin/sh stage", async () => {
+    const h = makeHome();
+    ok(await runSilo(["install", "python"], { home: h }));
+    writeFileSync(join(h, "libexec"), "not a directory");
+    const r = ok(await run("print('still runs')", {}, h));
+    expect(r.stdout.trim()).toBe("still runs");
+    expect(r.stderr).toContain("using the /bin/sh stage");
+    expect(r.stderr).toContain("sh stage spawned");
+  });
+});
