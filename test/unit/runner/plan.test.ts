@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkSpec, cleanStaleRuns, makePlan, removeTree, resolveInWorkspace } from "../../../src/runner/drivers/bwrap/plan.ts";
+import { checkSpec, cleanStaleRuns, makePlan, removeTree, resolveInWorkspace, STALE_RUN_GRACE_MS, startReaper } from "../../../src/runner/drivers/bwrap/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
 import { tmp } from "../../helpers/silo.ts";
 
@@ -99,13 +99,25 @@ describe("makePlan and clean-up", () => {
     removeTree(d);
     expect(existsSync(d)).toBe(false);
   });
-  test("cleanStaleRuns removes the run dirs of dead silo processes only", () => {
+  test("cleanStaleRuns removes the run dirs of dead silo processes only, once their reaper's grace is over", () => {
     const root = tmp();
     const dead = Bun.spawnSync(["true"]).pid;
-    mkdirSync(join(root, `${dead}-gone`));
-    mkdirSync(join(root, `${process.pid}-mine`));
-    mkdirSync(join(root, "not-a-run"));
+    const old = new Date(Date.now() - STALE_RUN_GRACE_MS - 1000);
+    for (const name of [`${dead}-gone`, `${dead}-fresh`, `${process.pid}-mine`, "not-a-run"]) mkdirSync(join(root, name));
+    for (const name of [`${dead}-gone`, `${process.pid}-mine`, "not-a-run"]) utimesSync(join(root, name), old, old);
     expect(cleanStaleRuns(root)).toBe(1);
-    expect(readdirSync(root).sort()).toEqual([`${process.pid}-mine`, "not-a-run"]);
+    expect(readdirSync(root).sort()).toEqual([`${dead}-fresh`, `${process.pid}-mine`, "not-a-run"].sort());
+  });
+  test("the reaper removes its run dir once released, mode-000 overlay work dirs and all", async () => {
+    const d = join(tmp(), "1-run");
+    mkdirSync(join(d, "work/work"), { recursive: true });
+    mkdirSync(join(d, "upper/x"), { recursive: true });
+    chmodSync(join(d, "work/work"), 0o000);
+    const reaper = startReaper(d)!;
+    await Bun.sleep(50);
+    expect(existsSync(d)).toBe(true); // not before it is released
+    reaper.release();
+    for (let i = 0; i < 100 && existsSync(d); i++) await Bun.sleep(20);
+    expect(existsSync(d)).toBe(false);
   });
 });

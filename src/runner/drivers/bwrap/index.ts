@@ -16,7 +16,7 @@ import {
 import { launch, writeAll, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage } from "./native.ts";
 import { startRelay, type Relay } from "./relay.ts";
-import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, type SandboxPlan } from "./plan.ts";
+import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, startReaper, type Reaper, type SandboxPlan } from "./plan.ts";
 import { buildSeccompFilter, nativeSeccompArch } from "./seccomp.ts";
 
 const REGISTER_AFTER_MS = 100;
@@ -73,9 +73,13 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
         return () => {};
       });
   }, REGISTER_AFTER_MS);
+  // Started once the stage runs (silo is idle then, and the machine has a second core): it removes the run
+  // directory when told, or when silo exits, however it exits.
+  let reaper: Reaper | null = null;
   const cleanup = async () => {
     clearTimeout(registerLater);
-    removeTreeLater(plan.runDir);
+    if (reaper) reaper.release();
+    else removeTreeLater(plan.runDir);
     if (spec.captureUpper) removeTree(plan.work);
     if (registered) (await registered)();
     cleanStaleRuns(runRoot);
@@ -101,6 +105,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
       nativePath ? `if ${home} is on a noexec filesystem, set SILO_STAGE=sh (or move SILO_HOME)` : undefined);
   }
   const { proc, held } = launched;
+  reaper = startReaper(plan.runDir);
   log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, ${plan.stage} stage spawned ${(performance.now() - t1).toFixed(1)} ms later`);
   if (relay) {
     const block = held[0]!;

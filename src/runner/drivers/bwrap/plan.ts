@@ -136,6 +136,47 @@ export function removeTreeLater(dir: string): void {
   }
 }
 
+/** Removes one run directory later; see startReaper. */
+export interface Reaper {
+  /** Remove it now (in the background). */
+  release(): void;
+}
+
+/**
+ * A process that removes `dir` once silo releases it or exits (killed or not: its stdin, which silo
+ * holds, reaches EOF either way). Started while the sandbox runs, so the end of a run pays no spawn;
+ * the removal itself runs after silo has gone, as removeTreeLater's does.
+ */
+export function startReaper(dir: string): Reaper | null {
+  try {
+    const proc = Bun.spawn(["/bin/sh", "-c", REAPER_SH, "silo-reaper", dir], {
+      env: { PATH: "/usr/bin:/bin" },
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    proc.unref();
+    const stdin = proc.stdin as unknown as import("bun").FileSink;
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        try {
+          stdin.end();
+        } catch {
+          // it is gone: the next silo's cleanStaleRuns removes the directory
+        }
+      },
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The reaper's script: wait for EOF, open the overlay work dirs (mode 000), remove. */
+export const REAPER_SH = 'read -r _; chmod 700 "$1/work/work" "$1/work" "$1/w/work" 2>/dev/null; exec rm -rf -- "$1"';
+
 /** overlayfs leaves work/work with mode 000 (in a run dir, or as the capture's work dir itself). */
 function openWorkDirs(dir: string) {
   for (const w of [join(dir, "work", "work"), join(dir, "work"), join(dir, "w", "work")]) {
@@ -153,8 +194,14 @@ export function removeTree(dir: string): void {
   removeTreeCore(dir);
 }
 
-/** Remove run directories whose silo is gone (killed before it could clean up). */
-export function cleanStaleRuns(runRoot: string, keep?: string): number {
+/**
+ * A dead silo's run directory younger than this is left to its reaper, which removes it as that silo ends
+ * (removing it here too would only contend with it, for milliseconds the next run would pay).
+ */
+export const STALE_RUN_GRACE_MS = 30_000;
+
+/** Remove run directories whose silo is gone and whose reaper did not finish (killed with it, say). */
+export function cleanStaleRuns(runRoot: string, keep?: string, graceMs = STALE_RUN_GRACE_MS): number {
   let names: string[];
   try {
     names = readdirSync(runRoot);
@@ -165,6 +212,11 @@ export function cleanStaleRuns(runRoot: string, keep?: string): number {
   for (const name of names) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1]);
     if (!pid || name === keep || isAlive(pid)) continue;
+    try {
+      if (Date.now() - statSync(join(runRoot, name)).mtimeMs < graceMs) continue;
+    } catch {
+      continue; // its reaper got there first
+    }
     removeTree(join(runRoot, name));
     n++;
   }
