@@ -3,10 +3,12 @@
 import { basename } from "node:path";
 import { EXIT, SiloError } from "./core/errors.ts";
 import { isDebug, log, setDebug, setQuiet, writeFd } from "./core/log.ts";
+import { mark } from "./core/trace.ts";
 
 const RUN_LIKE = new Set(["run", "shell", "lsp", "build"]);
 
 async function main(argv: string[]): Promise<number> {
+  mark("main");
   const invoked = basename(process.argv0 || "silo");
   if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
   if (argv[0] === "__resolve") return (await import("./app/context.ts")).resolveOnly(argv[1] ?? "python");

@@ -3,6 +3,7 @@ import { basename, isAbsolute, join, normalize, relative, resolve } from "node:p
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
+import { mark } from "../core/trace.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver } from "../runner/driver.ts";
@@ -45,7 +46,9 @@ export const PROTECTED_PATHS = [".git/hooks", ".git/config", "silo.toml", ".envr
 /** Turn config + tool + plugin into a RunSpec and pick the driver. Starts host-side network helpers. */
 export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()): Promise<PreparedRun> {
   const t0 = performance.now();
+  mark("prepare");
   const ctx = await loadRunContext(home, opts.cwd, opts.tool);
+  mark("config");
   const tool = ctx.tool;
   if (!tool) throw toolNotInstalled(opts.tool);
   const root = checkWorkspace(ctx.project.root);
@@ -56,6 +59,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const t1 = performance.now();
   const image = await ensureImage(home, ctx);
   const t2 = performance.now();
+  mark("image");
 
   const env = baseEnv(image.config.env);
   Object.assign(env, tool.env);
@@ -95,7 +99,9 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   for (const m of tool.mount.extra) mounts.push({ host: resolve(root, m.host), guest: m.guest, readonly: m.readonly, kind: "dir" });
 
   const runDir = join(home.run, `${process.pid}-${Date.now().toString(36)}`);
+  mark("plugin+mounts");
   const net = await startNetwork(tool, opts, runDir);
+  mark("network");
   Object.assign(env, net.env);
   let sshAgent: string | undefined;
   if (tool.passSshAgent && process.env.SSH_AUTH_SOCK) {
@@ -132,6 +138,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     await net.close();
     quarantineCreated(root, missing, home, tool.name);
   };
+  mark("spec");
   return { spec, driver, hostRoot: root, cleanup };
 }
 
@@ -147,8 +154,10 @@ export async function runTool(opts: RunOptions): Promise<number> {
     return result.code;
   } finally {
     const t3 = performance.now();
+    mark("sandbox done");
     await prepared.cleanup();
     (await import("./auto-gc.ts")).maybeAutoGc(homePaths(), prepared.spec.self);
+    mark("cleaned up");
     if (opts.timing) log.info(`timing: after the sandbox ${(performance.now() - t3).toFixed(1)} ms`);
   }
 }

@@ -6,6 +6,7 @@
 import { closeSync, readFileSync } from "node:fs";
 import { EXIT, SiloError } from "../../../core/errors.ts";
 import { log } from "../../../core/log.ts";
+import { mark } from "../../../core/trace.ts";
 import { homePaths, siloHome } from "../../../core/paths.ts";
 import type { Driver, SandboxProcess } from "../../driver.ts";
 import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
@@ -17,7 +18,10 @@ import { launch, writeAll, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage } from "./native.ts";
 import { startRelay, type Relay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, startReaper, type Reaper, type SandboxPlan } from "./plan.ts";
-import { buildSeccompFilter, nativeSeccompArch } from "./seccomp.ts";
+import { nativeSeccompArch } from "./seccomp.ts";
+import { prebuiltSeccompFilters } from "./seccomp-prebuilt.ts" with { type: "macro" };
+
+const SECCOMP_FILTERS = prebuiltSeccompFilters();
 
 const REGISTER_AFTER_MS = 100;
 
@@ -51,7 +55,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
       nativeRelayArgs = nativeRelays(spec.network, hostPorts);
     }
     plan = makePlan(spec, runRoot, process.pid, nativePath ? "native" : "sh");
-    fds = [encodeArgs(buildBwrapArgs(spec, plan)), buildSeccompFilter(arch), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
+    fds = [encodeArgs(buildBwrapArgs(spec, plan)), Uint8Array.from(SECCOMP_FILTERS[arch]), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
   } catch (e) {
     relay?.kill();
     throw e;
@@ -60,6 +64,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   if (spec.resources.cpus || spec.resources.memoryMB) log.debug("bwrap: resource limits are not enforced by this driver");
   log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
+  mark("planned");
 
   // `silo status` learns of a sandbox once it has run for a moment: a short command (the shim calls that
   // dominate) never pays for the state database, nor competes with its own start-up for the CPU.
@@ -105,7 +110,9 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
       nativePath ? `if ${home} is on a noexec filesystem, set SILO_STAGE=sh (or move SILO_HOME)` : undefined);
   }
   const { proc, held } = launched;
+  mark("launched");
   reaper = startReaper(plan.runDir);
+  mark("reaper");
   log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, ${plan.stage} stage spawned ${(performance.now() - t1).toFixed(1)} ms later`);
   if (relay) {
     const block = held[0]!;
@@ -131,6 +138,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
 
   const exited = (async (): Promise<RunResult> => {
     const code = await proc.exited;
+    mark("exited");
     const t2 = performance.now();
     relay?.stop();
     const result = await interpret(spec, plan, code, signalName(proc.signalCode));

@@ -1,0 +1,14 @@
+/**
+ * Where a run's milliseconds go: `SILO_TRACE=1` prints each mark with the time since the process started
+ * (Bun's performance.now() origin) when silo exits. Off, a mark is one boolean test.
+ */
+import { writeFd } from "./log.ts";
+
+const on = process.env.SILO_TRACE === "1";
+const marks: [string, number][] = [];
+
+export function mark(label: string): void {
+  if (!on) return;
+  if (marks.length === 0) process.on("exit", () => writeFd(2, `trace: ${marks.map(([l, t]) => `${l} ${t.toFixed(1)}`).join(", ")}\n`));
+  marks.push([label, performance.now()]);
+}
