@@ -245,7 +245,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
     const below = t.scope === "project" ? currentLayer(globalBase(home, t.tool), "global") : null;
     prepared.spec.layers = [imageRoot, ...(below ? [below.root] : []), acc];
     prepared.spec.captureUpper = upper;
-    code = (await prepared.driver.run(prepared.spec)).code;
+    code = (await prepared.driver.run(prepared.spec, prepared.hooks)).code;
   } finally {
     await prepared.cleanup();
     removeTree(`${upper}.work`);

@@ -4,10 +4,9 @@ import { SiloError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
-import { findProjectConfig } from "../config/load.ts";
+import { findProjectConfig, trustRecordPath } from "../config/locate.ts";
 import type { InstalledTool } from "../config/schema.ts";
 import type { ProjectConfig, ResolvedTool } from "../config/resolve.ts";
-import { trustRecordPath } from "../config/trust.ts";
 import { VERSION } from "../version.ts";
 
 /** What `silo run` needs from configuration, resolved once and cached by the stat of every input file. */

@@ -46,7 +46,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
     if (lsp.install && !commandInLayers(prepared.spec.layers, prepared.spec.env.PATH ?? "", lsp.command[0]!)) {
       prepared.spec.layers.push(await ensureLspLayer(home, opts, lsp, prepared.spec.layers));
     }
-    const proc = await prepared.driver.spawn(prepared.spec, "pipe");
+    const proc = await prepared.driver.spawn(prepared.spec, "pipe", prepared.hooks);
     if (!proc.stdin || !proc.stdout) {
       proc.kill("SIGKILL");
       throw new SiloError("E_DRIVER", `driver ${prepared.driver.name} did not give piped stdio for the language server`);
@@ -96,7 +96,7 @@ export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp
   let code: number;
   try {
     build.spec.captureUpper = tmp;
-    const proc = await build.driver.spawn(build.spec, "pipe");
+    const proc = await build.driver.spawn(build.spec, "pipe", build.hooks);
     proc.stdin?.end();
     // stdout belongs to the editor: the installer's chatter goes to stderr.
     const copy = proc.stdout ? copyToStderr(proc.stdout) : Promise.resolve();

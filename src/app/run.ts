@@ -6,7 +6,7 @@ import { isatty } from "../core/tty.ts";
 import { mark } from "../core/trace.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
-import type { Driver } from "../runner/driver.ts";
+import type { Driver, RunHooks } from "../runner/driver.ts";
 import type { Mount, NetworkSpec, RunSpec } from "../runner/spec.ts";
 import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts";
 import { selectDriver } from "./driver-select.ts";
@@ -37,6 +37,8 @@ export interface PreparedRun {
   driver: Driver;
   /** Project root on the host (mounted at /workspace). */
   hostRoot: string;
+  /** Hand to driver.run/spawn: what starts once the sandbox is launching (the egress proxy). */
+  hooks: RunHooks;
   cleanup(): Promise<void>;
 }
 
@@ -139,7 +141,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     quarantineCreated(root, missing, home, tool.name);
   };
   mark("spec");
-  return { spec, driver, hostRoot: root, cleanup };
+  return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch }, cleanup };
 }
 
 /** `silo run`: prepare, run with stdio inherited, clean up; resolves with the exit code to use. */
@@ -148,7 +150,7 @@ export async function runTool(opts: RunOptions): Promise<number> {
   const prepared = await prepareRun(opts);
   try {
     const t1 = performance.now();
-    const result = await prepared.driver.run(prepared.spec);
+    const result = await prepared.driver.run(prepared.spec, prepared.hooks);
     const t2 = performance.now();
     if (opts.timing) log.info(`timing: start-up ${t0.toFixed(1)} ms, prepare ${(t1 - t0).toFixed(1)} ms, sandbox+command ${(t2 - t1).toFixed(1)} ms`);
     return result.code;
@@ -277,33 +279,40 @@ function wantsNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions): 
 async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions, runDir: string) {
   const ports = [...tool.ports, ...(opts.ports ?? [])];
   const allow = opts.purpose === "build" ? [...tool.network.allow, ...tool.network.installAllow] : tool.network.allow;
-  const none = { spec: { mode: "none", hostAccess: false, ports: [] } as NetworkSpec, env: {}, close: async () => {} };
+  const none = { spec: { mode: "none", hostAccess: false, ports: [] } as NetworkSpec, env: {}, afterLaunch: async () => {}, close: async () => {} };
   // A language server runs project code (build scripts, macros) for as long as the editor is open: no network,
   // and no port forwards (they would take the host ports a `silo run` of the same tool needs).
   if (opts.purpose === "lsp") return none;
   // `deny = ["*"]` (the narrowing way to say "no network", allowed in untrusted files) needs no proxy at all.
   const denyAll = tool.network.deny.includes("*");
   if ((allow.length === 0 || denyAll) && !tool.network.hostAccess && ports.length === 0) return none;
-  const { startHostNetwork, proxyEnv } = await import("../net/host.ts");
-  mkdirSync(runDir, { recursive: true });
-  const net = await startHostNetwork(
-    {
-      tool: tool.name,
-      allow,
-      deny: tool.network.deny,
-      hostAccess: tool.network.hostAccess,
-      hostPorts: tool.network.hostPorts,
-      ports,
-      // One line per denied host, with the proxy's own reason (not allowed, denied, private address, SNI).
-      onDeny: (host: string, info: { message: string }) => log.warn(`${tool.name}: ${info.message.split("\n").join(" ")}`),
-    },
-    runDir,
-  );
+  const { planHostNetwork, proxyEnv } = await import("../net/plan.ts");
+  const input = {
+    tool: tool.name,
+    allow,
+    deny: tool.network.deny,
+    hostAccess: tool.network.hostAccess,
+    hostPorts: tool.network.hostPorts,
+    ports,
+    // One line per denied host, with the proxy's own reason (not allowed, denied, private address, SNI).
+    onDeny: (host: string, info: { message: string }) => log.warn(`${tool.name}: ${info.message.split("\n").join(" ")}`),
+  };
+  const spec = planHostNetwork(input, runDir);
+  const started: { close(): Promise<void> }[] = [];
+  const start = async (parts: { ports: boolean; proxy: boolean; bridge: boolean }) => {
+    const { startHostSide } = await import("../net/host.ts");
+    started.push(await startHostSide(input, spec, runDir, parts));
+  };
+  // Port forwards must be bound before the command starts (a taken port fails the run first), and the
+  // hostAccess bridge may be asked for the host's ports while the sandbox is set up. The proxy waits until
+  // the sandbox is launching: nothing inside connects before the command runs.
+  if (ports.length > 0 || tool.network.hostAccess) await start({ ports: true, proxy: false, bridge: true });
   return {
-    spec: net.spec,
-    env: proxyEnv(net.spec),
+    spec,
+    env: proxyEnv(spec),
+    afterLaunch: () => start({ ports: false, proxy: true, bridge: false }),
     close: async () => {
-      await net.close();
+      for (const s of started.splice(0).reverse()) await s.close();
       (await import("node:fs")).rmSync(runDir, { recursive: true, force: true });
     },
   };

@@ -4,16 +4,7 @@ import { SiloError } from "../core/errors.ts";
 import { checkSchema, type Schema } from "./_schema-dsl.ts";
 
 /** The nearest directory at or above `cwd` holding a silo.toml, or null. */
-export function findProjectConfig(cwd: string): string | null {
-  let dir = resolve(cwd);
-  for (;;) {
-    const file = join(dir, "silo.toml");
-    if (existsSync(file)) return file;
-    const up = dirname(dir);
-    if (up === dir) return null;
-    dir = up;
-  }
-}
+export { findProjectConfig } from "./locate.ts";
 
 /**
  * Parse one TOML file with c12 locked to data: the exact file name, no rc files, no package.json,

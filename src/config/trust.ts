@@ -2,14 +2,12 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { HomePaths } from "../core/paths.ts";
+import { trustRecordPath } from "./locate.ts";
 import { WIDENING_KEYS, type SiloConfig } from "./schema.ts";
 
 const sha256 = (s: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(s).digest("hex");
 
-/** Where the trust record of one silo.toml lives: keyed by its path, holding the hash of the trusted content. */
-export function trustRecordPath(home: HomePaths, configFile: string): string {
-  return join(home.trust, `${sha256(configFile).slice(0, 32)}.json`);
-}
+export { trustRecordPath };
 
 export type TrustState = "trusted" | "untrusted" | "changed";
 

@@ -1,46 +1,31 @@
 /**
  * Everything silo starts on the host for one sandbox's network, behind one call: the egress proxy (when
- * anything is allowed or hostAccess is on), the hostAccess bridge, and the port forwards. It returns the
- * filled NetworkSpec for the driver; the in-sandbox side is relay.ts.
+ * anything is allowed or hostAccess is on), the hostAccess bridge, and the port forwards. plan.ts says
+ * what they will be (the NetworkSpec, with no import of this module's weight); the in-sandbox side is
+ * relay.ts (or the driver's native stage).
  */
 import { chmodSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { SiloError } from "../core/errors.ts";
 import type { NetworkSpec } from "../runner/spec.ts";
-import { validatePattern } from "./allowlist.ts";
 import { startHostAccessBridge, startPortForwards, type Closable } from "./bridges.ts";
-import type { Lookup } from "./policy.ts";
-import { startEgressProxy, type DenyInfo } from "./proxy.ts";
-import { DEFAULT_PROXY_PORT } from "./relay.ts";
+import { planHostNetwork, type NetworkPolicyInput } from "./plan.ts";
+import { validatePattern } from "./allowlist.ts";
+import { startEgressProxy } from "./proxy.ts";
 
 export { checkPortsFree, discoverHostPorts, startHostAccessBridge, startPortForwards } from "./bridges.ts";
 export { startEgressProxy, type DenyInfo, type EgressProxyOptions } from "./proxy.ts";
 export { HOST_INTERNAL_ADDR, HOST_INTERNAL_NAME, hostsEntries, needsRelays, startSandboxRelays } from "./relay.ts";
-
-export interface NetworkPolicyInput {
-  /** Host patterns the tool may reach through the proxy. Empty (and no hostAccess): no egress at all. */
-  allow: string[];
-  deny: string[];
-  /** `host.silo.internal` reaches the host's loopback services. */
-  hostAccess: boolean;
-  /** Host loopback ports to relay for hostAccess; missing or empty: every port listening on host loopback at start. */
-  hostPorts?: number[];
-  /** Host port → sandbox port forwards. */
-  ports: { host: number; guest: number }[];
-  /** Host ssh-agent socket to bind at /run/silo/ssh-agent.sock (the driver binds it). */
-  sshAgent?: string;
-  tool: string;
-  /** Once per denied host; print one stderr line (`info.message` holds the what and the fix). */
-  onDeny?: (host: string, info: DenyInfo) => void;
-  /** Port the proxy relay listens on inside the sandbox (default 3128). */
-  proxyPort?: number;
-  /** Name resolution for the proxy (tests). */
-  lookup?: Lookup;
-}
+export { planHostNetwork, proxyEnv, type NetworkPolicyInput } from "./plan.ts";
 
 export interface HostNetwork {
   spec: NetworkSpec;
   close(): Promise<void>;
+}
+
+/** Which parts of the host side to start now (`startHostSide`); the default is all of them. */
+export interface StartParts {
+  ports?: boolean;
+  proxy?: boolean;
+  bridge?: boolean;
 }
 
 /**
@@ -49,68 +34,47 @@ export interface HostNetwork {
  * here (config validation reports them; `validatePattern`).
  */
 export async function startHostNetwork(input: NetworkPolicyInput, runDir: string): Promise<HostNetwork> {
-  // sockaddr_un holds 108 bytes; the longest name used here is proxy.sock.http (plain-HTTP server).
-  if (Buffer.byteLength(join(runDir, "proxy.sock.http")) > 107)
-    throw new SiloError("E_NETWORK", `the run directory ${runDir} is too long for Unix socket names`, "set SILO_HOME to a shorter path");
+  const spec = planHostNetwork(input, runDir);
+  return { spec, close: (await startHostSide(input, spec, runDir)).close };
+}
+
+/**
+ * Start `parts` of the host side that `spec` (from planHostNetwork) describes. A run may start the proxy
+ * only once its sandbox is launching: nothing inside can connect before its command runs, and the native
+ * stage's relays wait for the proxy's socket to appear.
+ */
+export async function startHostSide(
+  input: NetworkPolicyInput,
+  spec: NetworkSpec,
+  runDir: string,
+  parts: StartParts = {},
+): Promise<{ close(): Promise<void> }> {
+  const want = { ports: true, proxy: true, bridge: true, ...parts };
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   chmodSync(runDir, 0o700);
   const started: Closable[] = [];
   const close = async () => {
     for (const c of started.splice(0).reverse()) await c.close().catch(() => undefined);
   };
-  const allow = input.allow.filter((p) => validatePattern(p) === null);
-  const deny = input.deny.filter((p) => validatePattern(p) === null);
-  const spec: NetworkSpec = { mode: "none", hostAccess: input.hostAccess, ports: [...input.ports], sshAgent: input.sshAgent };
   try {
-    if (input.ports.length > 0) {
-      spec.forwardSocket = join(runDir, "forward.sock");
-      started.push(await startPortForwards(input.ports, spec.forwardSocket));
-    }
-    if (allow.length > 0 || input.hostAccess) {
-      spec.mode = "proxy";
-      spec.proxySocket = join(runDir, "proxy.sock");
-      spec.proxyPort = input.proxyPort ?? DEFAULT_PROXY_PORT;
+    if (want.ports && spec.forwardSocket) started.push(await startPortForwards(input.ports, spec.forwardSocket));
+    if (want.proxy && spec.mode === "proxy" && spec.proxySocket)
       started.push(
         await startEgressProxy({
           socketPath: spec.proxySocket,
-          allow,
-          deny,
+          allow: input.allow.filter((p) => validatePattern(p) === null),
+          deny: input.deny.filter((p) => validatePattern(p) === null),
           hostAccess: input.hostAccess,
           tool: input.tool,
           onDeny: input.onDeny,
           lookup: input.lookup,
         }),
       );
-    }
-    if (input.hostAccess) {
-      spec.hostSocket = join(runDir, "host.sock");
-      // Without configured ports (missing or empty) the relay asks the bridge, which discovers them meanwhile.
-      const listed = input.hostPorts?.length ? [...input.hostPorts] : undefined;
-      if (listed) spec.hostPorts = listed;
-      started.push(await startHostAccessBridge({ socketPath: spec.hostSocket, ports: listed }));
-    }
+    // Without configured ports (missing or empty) the relay asks the bridge, which discovers them meanwhile.
+    if (want.bridge && spec.hostSocket) started.push(await startHostAccessBridge({ socketPath: spec.hostSocket, ports: spec.hostPorts }));
   } catch (e) {
     await close();
     throw e;
   }
-  return { spec, close };
-}
-
-/** Environment that points HTTP clients (and JVMs, which ignore the variables) at the in-sandbox relay. */
-export function proxyEnv(spec: NetworkSpec): Record<string, string> {
-  if (spec.mode !== "proxy") return {};
-  const port = spec.proxyPort ?? DEFAULT_PROXY_PORT;
-  const url = `http://127.0.0.1:${port}`;
-  const noProxy = "localhost,127.0.0.1,::1";
-  return {
-    HTTP_PROXY: url,
-    HTTPS_PROXY: url,
-    http_proxy: url,
-    https_proxy: url,
-    NO_PROXY: noProxy,
-    no_proxy: noProxy,
-    JAVA_TOOL_OPTIONS:
-      `-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=${port} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=${port} ` +
-      `-Dhttp.nonProxyHosts=localhost|127.0.0.1`,
-  };
+  return { close };
 }

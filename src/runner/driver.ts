@@ -14,6 +14,17 @@ export interface SandboxProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** What the caller starts alongside the sandbox. */
+export interface RunHooks {
+  /**
+   * Called once the sandbox's process exists, before its command can have started (the bwrap driver:
+   * right after launching the native stage, or before releasing the relays' block fd). Host-side helpers
+   * the command needs only once it runs start here, in parallel with the sandbox's own set-up. If it
+   * throws, the sandbox is killed and spawn/run rejects with that error.
+   */
+  afterLaunch?(): Promise<void>;
+}
+
 export interface Driver {
   readonly name: DriverName;
   /** Can this driver work on this machine? If not, exactly what to fix. */
@@ -25,9 +36,9 @@ export interface Driver {
    */
   prewarm?(hint: { network: boolean; self: string[] }): void;
   /** Start the sandbox. `inherit` wires the caller's stdio (and TTY); `pipe` gives stdin/stdout to the caller. */
-  spawn(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<SandboxProcess>;
+  spawn(spec: RunSpec, stdio: "inherit" | "pipe", hooks?: RunHooks): Promise<SandboxProcess>;
   /** spawn("inherit"), forward SIGINT/SIGTERM/SIGHUP, and resolve with the exit code (128+n for signal n). */
-  run(spec: RunSpec): Promise<RunResult>;
+  run(spec: RunSpec, hooks?: RunHooks): Promise<RunResult>;
 }
 
 /** Static loader map: every specifier is a literal so `bun build --compile` keeps the module. */

@@ -8,7 +8,7 @@ import { EXIT, SiloError } from "../../../core/errors.ts";
 import { log } from "../../../core/log.ts";
 import { mark } from "../../../core/trace.ts";
 import { homePaths, siloHome } from "../../../core/paths.ts";
-import type { Driver, SandboxProcess } from "../../driver.ts";
+import type { Driver, RunHooks, SandboxProcess } from "../../driver.ts";
 import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
 import { exitCodeFor, type RunResult, type RunSpec } from "../../spec.ts";
 import {
@@ -26,7 +26,7 @@ const SECCOMP_FILTERS = prebuiltSeccompFilters();
 const REGISTER_AFTER_MS = 100;
 
 
-async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<SandboxProcess> {
+async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: RunHooks = {}): Promise<SandboxProcess> {
   const t0 = performance.now();
   const home = siloHome();
   const runRoot = homePaths(home).run;
@@ -113,6 +113,20 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe"): Promise<S
   mark("launched");
   reaper = startReaper(plan.runDir);
   mark("reaper");
+  if (hooks.afterLaunch) {
+    try {
+      await hooks.afterLaunch();
+    } catch (e) {
+      // Fail closed: what the command needs did not start, so it must not run.
+      killStage(proc.pid);
+      await proc.exited;
+      relay?.kill();
+      for (const fd of held) closeSync(fd);
+      await cleanup();
+      throw e;
+    }
+    mark("after launch");
+  }
   log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, ${plan.stage} stage spawned ${(performance.now() - t1).toFixed(1)} ms later`);
   if (relay) {
     const block = held[0]!;
@@ -240,13 +254,13 @@ const driver: Driver = {
     }
   },
   spawn: spawnSandbox,
-  async run(spec) {
+  async run(spec, hooks) {
     // Catch signals from the start: one arriving while the sandbox is set up is delivered once it exists.
     let sandbox: SandboxProcess | null = null;
     const pending: NodeJS.Signals[] = [];
     const stop = forwardSignals((sig) => (sandbox ? sandbox.kill(sig) : pending.push(sig)), { tty: spec.tty });
     try {
-      sandbox = await spawnSandbox(spec, "inherit");
+      sandbox = await spawnSandbox(spec, "inherit", hooks);
       for (const sig of pending) sandbox.kill(sig);
       return await sandbox.exited;
     } finally {

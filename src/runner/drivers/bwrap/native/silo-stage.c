@@ -224,16 +224,28 @@ static void pump(int a, int b) {
   }
 }
 
+/*
+ * silo may start the host side (the egress proxy) while the sandbox starts: until its socket exists and
+ * listens, wait a little (up to CONNECT_WAIT_MS in all), then give up, so the client sees its connection
+ * close (fail closed).
+ */
+#define CONNECT_WAIT_MS 5000
+
 static int connect_unix(const char *path) {
   struct sockaddr_un sa;
   fill_unix(&sa, path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+  long waited_us = 0, step_us = 500;
+  for (;;) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return fd;
+    int e = errno;
     close(fd);
-    return -1;
+    if ((e != ENOENT && e != ECONNREFUSED) || waited_us >= CONNECT_WAIT_MS * 1000L) return -1;
+    usleep((useconds_t)step_us);
+    waited_us += step_us;
+    if (step_us < 20000) step_us *= 2;
   }
-  return fd;
 }
 
 /* Dev servers often listen on localhost only, which may be ::1. */

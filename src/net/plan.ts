@@ -1,0 +1,70 @@
+/**
+ * What the host side of one sandbox's network will be, decided without starting anything (and without
+ * importing the proxy): the NetworkSpec the driver needs, and the environment that announces the proxy.
+ * host.ts starts what it describes.
+ */
+import { join } from "node:path";
+import { SiloError } from "../core/errors.ts";
+import { DEFAULT_PROXY_PORT, type NetworkSpec } from "../runner/spec.ts";
+import { validatePattern } from "./allowlist.ts";
+import type { DenyInfo } from "./proxy.ts";
+import type { Lookup } from "./policy.ts";
+
+export interface NetworkPolicyInput {
+  /** Host patterns the tool may reach through the proxy. Empty (and no hostAccess): no egress at all. */
+  allow: string[];
+  deny: string[];
+  /** `host.silo.internal` reaches the host's loopback services. */
+  hostAccess: boolean;
+  /** Host loopback ports to relay for hostAccess; missing or empty: every port listening on host loopback at start. */
+  hostPorts?: number[];
+  /** Host port → sandbox port forwards. */
+  ports: { host: number; guest: number }[];
+  /** Host ssh-agent socket to bind at /run/silo/ssh-agent.sock (the driver binds it). */
+  sshAgent?: string;
+  tool: string;
+  /** Once per denied host; print one stderr line (`info.message` holds the what and the fix). */
+  onDeny?: (host: string, info: DenyInfo) => void;
+  /** Port the proxy relay listens on inside the sandbox (default 3128). */
+  proxyPort?: number;
+  /** Name resolution for the proxy (tests). */
+  lookup?: Lookup;
+}
+
+/** The NetworkSpec for `input`, its sockets under `runDir`. Invalid allow patterns count as absent. */
+export function planHostNetwork(input: NetworkPolicyInput, runDir: string): NetworkSpec {
+  // sockaddr_un holds 108 bytes; the longest name used here is proxy.sock.http (plain-HTTP server).
+  if (Buffer.byteLength(join(runDir, "proxy.sock.http")) > 107)
+    throw new SiloError("E_NETWORK", `the run directory ${runDir} is too long for Unix socket names`, "set SILO_HOME to a shorter path");
+  const spec: NetworkSpec = { mode: "none", hostAccess: input.hostAccess, ports: [...input.ports], sshAgent: input.sshAgent };
+  if (input.ports.length > 0) spec.forwardSocket = join(runDir, "forward.sock");
+  if (input.allow.some((p) => validatePattern(p) === null) || input.hostAccess) {
+    spec.mode = "proxy";
+    spec.proxySocket = join(runDir, "proxy.sock");
+    spec.proxyPort = input.proxyPort ?? DEFAULT_PROXY_PORT;
+  }
+  if (input.hostAccess) {
+    spec.hostSocket = join(runDir, "host.sock");
+    if (input.hostPorts?.length) spec.hostPorts = [...input.hostPorts];
+  }
+  return spec;
+}
+
+/** Environment that points HTTP clients (and JVMs, which ignore the variables) at the in-sandbox relay. */
+export function proxyEnv(spec: NetworkSpec): Record<string, string> {
+  if (spec.mode !== "proxy") return {};
+  const port = spec.proxyPort ?? DEFAULT_PROXY_PORT;
+  const url = `http://127.0.0.1:${port}`;
+  const noProxy = "localhost,127.0.0.1,::1";
+  return {
+    HTTP_PROXY: url,
+    HTTPS_PROXY: url,
+    http_proxy: url,
+    https_proxy: url,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+    JAVA_TOOL_OPTIONS:
+      `-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=${port} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=${port} ` +
+      `-Dhttp.nonProxyHosts=localhost|127.0.0.1`,
+  };
+}
