@@ -4,6 +4,7 @@ import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
 import { mark } from "../core/trace.ts";
+import { startReaper, type Reaper } from "../core/fs.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver, RunHooks } from "../runner/driver.ts";
@@ -307,13 +308,19 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
   // hostAccess bridge may be asked for the host's ports while the sandbox is set up. The proxy waits until
   // the sandbox is launching: nothing inside connects before the command runs.
   if (ports.length > 0 || tool.network.hostAccess) await start({ ports: true, proxy: false, bridge: true });
+  // The sockets' directory goes with silo however it ends (a reaper started once the sandbox is launching).
+  let reaper: Reaper | null = null;
   return {
     spec,
     env: proxyEnv(spec),
-    afterLaunch: () => start({ ports: false, proxy: true, bridge: false }),
+    afterLaunch: async () => {
+      reaper = startReaper(runDir);
+      await start({ ports: false, proxy: true, bridge: false });
+    },
     close: async () => {
       for (const s of started.splice(0).reverse()) await s.close();
-      (await import("node:fs")).rmSync(runDir, { recursive: true, force: true });
+      if (reaper) reaper.release();
+      else (await import("node:fs")).rmSync(runDir, { recursive: true, force: true });
     },
   };
 }

@@ -43,3 +43,44 @@ function makeWritable(p: string) {
   }
   for (const e of readdirSync(p)) makeWritable(join(p, e));
 }
+
+/** Removes one run directory later; see startReaper. */
+export interface Reaper {
+  /** Remove it now (in the background). */
+  release(): void;
+}
+
+/**
+ * A process that removes `dir` once silo releases it or exits (killed or not: its stdin, which silo
+ * holds, reaches EOF either way). Start it while a sandbox runs, so the end of a run pays no spawn; the
+ * removal itself happens in the background, usually after silo has gone.
+ */
+export function startReaper(dir: string): Reaper | null {
+  try {
+    const proc = Bun.spawn(["/bin/sh", "-c", REAPER_SH, "silo-reaper", dir], {
+      env: { PATH: "/usr/bin:/bin" },
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    proc.unref();
+    const stdin = proc.stdin as unknown as import("bun").FileSink;
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        try {
+          stdin.end();
+        } catch {
+          // it is gone: the next silo's cleanStaleRuns removes the directory
+        }
+      },
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The reaper's script: wait for EOF, open overlay work dirs (mode 000) where there are any, remove. */
+export const REAPER_SH = 'read -r _; chmod 700 "$1/work/work" "$1/work" "$1/w/work" 2>/dev/null; exec rm -rf -- "$1"';

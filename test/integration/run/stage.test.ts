@@ -45,6 +45,11 @@ describe("the bwrap driver's set-up stage", () => {
     expect(readdirSync(join(home, "libexec")).filter((n) => n.startsWith("silo-stage-"))).toHaveLength(1);
   });
 
+  test("silo doctor names the stage in use", async () => {
+    expect((await runSilo(["doctor"], { home })).stdout).toMatch(/driver bwrap .*set-up stage: native \(.*libexec\/silo-stage-/);
+    expect((await runSilo(["doctor"], { home, env: { SILO_STAGE: "sh" } })).stdout).toContain("set-up stage: /bin/sh + unshare (SILO_STAGE=sh)");
+  });
+
   test("the relays' process ends with the sandbox", async () => {
     const r = ok(await run("print('hi')"));
     const id = /sandbox (\d+-[a-z0-9]+) prepared/.exec(r.stderr)?.[1];

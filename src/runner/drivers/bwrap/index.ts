@@ -15,7 +15,7 @@ import {
   buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildResolvConf, nativeRelays, buildStageArgv, encodeArgs, needsRelays, STAGE_PATH, type HostTools,
 } from "./argv.ts";
 import { launch, writeAll, type ExtraFd } from "./launch.ts";
-import { hasNativeStage, nativeStage } from "./native.ts";
+import { hasNativeStage, nativeStage, stageDescription } from "./native.ts";
 import { startRelay, type Relay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, startReaper, type Reaper, type SandboxPlan } from "./plan.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
@@ -242,7 +242,10 @@ let prewarmed: Relay | null = null;
 
 const driver: Driver = {
   name: "bwrap",
-  probe: async () => (await import("./probe.ts")).probeBwrap(),
+  async probe() {
+    const p = await (await import("./probe.ts")).probeBwrap();
+    return p.ok ? { ...p, detail: `${p.detail}; set-up stage: ${await stageDescription(siloHome())}` } : p;
+  },
   prewarm(hint) {
     // The relay process is only for the sh stage.
     if (!hint.network || prewarmed || hasNativeStage()) return;

@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
 import { removeTree as removeTreeCore } from "../../../core/fs.ts";
+export { startReaper, type Reaper } from "../../../core/fs.ts";
 import type { RunSpec } from "../../spec.ts";
 import { needsRelays } from "./argv.ts";
 
@@ -135,47 +136,6 @@ export function removeTreeLater(dir: string): void {
     removeTree(dir);
   }
 }
-
-/** Removes one run directory later; see startReaper. */
-export interface Reaper {
-  /** Remove it now (in the background). */
-  release(): void;
-}
-
-/**
- * A process that removes `dir` once silo releases it or exits (killed or not: its stdin, which silo
- * holds, reaches EOF either way). Started while the sandbox runs, so the end of a run pays no spawn;
- * the removal itself runs after silo has gone, as removeTreeLater's does.
- */
-export function startReaper(dir: string): Reaper | null {
-  try {
-    const proc = Bun.spawn(["/bin/sh", "-c", REAPER_SH, "silo-reaper", dir], {
-      env: { PATH: "/usr/bin:/bin" },
-      stdin: "pipe",
-      stdout: "ignore",
-      stderr: "ignore",
-    });
-    proc.unref();
-    const stdin = proc.stdin as unknown as import("bun").FileSink;
-    let released = false;
-    return {
-      release() {
-        if (released) return;
-        released = true;
-        try {
-          stdin.end();
-        } catch {
-          // it is gone: the next silo's cleanStaleRuns removes the directory
-        }
-      },
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** The reaper's script: wait for EOF, open the overlay work dirs (mode 000), remove. */
-export const REAPER_SH = 'read -r _; chmod 700 "$1/work/work" "$1/work" "$1/w/work" 2>/dev/null; exec rm -rf -- "$1"';
 
 /** overlayfs leaves work/work with mode 000 (in a run dir, or as the capture's work dir itself). */
 function openWorkDirs(dir: string) {
