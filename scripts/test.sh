@@ -12,6 +12,12 @@ bun run build
 bun run typecheck
 
 LOGS=$(mktemp -d)
+# Every temporary directory of the run (test homes, fixture templates) lives under one TMPDIR, removed at
+# the end whatever happens: the disk is shared, and a test process killed half-way cannot clean up.
+TMPDIR=$(mktemp -d /tmp/silo-ci-XXXXXX)
+chmod 1777 "$TMPDIR"
+export TMPDIR
+trap 'chmod -R u+rwx "$TMPDIR" 2>/dev/null; rm -rf "$TMPDIR"' EXIT
 check_skips() { # bun prints " N skip" in its summary; an honest skip is one that cannot run anywhere here
   if [[ ${CI:-} == true ]] && grep -Eq '^ *[1-9][0-9]* skip' "$1"; then
     echo "test.sh: tests were skipped in CI (see above); a skipped test here is a failure" >&2
@@ -34,7 +40,7 @@ if [[ $(id -u) -eq 0 ]]; then
   tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
   chown -R "$USER_NAME:" "$COPY"
   echo "== isolation, network and build-layer tests (as $USER_NAME)" >&2
-  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/network test/integration/build test/integration/run/stage.test.ts" 2>&1 | tee "$LOGS/user.log"
+  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} TMPDIR=$TMPDIR HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/network test/integration/build test/integration/run/stage.test.ts" 2>&1 | tee "$LOGS/user.log"
   check_skips "$LOGS/user.log"
   rm -rf "$COPY"
 fi

@@ -3,3 +3,8 @@ delete process.env.SILO_HOME;
 delete process.env.SILO_DRIVER;
 delete process.env.SILO_DEBUG;
 delete process.env.SILO_REGISTRY;
+
+// Every tmp() dir (test homes, projects, the seeded image template) goes when the whole run is over.
+import { afterAll } from "bun:test";
+import { removeCreated } from "./silo.ts";
+afterAll(removeCreated);

@@ -17,14 +17,19 @@ export function tmp(prefix = "silo-test-"): string {
   return dir;
 }
 
-process.on("exit", () => {
+/**
+ * Remove every tmp() dir of this test process. `bun test` does not run process "exit" handlers, so the
+ * preload (setup.ts) calls this from a global afterAll. SILO_TEST_KEEP=1 keeps them for a post-mortem.
+ */
+export function removeCreated(): void {
   if (process.env.SILO_TEST_KEEP) return;
-  for (const d of created) {
+  for (const d of created.splice(0)) {
     // Overlay work dirs can be left mode 000 by the kernel; make everything removable first.
     Bun.spawnSync(["chmod", "-R", "u+rwx", d], { stdout: "ignore", stderr: "ignore" });
     rmSync(d, { recursive: true, force: true });
   }
-});
+  template = undefined;
+}
 
 /**
  * The fixture images, pulled once per test process into a template SILO_HOME. Homes made by makeHome()
