@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { liveProcessesWith } from "../../helpers/procs.ts";
 import { makeProject, runSilo, siloBin } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok, pyJson } from "./_helpers.ts";
 
@@ -17,21 +18,6 @@ const tiocstiOnHost = (() => {
     return true;
   }
 })();
-
-/** Processes (not zombies) whose command line contains `mark`. */
-function liveProcessesWith(mark: string): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      const state = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
-      if (cmd.includes(mark) && state !== "Z" && Number(pid) !== process.pid) out.push(`${pid} ${cmd.replaceAll("\0", " ")}`);
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe("isolation: processes and environment", () => {
   let home: string;

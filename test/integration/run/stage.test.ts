@@ -3,27 +3,14 @@
 // written; with network relays the native stage is their process, and it ends with the sandbox, passing
 // the command's exit code or signal on.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { liveProcessesWith } from "../../helpers/procs.ts";
 import { makeHome, makeProject, runSilo, type SiloResult } from "../../helpers/silo.ts";
 
 function ok(r: SiloResult): SiloResult {
   if (r.exitCode !== 0) expect(`exit ${r.exitCode}\n${r.stderr}`).toBe("exit 0");
   return r;
-}
-
-/** Processes whose command line mentions `needle` (other than the caller's own). */
-function processesWith(needle: string): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      if (cmd.includes(needle)) out.push(`${pid}: ${cmd}`);
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 describe("the bwrap driver's set-up stage", () => {
@@ -55,7 +42,7 @@ describe("the bwrap driver's set-up stage", () => {
     const id = /sandbox (\d+-[a-z0-9]+) prepared/.exec(r.stderr)?.[1];
     expect(id).toBeDefined();
     // (The run dir's detached `rm -rf` may still be at work: that is silo's cleanup, not the sandbox.)
-    expect(processesWith(`run/${id}`).filter((p) => !/^\d+: rm -rf/.test(p))).toEqual([]);
+    expect(liveProcessesWith(`run/${id}`).filter((p) => !/^\d+ rm -rf/.test(p))).toEqual([]);
   });
 
   test("with relays the command's exit code and signal pass through the native stage", async () => {
