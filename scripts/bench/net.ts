@@ -65,9 +65,9 @@ async function startup(work: string) {
 }
 
 /**
- * A whole `silo run python -c pass` through the bwrap driver, with the registry's allowlist (proxy, relay
- * process in the sandbox's namespace) against the same RunSpec with network "none". Needs dist/silo (the
- * relay runs as `silo __stage`) and the fixture registry; says so and skips otherwise.
+ * A whole `silo run python -c pass` through dist/silo, with the registry's allowlist (the egress proxy,
+ * the relays in the sandbox's namespace) against a project with no network. Needs dist/silo and the
+ * fixture registry; says so and skips otherwise.
  */
 async function sandboxStartup(work: string) {
   const root = join(dir, "../..");
@@ -86,31 +86,23 @@ async function sandboxStartup(work: string) {
   writeFileSync(join(proj, "silo.toml"), "");
   const env = { PATH: process.env.PATH!, HOME: work, SILO_HOME: home };
   spawnOk([silo, "install", "python"], { env });
-  const { prepareRun } = await import("../../src/app/run.ts");
-  const { homePaths } = await import("../../src/core/paths.ts");
-  const prepared = await prepareRun({ tool: "python", args: ["-c", "pass"], cwd: proj, tty: false }, homePaths(home));
-  try {
-    const withProxy = { ...prepared.spec, self: [silo] };
-    if (withProxy.network.mode !== "proxy") throw new Error("the python registry entry has no allowlist any more");
-    const noNet = { ...withProxy, network: { mode: "none" as const, hostAccess: false, ports: [] }, env: { ...withProxy.env } };
-    for (const k of Object.keys(proxyEnv(withProxy.network))) delete noNet.env[k];
-    const runs = Number(process.env.BENCH_RUNS ?? 30);
-    const cases = { "sandbox run, no network": noNet, "sandbox run, allowlist (proxy + relays)": withProxy };
-    const t: Record<string, number[]> = { "sandbox run, no network": [], "sandbox run, allowlist (proxy + relays)": [] };
-    for (let i = 0; i < runs + 2; i++)
-      for (const [k, spec] of Object.entries(cases)) {
-        const t0 = performance.now();
-        const r = await prepared.driver.run(spec);
-        if (r.code !== 0) throw new Error(`${k}: exit ${r.code}`);
-        if (i >= 2) t[k]!.push(performance.now() - t0);
-      }
-    const base = median(t["sandbox run, no network"]!);
-    for (const [k, xs] of Object.entries(t)) {
-      const m = median(xs);
-      console.log(`${k.padEnd(40)} ${fmt(m).padStart(10)}   +${fmt(m - base).padStart(9)}   (goal: ≤ +10 ms with the host side above)`);
-    }
-  } finally {
-    await prepared.cleanup();
+  // The same run through the compiled binary, as users see it: python's registry allowlist (proxy and
+  // relays), against a project that turns the network off (`deny = ["*"]`, the narrowing way).
+  const none = join(work, "proj-none");
+  mkdirSync(none, { recursive: true });
+  writeFileSync(join(none, "silo.toml"), '[overrides.python.network.proxy]\ndeny = ["*"]\n');
+  const runs = Number(process.env.BENCH_RUNS ?? 30);
+  const t = timeInterleaved(
+    {
+      "sandbox run, no network": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: none }),
+      "sandbox run, allowlist (proxy + relays)": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: proj }),
+    },
+    runs,
+  );
+  const base = median(t["sandbox run, no network"]!);
+  for (const [k, xs] of Object.entries(t)) {
+    const m = median(xs);
+    console.log(`${k.padEnd(40)} ${fmt(m).padStart(10)}   +${fmt(m - base).padStart(9)}   (goal: ≤ +10 ms with the host side above)`);
   }
 }
 
@@ -134,10 +126,17 @@ async function throughput(work: string) {
   });
   const relay = Bun.spawn([bun, join(dir, "_net-relay.ts"), proxy.socketPath], { stdout: "pipe", stderr: "inherit" });
   const relayPort = await firstLine(relay);
+  // The native stage's relay (what a sandbox uses by default), alone: `bun run build` leaves it in dist/.native.
+  const stage = join(dir, "../../dist/.native", `${process.platform}-${process.arch}`, "silo-stage");
+  if (!existsSync(stage)) throw new Error(`${stage} is missing: run \`bun run build\` first`);
+  const nativePort = String(freePort());
+  const native = Bun.spawn([stage, "--relays-only", `127.0.0.1:${nativePort}>${proxy.socketPath}`], { stdout: "pipe", stderr: "inherit" });
+  await firstLine(native);
   const cases: Record<string, string[]> = {
     direct: ["direct", upPort],
     "CONNECT via proxy socket": ["unix", proxy.socketPath, upPort],
-    "CONNECT via relay + proxy": ["tcp", relayPort, upPort],
+    "CONNECT via relay process + proxy": ["tcp", relayPort, upPort],
+    "CONNECT via native relay + proxy": ["tcp", nativePort, upPort],
   };
   const speeds: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   try {
@@ -150,6 +149,7 @@ async function throughput(work: string) {
       }
   } finally {
     relay.kill();
+    native.kill();
     upstream.kill();
     await proxy.close();
   }
@@ -159,4 +159,11 @@ async function throughput(work: string) {
     const m = median(xs);
     console.log(`${k.padEnd(40)} ${m.toFixed(0).padStart(6)} MiB/s   ×${(m / base).toFixed(2)}`);
   }
+}
+
+function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = l.port;
+  l.stop(true);
+  return p;
 }

@@ -23,6 +23,8 @@
  *      and filesystem view, and dies with silo (parent-death signal); bwrap dies with it;
  *   4. exec bwrap (in that child, with relays), with its JSON status on fd 8 (RUNDIR/status).
  *
+ *   silo-stage --relays-only RELAY...   only the relays, here, until killed (the throughput benchmark).
+ *
  * Failures before bwrap: the reason goes to RUNDIR/err and the exit code is 125 (silo reports it).
  * Nothing here is a sandbox by itself; bwrap is, inside what this sets up.
  */
@@ -52,6 +54,7 @@
 #define EXIT_STAGE 125
 #define FD_STATUS 8
 #define MAX_RELAYS 64
+#define PIPE_BYTES (1 << 20)
 
 static const char *rundir = ".";
 
@@ -197,31 +200,46 @@ static int read_full(int fd, unsigned char *buf, size_t n) {
   return 0;
 }
 
-/* Copy both ways until both sides have finished; a FIN is passed on as a half-close. */
-static void pump(int a, int b) {
-  static char buf[65536];
-  int open_a = 1, open_b = 1;
-  while (open_a || open_b) {
-    struct pollfd p[2] = {{.fd = open_a ? a : -1, .events = POLLIN}, {.fd = open_b ? b : -1, .events = POLLIN}};
-    if (poll(p, 2, -1) < 0) {
-      if (errno == EINTR) continue;
+/*
+ * One direction with splice(2) through a pipe: the bytes never enter this process. When `from` ends, the
+ * FIN is passed on (half-close); on an error both directions are cut.
+ */
+static void splice_one_way(int from, int to) {
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) < 0) goto cut;
+  fcntl(pfd[1], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: a smaller pipe only means more system calls */
+  for (;;) {
+    ssize_t n = splice(from, NULL, pfd[1], NULL, PIPE_BYTES, SPLICE_F_MOVE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) goto cut;
+    if (n == 0) {
+      shutdown(to, SHUT_WR);
       return;
     }
-    for (int i = 0; i < 2; i++) {
-      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      int from = i == 0 ? a : b, to = i == 0 ? b : a;
-      ssize_t n = read(from, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        if (n < 0) return; /* reset: drop both */
-        shutdown(to, SHUT_WR);
-        if (i == 0) open_a = 0;
-        else open_b = 0;
-        continue;
-      }
-      if (write_all(to, buf, (size_t)n) < 0) return;
+    while (n > 0) {
+      ssize_t w = splice(pfd[0], NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) goto cut;
+      n -= w;
     }
   }
+cut:
+  shutdown(from, SHUT_RDWR);
+  shutdown(to, SHUT_RDWR);
+}
+
+/* Both directions of one connection, the reverse one in a child of its own, each a blocking splice loop. */
+static void pump(int a, int b) {
+  pid_t self = getpid();
+  pid_t back = fork();
+  if (back == 0) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(0);
+    splice_one_way(b, a);
+    _exit(0);
+  }
+  if (back < 0) return;
+  splice_one_way(a, b);
+  while (waitpid(back, NULL, 0) < 0 && errno == EINTR) {}
 }
 
 /*
@@ -373,6 +391,15 @@ static void exec_bwrap(char **cmd) {
 }
 
 int main(int argc, char **argv) {
+  /* silo-stage --relays-only RELAY...: the relays alone, in the current namespaces, until killed (for the
+     throughput benchmark, scripts/bench/net.ts). */
+  if (argc >= 3 && strcmp(argv[1], "--relays-only") == 0) {
+    static struct relay relays[MAX_RELAYS];
+    int n = argc - 2 > MAX_RELAYS ? MAX_RELAYS : argc - 2;
+    for (int k = 0; k < n; k++) open_relay(argv[k + 2], &relays[k]);
+    dprintf(1, "listening\n");
+    serve_relays(relays, n, -1);
+  }
   if (argc < 10) {
     dprintf(2, "usage: silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [RELAY ...] -- BWRAP ARGS...\n");
     return EXIT_STAGE;
