@@ -1,9 +1,13 @@
-import { homedir } from "node:os";
 import { join } from "node:path";
+
+/** The user's home: $HOME, else the password database (node:os, loaded only then: it costs start-up). */
+export function userHome(): string {
+  return process.env.HOME || (require("node:os") as typeof import("node:os")).homedir();
+}
 
 /** Where silo keeps all its state; `SILO_HOME` moves everything (default `~/.silo`). */
 export function siloHome(): string {
-  return process.env.SILO_HOME || join(process.env.HOME || homedir(), ".silo");
+  return process.env.SILO_HOME || join(userHome(), ".silo");
 }
 
 /** The layout of SILO_HOME. Every module takes its paths from here. */

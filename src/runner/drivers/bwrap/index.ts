@@ -31,13 +31,13 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   const home = siloHome();
   const runRoot = homePaths(home).run;
   checkSpec(spec, home);
-  const tools = await hostTools();
   const arch = nativeSeccompArch();
   if (!arch) throw new SiloError("E_DRIVER", `the bwrap driver supports x86_64 and aarch64, not ${process.arch}`);
   // The native stage, when this silo has one, sets the sandbox up and runs its network relays itself;
   // the /bin/sh stage needs the relay process (a second silo) for them.
   const relays = needsRelays(spec);
   const nativePath = await nativeStage(home);
+  const tools = await hostTools(!nativePath);
   // With the relay process, it goes first (a Bun start is the slow part; `prewarm` may have started it
   // already) and owns the network namespace.
   let relay: Relay | null = null;
@@ -219,18 +219,23 @@ export function readStatus(file: string): { started: boolean; exitCode?: number 
 }
 
 let toolsCache: HostTools | null = null;
-/** unshare, sh, mount and bwrap from the host's PATH (or their usual places); null when one is missing. */
-function findHostTools(): HostTools | null {
-  if (toolsCache) return toolsCache;
+/**
+ * bwrap (and, for the shell stage, unshare, sh and mount) from the host's PATH or their usual places; null
+ * when one that is needed is missing. Only bwrap is looked up when the native stage runs the sandbox.
+ */
+function findHostTools(shellStage = true): HostTools | null {
+  if (toolsCache && (!shellStage || toolsCache.unshare)) return toolsCache;
   const find = (name: string) => Bun.which(name) ?? Bun.which(name, { PATH: STAGE_PATH });
-  const t = { unshare: find("unshare"), sh: find("sh") ?? "/bin/sh", mount: find("mount"), bwrap: find("bwrap") };
-  if (!t.unshare || !t.mount || !t.bwrap) return null;
-  toolsCache = { unshare: t.unshare, sh: t.sh, mount: t.mount, bwrap: t.bwrap, nsenter: find("nsenter") };
-  return toolsCache;
+  const bwrap = toolsCache?.bwrap ?? find("bwrap");
+  if (!bwrap) return null;
+  if (!shellStage) return (toolsCache = { unshare: "", sh: "", mount: "", bwrap, nsenter: null });
+  const t = { unshare: find("unshare"), sh: find("sh") ?? "/bin/sh", mount: find("mount") };
+  if (!t.unshare || !t.mount) return null;
+  return (toolsCache = { unshare: t.unshare, sh: t.sh, mount: t.mount, bwrap, nsenter: find("nsenter") });
 }
 
-export async function hostTools(): Promise<HostTools> {
-  const t = findHostTools();
+export async function hostTools(shellStage = true): Promise<HostTools> {
+  const t = findHostTools(shellStage);
   if (t) return t;
   const { probeBwrap } = await import("./probe.ts");
   const p = await probeBwrap();

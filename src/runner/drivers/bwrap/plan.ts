@@ -5,10 +5,10 @@
  * mask into a bind of some other host path.
  */
 import { chmodSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
 import { removeTree as removeTreeCore } from "../../../core/fs.ts";
+import { userHome } from "../../../core/paths.ts";
 export { startReaper, type Reaper } from "../../../core/fs.ts";
 import type { RunSpec } from "../../spec.ts";
 import { needsRelays } from "./argv.ts";
@@ -47,7 +47,7 @@ export function checkSpec(spec: RunSpec, siloHome: string): void {
   const bad = (msg: string, hint?: string) => new SiloError("E_SANDBOX", msg, hint);
   if (spec.layers.length === 0) throw bad("the sandbox has no root filesystem (RunSpec.layers is empty)");
   const ws = realpathSync(spec.workspace);
-  const home = process.env.HOME || homedir();
+  const home = userHome();
   const realHome = safeRealpath(home);
   // An ancestor of SILO_HOME is fine: the layer above masks SILO_HOME inside it (maskedPaths).
   const why =
