@@ -6,7 +6,6 @@
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { DEFAULT_PROXY_PORT, type NetworkSpec } from "../runner/spec.ts";
-import { validatePattern } from "./allowlist.ts";
 import type { DenyInfo } from "./proxy.ts";
 import type { Lookup } from "./policy.ts";
 
@@ -31,14 +30,16 @@ export interface NetworkPolicyInput {
   lookup?: Lookup;
 }
 
-/** The NetworkSpec for `input`, its sockets under `runDir`. Invalid allow patterns count as absent. */
+/** The NetworkSpec for `input`, its sockets under `runDir`. */
 export function planHostNetwork(input: NetworkPolicyInput, runDir: string): NetworkSpec {
   // sockaddr_un holds 108 bytes; the longest name used here is proxy.sock.http (plain-HTTP server).
-  if (Buffer.byteLength(join(runDir, "proxy.sock.http")) > 107)
+  if (new TextEncoder().encode(join(runDir, "proxy.sock.http")).length > 107)
     throw new SiloError("E_NETWORK", `the run directory ${runDir} is too long for Unix socket names`, "set SILO_HOME to a shorter path");
   const spec: NetworkSpec = { mode: "none", hostAccess: input.hostAccess, ports: [...input.ports], sshAgent: input.sshAgent };
   if (input.ports.length > 0) spec.forwardSocket = join(runDir, "forward.sock");
-  if (input.allow.some((p) => validatePattern(p) === null) || input.hostAccess) {
+  // Any allow entry means a proxy; one with only invalid patterns (config validation reports them) then
+  // allows nothing, as no allowlist would. Validating here would cost the run its regular expressions.
+  if (input.allow.length > 0 || input.hostAccess) {
     spec.mode = "proxy";
     spec.proxySocket = join(runDir, "proxy.sock");
     spec.proxyPort = input.proxyPort ?? DEFAULT_PROXY_PORT;
