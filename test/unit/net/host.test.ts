@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { discoverHostPorts, proxyEnv } from "../../../src/net/host.ts";
 import { hostsEntries, HOST_INTERNAL_ADDR, needsRelays } from "../../../src/net/relay.ts";
 import type { NetworkSpec } from "../../../src/runner/spec.ts";
+import { tmp } from "../../helpers/silo.ts";
 
 const none: NetworkSpec = { mode: "none", hostAccess: false, ports: [] };
 
@@ -41,7 +41,7 @@ describe("needsRelays / hostsEntries", () => {
 
 describe("discoverHostPorts", () => {
   test("LISTEN sockets on 127.0.0.1, 0.0.0.0, ::1 and :: only", () => {
-    const dir = mkdtempSync(join(tmpdir(), "silo-procnet-"));
+    const dir = tmp("silo-procnet-");
     const head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
     writeFileSync(
       join(dir, "tcp"),
