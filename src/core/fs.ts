@@ -51,36 +51,66 @@ export interface Reaper {
 }
 
 /**
- * A process that removes `dir` once silo releases it or exits (killed or not: its stdin, which silo
- * holds, reaches EOF either way). Start it while a sandbox runs, so the end of a run pays no spawn; the
- * removal itself happens in the background, usually after silo has gone.
+ * Remove `dir` in the background once it is released, or when silo exits, killed or not. One reaper
+ * process serves a whole silo process (a sandbox's run dir and its network's socket dir share it): it
+ * reads `+ dir` (remember) and `- dir` (remove now) lines on its stdin, and at EOF, which silo's death
+ * also gives, removes every directory it was told of. Start it while a sandbox runs, so the end of a run
+ * pays no spawn. null when it cannot start (the next silo removes leftovers: bwrap/plan.ts cleanStaleRuns).
  */
 export function startReaper(dir: string): Reaper | null {
+  const sink = reaperSink();
+  if (!sink || !tell(sink, `+ ${dir}`)) return null;
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      tell(sink, `- ${dir}`);
+    },
+  };
+}
+
+let sink: import("bun").FileSink | null | undefined;
+
+function reaperSink(): import("bun").FileSink | null {
+  if (sink !== undefined) return sink;
   try {
-    const proc = Bun.spawn(["/bin/sh", "-c", REAPER_SH, "silo-reaper", dir], {
+    const proc = Bun.spawn(["/bin/sh", "-c", REAPER_SH, "silo-reaper"], {
       env: { PATH: "/usr/bin:/bin" },
       stdin: "pipe",
       stdout: "ignore",
       stderr: "ignore",
     });
     proc.unref();
-    const stdin = proc.stdin as unknown as import("bun").FileSink;
-    let released = false;
-    return {
-      release() {
-        if (released) return;
-        released = true;
-        try {
-          stdin.end();
-        } catch {
-          // it is gone: the next silo's cleanStaleRuns removes the directory
-        }
-      },
-    };
+    sink = proc.stdin as unknown as import("bun").FileSink;
   } catch {
-    return null;
+    sink = null;
+  }
+  return sink;
+}
+
+function tell(s: import("bun").FileSink, line: string): boolean {
+  try {
+    s.write(`${line}\n`);
+    s.flush();
+    return true;
+  } catch {
+    return false; // it is gone
   }
 }
 
-/** The reaper's script: wait for EOF, open overlay work dirs (mode 000) where there are any, remove. */
-export const REAPER_SH = 'read -r _; chmod 700 "$1/work/work" "$1/work" "$1/w/work" 2>/dev/null; exec rm -rf -- "$1"';
+/**
+ * The reaper's script. Paths never hold a newline (checkSpec refuses them). Overlay work dirs are left
+ * mode 000 by the kernel: opened first.
+ */
+export const REAPER_SH = `set -f
+rm_dir() { chmod 700 "$1/work/work" "$1/work" "$1/w/work" 2>/dev/null; rm -rf -- "$1"; }
+all=
+while IFS= read -r line; do
+  case $line in
+    "+ "*) all="$all\${line#+ }
+" ;;
+    "- "*) rm_dir "\${line#- }" ;;
+  esac
+done
+printf '%s' "$all" | while IFS= read -r d; do [ -n "$d" ] && rm_dir "$d"; done`;

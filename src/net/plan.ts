@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
-import { DEFAULT_PROXY_PORT, type NetworkSpec } from "../runner/spec.ts";
+import { DEFAULT_PROXY_PORT, HOST_ALIAS_ADDRESS, type NetworkSpec } from "../runner/spec.ts";
 import type { DenyInfo } from "./proxy.ts";
 import type { Lookup } from "./policy.ts";
 
@@ -68,4 +68,28 @@ export function proxyEnv(spec: NetworkSpec): Record<string, string> {
       `-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=${port} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=${port} ` +
       `-Dhttp.nonProxyHosts=localhost|127.0.0.1`,
   };
+}
+
+/**
+ * One TCP relay inside the sandbox: where it listens, the host-side Unix socket it leads to, and for
+ * hostAccess the port to announce first (a 2-byte header). Both relay implementations take this list:
+ * the relay process (relay.ts) and the native stage (its argv, bwrap/argv.ts nativeRelays).
+ */
+export interface RelayRoute {
+  hostname: string;
+  port: number;
+  socket: string;
+  header?: number;
+}
+
+/** The TCP relays of a network spec, in a fixed order. `hostPorts`: the hostAccess ports, resolved. */
+export function relayRoutes(net: NetworkSpec, hostPorts: number[]): RelayRoute[] {
+  const routes: RelayRoute[] = [];
+  if (net.mode === "proxy") {
+    if (!net.proxySocket) throw new SiloError("E_NETWORK", "network mode is proxy but no proxy socket was given");
+    routes.push({ hostname: "127.0.0.1", port: net.proxyPort ?? DEFAULT_PROXY_PORT, socket: net.proxySocket });
+  }
+  if (net.hostAccess && net.hostSocket)
+    for (const port of hostPorts) routes.push({ hostname: HOST_ALIAS_ADDRESS, port, socket: net.hostSocket, header: port });
+  return routes;
 }

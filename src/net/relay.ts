@@ -12,14 +12,14 @@
 import type { Socket, SocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { SiloError } from "../core/errors.ts";
-import { DEFAULT_PROXY_PORT, HOST_ALIAS_ADDRESS, type NetworkSpec } from "../runner/spec.ts";
-import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End, type Target } from "./pipe.ts";
+import { HOST_ALIAS_ADDRESS, type NetworkSpec } from "../runner/spec.ts";
+import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End } from "./pipe.ts";
+import { relayRoutes, type RelayRoute } from "./plan.ts";
 import { HOST_INTERNAL_NAME } from "./policy.ts";
 
 export { HOST_INTERNAL_NAME };
 /** The sandbox's `host.silo.internal`. */
 export const HOST_INTERNAL_ADDR = HOST_ALIAS_ADDRESS;
-export { DEFAULT_PROXY_PORT };
 
 /** Does this network spec need relays in the sandbox (and so a set-up stage)? */
 export function needsRelays(net: NetworkSpec): boolean {
@@ -37,15 +37,6 @@ export interface SandboxRelays {
   close(): void;
 }
 
-/** One relay inside the sandbox: where it listens, and the host-side socket it leads to. */
-export interface RelayRoute {
-  hostname: string;
-  port: number;
-  target: Target[];
-  /** Sent ahead of the client's bytes (hostAccess: which host port). */
-  head?: Uint8Array;
-}
-
 /** The host ports hostAccess relays: the configured ones, else what the host bridge found listening. */
 export async function resolveHostPorts(net: NetworkSpec): Promise<number[]> {
   if (!net.hostAccess || !net.hostSocket) return [];
@@ -56,23 +47,11 @@ export async function resolveHostPorts(net: NetworkSpec): Promise<number[]> {
   });
 }
 
-/** The TCP relays of a network spec (the native stage gets the same list: argv.ts nativeRelays). */
-export function relayRoutes(net: NetworkSpec, hostPorts: number[]): RelayRoute[] {
-  const routes: RelayRoute[] = [];
-  if (net.mode === "proxy") {
-    if (!net.proxySocket) throw new SiloError("E_NETWORK", "network mode is proxy but no proxy socket was given");
-    routes.push({ hostname: "127.0.0.1", port: net.proxyPort ?? DEFAULT_PROXY_PORT, target: [{ unix: net.proxySocket }] });
-  }
-  if (net.hostAccess && net.hostSocket)
-    for (const port of hostPorts) routes.push({ hostname: HOST_INTERNAL_ADDR, port, target: [{ unix: net.hostSocket }], head: portHeader(port) });
-  return routes;
-}
-
 const routeHandlers = (r: RelayRoute) => ({
   ...pipeHandlers,
   open(s: Socket<End>) {
     s.data = newEnd();
-    void relayTo(s, r.target, r.head);
+    void relayTo(s, [{ unix: r.socket }], r.header === undefined ? undefined : portHeader(r.header));
   },
 });
 

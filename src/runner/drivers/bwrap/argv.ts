@@ -21,7 +21,8 @@
  * namespaces, overlay, and (with relays) a network namespace with the relays listening in it before it
  * execs bwrap. No shell, no second silo process, nothing for the command to wait for.
  */
-import { DEFAULT_PROXY_PORT, HOST_ALIAS_ADDRESS, type NetworkSpec, type RunSpec } from "../../spec.ts";
+import { relayRoutes } from "../../../net/plan.ts";
+import { HOST_ALIAS_ADDRESS, type NetworkSpec, type RunSpec } from "../../spec.ts";
 import type { SandboxPlan } from "./plan.ts";
 
 /** File descriptors bwrap receives from the stage. */
@@ -148,14 +149,12 @@ export function buildNativeStageArgv(spec: RunSpec, plan: SandboxPlan, tools: Ho
 }
 
 /**
- * The native stage's relays for a network spec, the same ones the relay process makes (net/relay.ts):
- * the proxy at 127.0.0.1:<proxyPort>, each hostAccess port at 127.0.0.2:<port> (with a port header),
- * and the port forwards' Unix socket. `hostPorts`: hostAccess ports, resolved already.
+ * The native stage's relays for a network spec: the same TCP relays as the relay process's (net/plan.ts
+ * relayRoutes), then the port forwards' Unix socket with the guest ports it may reach.
+ * `hostPorts`: the hostAccess ports, resolved already.
  */
 export function nativeRelays(net: NetworkSpec, hostPorts: number[]): string[] {
-  const out: string[] = [];
-  if (net.mode === "proxy" && net.proxySocket) out.push(`127.0.0.1:${net.proxyPort ?? DEFAULT_PROXY_PORT}>${net.proxySocket}`);
-  if (net.hostAccess && net.hostSocket) for (const p of hostPorts) out.push(`${HOST_ALIAS_ADDRESS}:${p}>${net.hostSocket}>${p}`);
+  const out = relayRoutes(net, hostPorts).map((r) => `${r.hostname}:${r.port}>${r.socket}${r.header === undefined ? "" : `>${r.header}`}`);
   if (net.ports.length > 0 && net.forwardSocket) out.push(`${net.forwardSocket}>${[...new Set(net.ports.map((p) => p.guest))].join(",")}`);
   return out;
 }

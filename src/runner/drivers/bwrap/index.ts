@@ -25,7 +25,6 @@ const SECCOMP_FILTERS = prebuiltSeccompFilters();
 
 const REGISTER_AFTER_MS = 100;
 
-
 async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: RunHooks = {}): Promise<SandboxProcess> {
   const t0 = performance.now();
   const home = siloHome();

@@ -2,7 +2,8 @@
  * The native set-up stage (native/silo-stage.c): embedded in the compiled silo by scripts/build.ts and
  * written once to SILO_HOME/libexec/<embedded name>, whose name carries a hash of its content, so an
  * upgraded silo never runs an older stage. Without it (running from source, a build without a C
- * compiler, SILO_STAGE=sh, a SILO_HOME on a noexec filesystem) the driver uses its /bin/sh stage.
+ * compiler, SILO_STAGE=sh, a SILO_HOME where it cannot be written) the driver uses its /bin/sh stage. On a
+ * noexec SILO_HOME the launch fails with a message that names SILO_STAGE=sh.
  */
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
