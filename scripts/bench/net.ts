@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { proxyEnv, startHostNetwork } from "../../src/net/host.ts";
+import { startHostNetwork } from "../../src/net/host.ts";
 import { startEgressProxy } from "../../src/net/proxy.ts";
 import { fmt, median, spawnOk, timeInterleaved } from "./_util.ts";
 

@@ -8,7 +8,7 @@
  * steps succeed the result becomes the scope's current generation by rename. Until then nothing a run
  * reads has changed: a failed or killed build leaves the previous layer as it was.
  */
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { SiloError } from "../core/errors.ts";
@@ -18,7 +18,7 @@ import { mountedLayers } from "../cache/inuse.ts";
 import { forgetProjectLayer, recordProjectLayer } from "../cache/layer-index.ts";
 import {
   commitLayer, currentLayer, ensureProjectSiloDir, globalBase, makeBuildDir, projectBase, readMeta, removeLayer,
-  type BuildStep, type LayerMeta, type LayerRef, type Scope,
+  type BuildStep, type LayerMeta, type Scope,
 } from "../cache/layers.ts";
 import { applyUpper, checkUpper, linkTree, stripMountPoints } from "../cache/overlay.ts";
 import { syncFs } from "../cache/xattr.ts";

@@ -11,7 +11,7 @@
  * only replaced by rename, so the old generation stays intact), then `applyUpper` moves the new upper's
  * entries over it with overlay semantics.
  */
-import { linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync, chmodSync, lchownSync, copyFileSync, symlinkSync, readlinkSync, type Stats } from "node:fs";
+import { linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, chmodSync, lchownSync, copyFileSync, symlinkSync, readlinkSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { removeTree } from "../core/fs.ts";

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { checkSchema, type Schema } from "./_schema-dsl.ts";
 

@@ -1,4 +1,4 @@
-import { arr, bool, num, obj, rec, str, union, type Schema } from "./_schema-dsl.ts";
+import { arr, bool, num, obj, rec, str, type Schema } from "./_schema-dsl.ts";
 
 // --- shared pieces -------------------------------------------------------------------------------
 

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { HomePaths } from "../core/paths.ts";
 import { trustRecordPath } from "./locate.ts";

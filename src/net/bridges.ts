@@ -6,7 +6,7 @@
 import type { SocketListener } from "bun";
 import { readFileSync, rmSync } from "node:fs";
 import { SiloError } from "../core/errors.ts";
-import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End } from "./pipe.ts";
+import { listenWithPortHeader, loopbackTargets, newEnd, pipeHandlers, portHeader, relayTo, type End } from "./pipe.ts";
 
 export interface Closable {
   close(): Promise<void>;
@@ -23,27 +23,18 @@ export async function startHostAccessBridge(opts: { socketPath: string; ports?: 
   const permitted = opts.ports ? new Set(opts.ports) : null;
   const listed = opts.ports ? Promise.resolve(opts.ports) : discoverHostPortsAsync();
   listed.catch(() => undefined);
-  rmSync(opts.socketPath, { force: true });
-  const listener = Bun.listen<End>({
-    unix: opts.socketPath,
-    allowHalfOpen: true,
-    socket: {
-      ...pipeHandlers,
-      open(s) {
-        s.data = newEnd({
-          onData: readPortHeader((sock, port, rest) => {
-            if (port === 0) {
-              listed.then((l) => sock.end(JSON.stringify(l))).catch(() => sock.end("[]"));
-              return;
-            }
-            if (permitted && !permitted.has(port)) return void sock.end();
-            void relayTo(sock, [{ hostname: "127.0.0.1", port }, { hostname: "::1", port }], rest);
-          }),
-        });
-        s.timeout(30);
-      },
+  const listener = listenWithPortHeader(
+    opts.socketPath,
+    (sock, port, rest) => {
+      if (port === 0) {
+        listed.then((l) => sock.end(JSON.stringify(l))).catch(() => sock.end("[]"));
+        return;
+      }
+      if (permitted && !permitted.has(port)) return void sock.end();
+      void relayTo(sock, loopbackTargets(port), rest);
     },
-  });
+    30,
+  );
   return {
     async close() {
       listener.stop(true);

@@ -3,7 +3,8 @@
  * relay and the proxy's tunnels use this: Bun's own sockets move bytes noticeably faster than node:net
  * streams (scripts/bench/net.ts), and the tunnel is the hot path of every download.
  */
-import type { Socket, SocketHandler } from "bun";
+import type { Socket, SocketHandler, SocketListener } from "bun";
+import { rmSync } from "node:fs";
 import { offload, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
@@ -189,3 +190,30 @@ export function readPortHeader(onPort: (s: Socket<End>, port: number, rest: Uint
 }
 
 export const portHeader = (port: number) => Uint8Array.from([port >> 8, port & 0xff]);
+
+/** A loopback port on this side, IPv4 first (dev servers often listen on localhost only, which may be ::1). */
+export const loopbackTargets = (port: number): Target[] => [{ hostname: "127.0.0.1", port }, { hostname: "::1", port }];
+
+/**
+ * Listen on the Unix socket `path` (a stale file is replaced): each connection starts with a 2-byte port
+ * header (portHeader), and `onPort` decides what to do with it. The hostAccess bridge and the relay
+ * process's port forwards both speak this.
+ */
+export function listenWithPortHeader(
+  path: string,
+  onPort: (s: Socket<End>, port: number, rest: Uint8Array) => void,
+  timeoutSeconds?: number,
+): SocketListener<End> {
+  rmSync(path, { force: true });
+  return Bun.listen<End>({
+    unix: path,
+    allowHalfOpen: true,
+    socket: {
+      ...pipeHandlers,
+      open(s) {
+        s.data = newEnd({ onData: readPortHeader(onPort) });
+        if (timeoutSeconds) s.timeout(timeoutSeconds);
+      },
+    },
+  });
+}

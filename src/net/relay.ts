@@ -13,7 +13,7 @@ import type { Socket, SocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { SiloError } from "../core/errors.ts";
 import { HOST_ALIAS_ADDRESS, type NetworkSpec } from "../runner/spec.ts";
-import { newEnd, pipeHandlers, portHeader, readPortHeader, relayTo, type End } from "./pipe.ts";
+import { listenWithPortHeader, loopbackTargets, newEnd, pipeHandlers, portHeader, relayTo, type End } from "./pipe.ts";
 import { relayRoutes, type RelayRoute } from "./plan.ts";
 import { HOST_INTERNAL_NAME } from "./policy.ts";
 
@@ -76,24 +76,11 @@ export async function startSandboxRelays(net: NetworkSpec): Promise<SandboxRelay
 
   if (net.ports.length > 0 && net.forwardSocket) {
     const guests = new Set(net.ports.map((p) => p.guest));
-    rmSync(net.forwardSocket, { force: true });
     try {
       listeners.push(
-        Bun.listen<End>({
-          unix: net.forwardSocket,
-          allowHalfOpen: true,
-          socket: {
-            ...pipeHandlers,
-            open(s) {
-              s.data = newEnd({
-                onData: readPortHeader((sock, port, rest) => {
-                  if (!guests.has(port)) return void sock.end();
-                  // Dev servers often listen on localhost only, which may be ::1.
-                  void relayTo(sock, [{ hostname: "127.0.0.1", port }, { hostname: "::1", port }], rest);
-                }),
-              });
-            },
-          },
+        listenWithPortHeader(net.forwardSocket, (sock, port, rest) => {
+          if (!guests.has(port)) return void sock.end();
+          void relayTo(sock, loopbackTargets(port), rest);
         }),
       );
       cleanup.push(net.forwardSocket);

@@ -2,7 +2,7 @@
 // user namespace, with `userxattr` as an unprivileged user must) to check that what silo does to upper dirs
 // (folding a second build into a first with linkTree + applyUpper) gives exactly the view the build saw.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyUpper, isOpaque, isWhiteout, linkTree } from "../../../src/cache/overlay.ts";
 import { tmp } from "../../helpers/silo.ts";
