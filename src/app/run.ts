@@ -11,6 +11,11 @@ import type { Driver, RunHooks } from "../runner/driver.ts";
 import type { Mount, NetworkSpec, RunSpec } from "../runner/spec.ts";
 import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts";
 import { selectDriver } from "./driver-select.ts";
+import { maybeAutoGc } from "./auto-gc.ts";
+import { missingPaths, quarantineCreated } from "./protect.ts";
+import { localImage } from "../image/local.ts";
+import { planHostNetwork, proxyEnv } from "../net/plan.ts";
+import { loadPlugin } from "../plugin/loaders.ts";
 
 export interface RunOptions {
   tool: string;
@@ -77,7 +82,6 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   else if (opts.shim) argv = [...(tool.shims[opts.shim] ?? [opts.shim]), ...opts.args];
   else argv = [...main, ...opts.args];
 
-  const { loadPlugin } = await import("../plugin/loaders.ts");
   const plugin = await loadPlugin(tool.def.plugin);
   if (plugin) {
     const pctx = {
@@ -135,7 +139,6 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     self: selfCommand(),
   };
   if (opts.timing) log.info(`timing: config ${(t1 - t0).toFixed(1)} ms, image ${(t2 - t1).toFixed(1)} ms`);
-  const { missingPaths, quarantineCreated } = await import("./protect.ts");
   const missing = missingPaths(root, PROTECTED_PATHS.filter((p) => !writable.has(p)));
   const cleanup = async () => {
     await net.close();
@@ -159,7 +162,7 @@ export async function runTool(opts: RunOptions): Promise<number> {
     const t3 = performance.now();
     mark("sandbox done");
     await prepared.cleanup();
-    (await import("./auto-gc.ts")).maybeAutoGc(homePaths(), prepared.spec.self);
+    maybeAutoGc(homePaths(), prepared.spec.self);
     mark("cleaned up");
     if (opts.timing) log.info(`timing: after the sandbox ${(performance.now() - t3).toFixed(1)} ms`);
   }
@@ -245,7 +248,6 @@ function baseEnv(imageEnv: string[]): Record<string, string> {
 
 async function ensureImage(home: HomePaths, ctx: RunContext) {
   // local.ts is node:fs only; the pull engine (ofetch, zstd, tar) loads only when something must be pulled.
-  const { localImage } = await import("../image/local.ts");
   const tool = ctx.tool!;
   if (ctx.installed && ctx.installed.version === tool.version && ctx.installed.image === tool.image) {
     const local = localImage(ctx.installed.digest, home) ?? (await (await import("./cache.ts")).restoreImage(ctx.installed.digest, home));
@@ -287,7 +289,6 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
   // `deny = ["*"]` (the narrowing way to say "no network", allowed in untrusted files) needs no proxy at all.
   const denyAll = tool.network.deny.includes("*");
   if ((allow.length === 0 || denyAll) && !tool.network.hostAccess && ports.length === 0) return none;
-  const { planHostNetwork, proxyEnv } = await import("../net/plan.ts");
   const input = {
     tool: tool.name,
     allow,

@@ -1,5 +1,7 @@
 import { SiloError } from "../core/errors.ts";
 import { setDebug, setQuiet } from "../core/log.ts";
+import { runTool } from "../app/run.ts";
+import { isatty } from "../core/tty.ts";
 import { parseEnvFlag, parsePort, splitRunArgs } from "./_argv.ts";
 
 /** run, shell, lsp, build: parsed here (not by citty) so the tool's arguments pass through untouched. */
@@ -18,14 +20,10 @@ export async function runLike(command: string, argv: string[]): Promise<number> 
   const tty = flags.tty ? true : flags.noTty ? false : undefined;
   const base = { tool, cwd: process.cwd(), driver: flags.driver as string | undefined, ports, env, tty, timing: !!flags.timing };
   switch (command) {
-    case "run": {
-      const { runTool } = await import("../app/run.ts");
+    case "run":
       return runTool({ ...base, args: rest, shim: flags.shim as string | undefined });
-    }
-    case "shell": {
-      const { runTool } = await import("../app/run.ts");
-      return runTool({ ...base, args: rest, shell: true, tty: tty ?? (await import("../core/tty.ts")).isatty(0) });
-    }
+    case "shell":
+      return runTool({ ...base, args: rest, shell: true, tty: tty ?? isatty(0) });
     case "lsp": {
       const { startLsp } = await import("../app/lsp.ts");
       return startLsp({ tool, cwd: process.cwd(), driver: flags.driver as string | undefined });

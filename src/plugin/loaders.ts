@@ -1,13 +1,12 @@
 import type { SiloPlugin } from "./api.ts";
+import go from "../../plugins/go/index.ts";
+import node from "../../plugins/node/index.ts";
+import python from "../../plugins/python/index.ts";
+import rust from "../../plugins/rust/index.ts";
 
-/** Static map: every specifier is a literal so `bun build --compile` includes the plugin. */
-export const pluginLoaders: Record<string, () => Promise<SiloPlugin>> = {
-  python: () => import("../../plugins/python/index.ts").then((m) => m.default),
-  node: () => import("../../plugins/node/index.ts").then((m) => m.default),
-  rust: () => import("../../plugins/rust/index.ts").then((m) => m.default),
-  go: () => import("../../plugins/go/index.ts").then((m) => m.default),
-};
+/** The built-in plugins: a few hundred bytes each, so they are imported with the run path, not loaded one by one. */
+export const plugins: Record<string, SiloPlugin> = { python, node, rust, go };
 
 export async function loadPlugin(name: string | undefined): Promise<SiloPlugin | undefined> {
-  return name && pluginLoaders[name] ? pluginLoaders[name]() : undefined;
+  return name && Object.hasOwn(plugins, name) ? plugins[name] : undefined;
 }

@@ -1,3 +1,4 @@
+import bwrap from "./drivers/bwrap/index.ts";
 import type { RunResult, RunSpec } from "./spec.ts";
 
 export type DriverName = "bwrap" | "qemu" | "apple";
@@ -41,9 +42,10 @@ export interface Driver {
   run(spec: RunSpec, hooks?: RunHooks): Promise<RunResult>;
 }
 
-/** Static loader map: every specifier is a literal so `bun build --compile` keeps the module. */
+/** Static loader map: every specifier is a literal so `bun build --compile` keeps the module. bwrap, the Linux
+ * driver, is on every run's path and is imported with this module. */
 export const driverLoaders: Record<DriverName, () => Promise<Driver>> = {
-  bwrap: () => import("./drivers/bwrap/index.ts").then((m) => m.default),
+  bwrap: async () => bwrap,
   qemu: () =>
     import("./drivers/unavailable.ts").then((m) => m.unavailable("qemu", "the qemu micro-VM driver is not built yet")),
   apple: () =>

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseShims } from "../../../src/config/resolve.ts";
 import type { PluginContext } from "../../../src/plugin/api.ts";
-import { loadPlugin, pluginLoaders } from "../../../src/plugin/loaders.ts";
+import { loadPlugin, plugins } from "../../../src/plugin/loaders.ts";
 import { repoRoot, tmp } from "../../helpers/silo.ts";
 
 function ctx(root: string, argv: string[], shims: string[]): PluginContext {
@@ -18,9 +18,9 @@ function ctx(root: string, argv: string[], shims: string[]): PluginContext {
 }
 
 describe("plugins", () => {
-  test("the four plugins load through the static map and import only the plugin API", async () => {
-    expect(Object.keys(pluginLoaders).sort()).toEqual(["go", "node", "python", "rust"]);
-    for (const name of Object.keys(pluginLoaders)) {
+  test("the four plugins load through the built-in map and import only the plugin API", async () => {
+    expect(Object.keys(plugins).sort()).toEqual(["go", "node", "python", "rust"]);
+    for (const name of Object.keys(plugins)) {
       const p = await loadPlugin(name);
       expect(p!.name).toBe(name);
       expect(p!.detect!.length).toBeGreaterThan(0);
@@ -29,6 +29,7 @@ describe("plugins", () => {
       expect(imports).toEqual(["../../src/plugin/api.ts"]);
     }
     expect(await loadPlugin("nope")).toBeUndefined();
+    expect(await loadPlugin("constructor")).toBeUndefined();
   });
 
   test("python activates ./.venv (VIRTUAL_ENV and PATH) only when there is one", async () => {
