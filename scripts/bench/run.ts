@@ -20,6 +20,7 @@ export default async function run() {
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: work, SILO_HOME: home };
   try {
     spawnOk([silo, "install", "python@3.11-slim"], { env });
+    const baseline = process.env.BENCH_BASELINE;
     const rootfs = layersOf(silo, proj, env);
     const bwrap = Bun.which("bwrap")!;
     const hostPython = Bun.which("python3", { PATH: "/usr/local/bin:/usr/bin:/bin" })!;
@@ -39,6 +40,8 @@ export default async function run() {
         "silo --version": () => spawnOk([silo, "--version"], { env }),
         // python's registry entry allows pypi.org: this includes the egress proxy and the sandbox's relays.
         "silo run python -c pass": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: proj }),
+        // BENCH_BASELINE=path/to/an/older/silo: the same run with another build, in the same interleaving.
+        ...(baseline ? { "baseline silo run": () => spawnOk([baseline, "run", "python", "-c", "pass"], { env, cwd: proj }) } : {}),
       },
       runs,
     );
@@ -48,6 +51,7 @@ export default async function run() {
     console.log(`runs: ${runs} each, interleaved; medians (rootfs ${rootfs})`);
     for (const [k, v] of Object.entries(m))
       console.log(`${k.padEnd(28)} ${fmt(v).padStart(10)}   ×${(v / bw).toFixed(2)} raw bwrap   ×${(v / host).toFixed(2)} host`);
+    if (baseline) console.log(`silo / baseline build (${baseline}): ×${(m["silo run python -c pass"]! / m["baseline silo run"]!).toFixed(3)}`);
     const ratio = m["silo run python -c pass"]! / bw;
     console.log(`silo / raw bwrap: ×${ratio.toFixed(2)} (goal ≤ ×2: ${ratio <= 2 ? "met" : "missed"})`);
 

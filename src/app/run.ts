@@ -145,7 +145,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     quarantineCreated(root, missing, home, tool.name);
   };
   mark("spec");
-  return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch }, cleanup };
+  return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch, onFirstConnection: net.onFirstConnection }, cleanup };
 }
 
 /** `silo run`: prepare, run with stdio inherited, clean up; resolves with the exit code to use. */
@@ -282,7 +282,13 @@ function wantsNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions): 
 async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOptions, runDir: string) {
   const ports = [...tool.ports, ...(opts.ports ?? [])];
   const allow = opts.purpose === "build" ? [...tool.network.allow, ...tool.network.installAllow] : tool.network.allow;
-  const none = { spec: { mode: "none", hostAccess: false, ports: [] } as NetworkSpec, env: {}, afterLaunch: async () => {}, close: async () => {} };
+  const none = {
+    spec: { mode: "none", hostAccess: false, ports: [] } as NetworkSpec,
+    env: {},
+    afterLaunch: async () => {},
+    onFirstConnection: undefined,
+    close: async () => {},
+  };
   // A language server runs project code (build scripts, macros) for as long as the editor is open: no network,
   // and no port forwards (they would take the host ports a `silo run` of the same tool needs).
   if (opts.purpose === "lsp") return none;
@@ -307,18 +313,20 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
   };
   // Port forwards must be bound before the command starts (a taken port fails the run first), and the
   // hostAccess bridge may be asked for the host's ports while the sandbox is set up. The proxy waits until
-  // the sandbox is launching: nothing inside connects before the command runs.
+  // the sandbox connects (or, with drivers that cannot tell, until it is launching).
   if (ports.length > 0 || tool.network.hostAccess) await start({ ports: true, proxy: false, bridge: true });
   // The sockets' directory goes with silo however it ends (a reaper started once the sandbox is launching).
   let reaper: Reaper | null = null;
+  let proxy: Promise<void> | null = null;
   return {
     spec,
     env: proxyEnv(spec),
     afterLaunch: async () => {
       reaper = startReaper(runDir);
-      await start({ ports: false, proxy: true, bridge: false });
     },
+    onFirstConnection: () => (proxy ??= start({ ports: false, proxy: true, bridge: false })),
     close: async () => {
+      await proxy?.catch(() => undefined); // one still starting is closed with the rest
       for (const s of started.splice(0).reverse()) await s.close();
       if (reaper) reaper.release();
       else (await import("node:fs")).rmSync(runDir, { recursive: true, force: true });

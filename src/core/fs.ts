@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** Write a file by temp file + rename, so readers see the old or the new content, never half. */
@@ -53,26 +53,57 @@ export interface Reaper {
 /**
  * Remove `dir` in the background once it is released, or when silo exits, killed or not. One reaper
  * process serves a whole silo process (a sandbox's run dir and its network's socket dir share it): it
- * reads `+ dir` (remember) and `- dir` (remove now) lines on its stdin, and at EOF, which silo's death
- * also gives, removes every directory it was told of. Start it while a sandbox runs, so the end of a run
- * pays no spawn. null when it cannot start (the next silo removes leftovers: bwrap/plan.ts cleanStaleRuns).
+ * reads `+ dir` (remember) and `- dir` (remove now) lines and, at EOF, which silo's death also gives,
+ * removes every directory it was told of. The bwrap driver's native stage brings its own (adoptReaper);
+ * else a /bin/sh one starts on first use, while a sandbox runs, so the end of a run pays no spawn. null
+ * when it cannot start (the next silo removes leftovers: bwrap/plan.ts cleanStaleRuns).
  */
 export function startReaper(dir: string): Reaper | null {
   const sink = reaperSink();
-  if (!sink || !tell(sink, `+ ${dir}`)) return null;
+  if (!sink || !sink(`+ ${dir}`)) return null;
   let released = false;
   return {
     release() {
       if (released) return;
       released = true;
-      tell(sink, `- ${dir}`);
+      sink(`- ${dir}`);
     },
   };
 }
 
-let sink: import("bun").FileSink | null | undefined;
+/** Writes one line to the reaper; false when it is gone. */
+type Sink = (line: string) => boolean;
+let sink: Sink | null | undefined;
 
-function reaperSink(): import("bun").FileSink | null {
+/**
+ * Use the reaper listening on `fd` (one end of a socket pair, which this process keeps open until it
+ * exits) instead of starting one. The first reaper stays: a second one's descriptor is closed, which ends it.
+ */
+export function adoptReaper(fd: number): void {
+  if (sink) return closeSync(fd);
+  sink = (line) => {
+    try {
+      writeAll(fd, Buffer.from(`${line}\n`));
+      return true;
+    } catch {
+      return false; // it is gone
+    }
+  };
+}
+
+/** Write everything to `fd`; a socket may be non-blocking and its reader not there yet. */
+export function writeAll(fd: number, data: Uint8Array) {
+  for (let off = 0; off < data.length; ) {
+    try {
+      off += writeSync(fd, data, off, data.length - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      Bun.sleepSync(1);
+    }
+  }
+}
+
+function reaperSink(): Sink | null {
   if (sink !== undefined) return sink;
   try {
     const proc = Bun.spawn(["/bin/sh", "-c", REAPER_SH, "silo-reaper"], {
@@ -82,21 +113,20 @@ function reaperSink(): import("bun").FileSink | null {
       stderr: "ignore",
     });
     proc.unref();
-    sink = proc.stdin as unknown as import("bun").FileSink;
+    const stdin = proc.stdin as unknown as import("bun").FileSink;
+    sink = (line) => {
+      try {
+        stdin.write(`${line}\n`);
+        stdin.flush();
+        return true;
+      } catch {
+        return false; // it is gone
+      }
+    };
   } catch {
     sink = null;
   }
   return sink;
-}
-
-function tell(s: import("bun").FileSink, line: string): boolean {
-  try {
-    s.write(`${line}\n`);
-    s.flush();
-    return true;
-  } catch {
-    return false; // it is gone
-  }
 }
 
 /**

@@ -24,6 +24,13 @@ export interface RunHooks {
    * throws, the sandbox is killed and spawn/run rejects with that error.
    */
   afterLaunch?(): Promise<void>;
+  /**
+   * The host side the command reaches only by connecting (the egress proxy). A driver that learns when the
+   * sandbox first connects (the bwrap driver's native stage signals it) starts it then, so a command that
+   * never uses the network never pays for it; any other starts it right after afterLaunch, failing closed
+   * in the same way. A failure to start it later is reported, and the connection fails (closed).
+   */
+  onFirstConnection?(): Promise<void>;
 }
 
 export interface Driver {
@@ -33,7 +40,8 @@ export interface Driver {
   /**
    * Optional: called as soon as the caller knows what the sandbox will need (before the image and the host
    * side of the network are ready), so the driver can start slow helpers in parallel. `network`: the
-   * sandbox will have a proxy, host access or port forwards. spawn works the same without it.
+   * sandbox will have a proxy, host access or port forwards. spawn works the same without it, and a
+   * helper that does not fit the spawn (another network, piped stdio) is discarded.
    */
   prewarm?(hint: { network: boolean; self: string[] }): void;
   /** Start the sandbox. `inherit` wires the caller's stdio (and TTY); `pipe` gives stdin/stdout to the caller. */

@@ -50,6 +50,40 @@ describe("the bwrap driver's set-up stage", () => {
     expect((await run("import os, signal; os.kill(os.getpid(), signal.SIGTERM)")).exitCode).toBe(143);
   });
 
+  test("the egress proxy starts on the sandbox's first connection out, not before", async () => {
+    const quiet = ok(await run("pass"));
+    expect(quiet.stderr).toContain("native stage spawned");
+    expect(quiet.stderr).not.toContain("first connection out");
+    // A client that asks the proxy for a host it does not allow gets the proxy's own refusal: it started.
+    const ask = [
+      "import socket",
+      "s = socket.create_connection(('127.0.0.1', 3128))",
+      "s.sendall(b'CONNECT not-allowed.example:443 HTTP/1.1\\r\\nHost: not-allowed.example:443\\r\\n\\r\\n')",
+      "print(s.recv(100).split(b'\\r\\n')[0].decode())",
+    ].join("\n");
+    const r = ok(await run(ask));
+    expect(r.stdout.trim()).toBe("HTTP/1.1 403 Forbidden");
+    expect(r.stderr).toContain("first connection out: starting the egress proxy");
+  });
+
+  test("the sandbox's writable layer is volatile (its end syncs no filesystem)", async () => {
+    const r = ok(await run("print([l for l in open('/proc/self/mountinfo') if l.split()[4] == '/'][0])"));
+    expect(r.stdout).toContain(" - overlay ");
+    expect(r.stdout).toMatch(/[,\s]volatile|fsync=volatile/);
+  });
+
+  test("a run that fails after its stage started leaves no stage behind", async () => {
+    const proj = makeProject(`passFiles = ["../outside.txt"]\n`);
+    ok(await runSilo(["trust"], { home, cwd: proj }));
+    const r = await runSilo(["--debug", "run", "python", "-c", "pass"], { home, cwd: proj });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toContain("native stage started ahead of its sandbox");
+    expect(r.stderr).toContain("passFiles: refusing");
+    const deadline = Date.now() + 3000;
+    while (liveProcessesWith(join(home, "libexec")).length > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(liveProcessesWith(join(home, "libexec"))).toEqual([]);
+  });
+
   test("SILO_STAGE=sh: the /bin/sh stage and the relay process give the same sandbox", async () => {
     const r = ok(await run("import os; print(os.environ['HTTP_PROXY'], os.getuid())", { SILO_STAGE: "sh" }));
     expect(r.stdout.trim()).toBe("http://127.0.0.1:3128 0");

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildRelayArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
+  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildStageMessage, nativeStageArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
 } from "../../../src/runner/drivers/bwrap/argv.ts";
 import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
@@ -125,14 +125,28 @@ describe("stage", () => {
     ]);
     expect(argv[argv.indexOf("silo-stage") + 6]).toBe("0"); // no tmpfs fallback for a build capture
   });
-  test("native stage: parent pid, run dir, layers top first, fallback, network, listen addresses, then bwrap and the command", () => {
-    const argv = buildNativeStageArgv(spec(), plan({ relays: true, stage: "native" }), tools, "/h/libexec/silo-stage-x", ["127.0.0.1:3128", "127.0.0.2:5432"], 42);
-    expect(argv).toEqual([
-      "/h/libexec/silo-stage-x", "42", "/h/run/1-abc", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1", "1",
-      "127.0.0.1:3128", "127.0.0.2:5432", "--", "/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag",
-    ]);
-    const quiet = buildNativeStageArgv(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, "/s", [], 42);
-    expect(quiet.slice(6, 9)).toEqual(["0", "0", "--"]);
+  test("native stage: started with only its parent and whether it makes a network namespace", () => {
+    expect(nativeStageArgv("/h/libexec/silo-stage-x", true, 42)).toEqual(["/h/libexec/silo-stage-x", "--control", "42", "1"]);
+    expect(nativeStageArgv("/s", false, 42)).toEqual(["/s", "--control", "42", "0"]);
+  });
+  test("native stage message: run dir, layers top first, fallback, relays, bwrap's descriptors as raw bytes, then bwrap and the command", () => {
+    const blob = Uint8Array.from([0, 1, 2, 0, 10]); // NULs and newlines pass through: the lengths say where blobs end
+    const msg = buildStageMessage(spec(), plan({ relays: true, stage: "native" }), tools, ["127.0.0.1:3128>/r/p.sock", "127.0.0.2:5432>/r/h.sock>5432"], [blob, new Uint8Array()]);
+    const text = Buffer.from(msg).toString("latin1");
+    const head = /^SILO-STAGE 1\n(\d+)\n/.exec(text)!;
+    expect(Number(head[1])).toBe(msg.length - head[0].length);
+    const body = text.slice(head[0].length);
+    const fields = [
+      "/h/run/1-abc", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1",
+      "2", "127.0.0.1:3128>/r/p.sock", "127.0.0.2:5432>/r/h.sock>5432", "2",
+    ].map((f) => `${f}\0`).join("");
+    expect(body.startsWith(fields)).toBe(true);
+    const rest = body.slice(fields.length);
+    expect(rest.startsWith("5\0\x00\x01\x02\x00\x0a0\0")).toBe(true);
+    const cmd = ["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"];
+    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd].map((f) => `${f}\0`).join(""));
+    const quiet = Buffer.from(buildStageMessage(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, [], [])).toString();
+    expect(quiet).toContain("/h/run/1-abc/work\u00000\u00000\u00000\u0000"); // no fallback, no relays, no descriptors
   });
   test("native relays: the proxy, each hostAccess port with its header, the port forwards' socket with the guest ports", () => {
     expect(nativeRelays({ mode: "none", hostAccess: false, ports: [] }, [])).toEqual([]);

@@ -17,9 +17,10 @@
  *      the slow part, so it starts first, and bwrap sets the sandbox up meanwhile, holding the command on
  *      `--block-fd` until the relays listen.
  *
- * The native stage (native/silo-stage.c, when this silo has one) does steps 1 and 3 in one small process:
- * namespaces, overlay, and (with relays) a network namespace with the relays listening in it before it
- * execs bwrap. No shell, no second silo process, nothing for the command to wait for.
+ * The native stage (native/silo-stage.c, when this silo has one) does steps 1 and 3 in one small process,
+ * started as soon as silo knows a sandbox will run: namespaces first, then (from a message that silo sends
+ * once it has planned the sandbox) the overlay and, with relays, the relays listening in its network
+ * namespace before it starts bwrap. No shell, no second silo process, nothing for the command to wait for.
  */
 import { relayRoutes } from "../../../net/plan.ts";
 import { HOST_ALIAS_ADDRESS, type NetworkSpec, type RunSpec } from "../../spec.ts";
@@ -137,15 +138,37 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
 }
 
 /**
- * argv of the native stage (native/silo-stage.c documents it): it makes every namespace itself, and with
- * relays (`nativeRelays`) listens inside the new network namespace before it execs bwrap.
+ * The native stage (native/silo-stage.c documents it) starts before the sandbox is planned: it makes its
+ * namespaces (a network one when `net`) and waits for its message on fd 3; fd 4 is its reaper's.
  */
-export function buildNativeStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTools, stage: string, relays: string[], parentPid = process.pid): string[] {
+export function nativeStageArgv(stage: string, net: boolean, parentPid = process.pid): string[] {
+  return [stage, "--control", String(parentPid), net ? "1" : "0"];
+}
+
+/**
+ * The native stage's message: the overlay, its relays (`nativeRelays`), bwrap's descriptors from fd 3 on
+ * (`fds`: --args, --seccomp, the /etc files) and bwrap's command line.
+ */
+export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostTools, relays: string[], fds: Uint8Array[]): Uint8Array {
+  const enc = new TextEncoder();
+  const str = (xs: (string | number)[]) => enc.encode(`${xs.join("\0")}\0`);
   const lowers = [...plan.lowers].reverse().join(":");
-  return [
-    stage, String(parentPid), plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0", plan.relays ? "1" : "0",
-    ...relays, "--", tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
+  const cmd = [tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv];
+  const parts = [
+    str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, relays.length, ...relays, fds.length]),
+    ...fds.flatMap((f) => [str([f.length]), f]),
+    str([cmd.length, ...cmd]),
   ];
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const head = enc.encode(`SILO-STAGE 1\n${length}\n`);
+  const out = new Uint8Array(head.length + length);
+  out.set(head);
+  let at = head.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /**
@@ -184,5 +207,5 @@ export function buildResolvConf(spec: RunSpec): string {
 
 /** The args fd payload: NUL-separated, as `bwrap --args` reads it. */
 export function encodeArgs(args: string[]): Uint8Array {
-  return new TextEncoder().encode(args.map((s) => `${s}\0`).join(""));
+  return new TextEncoder().encode(args.length ? `${args.join("\0")}\0` : "");
 }

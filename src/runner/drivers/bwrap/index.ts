@@ -8,14 +8,17 @@ import { EXIT, SiloError } from "../../../core/errors.ts";
 import { log } from "../../../core/log.ts";
 import { mark } from "../../../core/trace.ts";
 import { homePaths, siloHome } from "../../../core/paths.ts";
+import type { Subprocess } from "bun";
 import type { Driver, RunHooks, SandboxProcess } from "../../driver.ts";
 import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
 import { exitCodeFor, type RunResult, type RunSpec } from "../../spec.ts";
 import {
-  buildBwrapArgs, buildHostsFile, buildNativeStageArgv, buildResolvConf, nativeRelays, buildStageArgv, encodeArgs, needsRelays, STAGE_PATH, type HostTools,
+  buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, buildStageMessage, encodeArgs, nativeRelays, nativeStageArgv, needsRelays, STAGE_PATH,
+  type HostTools,
 } from "./argv.ts";
-import { launch, writeAll, type ExtraFd } from "./launch.ts";
-import { hasNativeStage, nativeStage, stageDescription } from "./native.ts";
+import { adoptReaper, writeAll } from "../../../core/fs.ts";
+import { launch, type ExtraFd } from "./launch.ts";
+import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
 import { startRelay, type Relay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, startReaper, type Reaper, type SandboxPlan } from "./plan.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
@@ -44,6 +47,16 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   else prewarmed?.kill();
   prewarmed = null;
   relay?.send(spec.network);
+  // The native stage: the one `prewarm` started if it fits (it has made its namespaces meanwhile), else one now.
+  let stage = takeWaitingStage(relays, stdio);
+  if (nativePath && !stage) {
+    try {
+      stage = startNativeStage(nativePath, relays, stdio);
+    } catch (e) {
+      throw new SiloError("E_DRIVER", `cannot start the sandbox's stage ${nativePath}: ${(e as Error).message}`,
+        `if ${home} is on a noexec filesystem, set SILO_STAGE=sh (or move SILO_HOME)`);
+    }
+  }
   let plan: SandboxPlan;
   let fds: ExtraFd[];
   let nativeRelayArgs: string[] = [];
@@ -57,6 +70,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     fds = [encodeArgs(buildBwrapArgs(spec, plan)), Uint8Array.from(SECCOMP_FILTERS[arch]), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
   } catch (e) {
     relay?.kill();
+    if (stage) abandonStage(stage);
     throw e;
   }
   if (relay) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
@@ -98,24 +112,50 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
       throw e;
     }
   }
-  const argv = nativePath ? buildNativeStageArgv(spec, plan, tools, nativePath, nativeRelayArgs) : buildStageArgv(spec, plan, tools, relay?.pid);
-  let launched: ReturnType<typeof launch>;
-  try {
-    launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds });
-  } catch (e) {
-    relay?.kill();
-    await cleanup();
-    throw new SiloError("E_DRIVER", `cannot start the sandbox's stage ${argv[0]}: ${(e as Error).message}`,
-      nativePath ? `if ${home} is on a noexec filesystem, set SILO_STAGE=sh (or move SILO_HOME)` : undefined);
+  // The egress proxy starts when the native stage's relays first need it (SIGURG from the stage).
+  let firstConnection: (() => void) | null = null;
+  if (stage && hooks.onFirstConnection) {
+    const start = hooks.onFirstConnection;
+    firstConnection = () => {
+      process.off("SIGURG", firstConnection!);
+      log.debug("bwrap: the sandbox's first connection out: starting the egress proxy");
+      start().catch((e) => log.error(`${spec.tool}: the network proxy did not start, so its connections fail: ${(e as Error).message}`));
+    };
+    process.on("SIGURG", firstConnection);
+  }
+  let launched: { proc: Subprocess; held: number[] };
+  if (stage) {
+    try {
+      writeAll(stage.control, buildStageMessage(spec, plan, tools, nativeRelayArgs, fds as Uint8Array[]));
+    } catch {
+      // the stage is gone already: its exit says why
+    }
+    closeSync(stage.control);
+    stage.proc.ref();
+    launched = { proc: stage.proc, held: [] };
+  } else {
+    const argv = buildStageArgv(spec, plan, tools, relay?.pid);
+    try {
+      launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds });
+    } catch (e) {
+      relay?.kill();
+      await cleanup();
+      throw new SiloError("E_DRIVER", `cannot start the sandbox's stage ${argv[0]}: ${(e as Error).message}`);
+    }
   }
   const { proc, held } = launched;
   mark("launched");
   reaper = startReaper(plan.runDir);
   mark("reaper");
-  if (hooks.afterLaunch) {
+  const hostSide = async () => {
+    await hooks.afterLaunch?.();
+    if (!firstConnection) await hooks.onFirstConnection?.();
+  };
+  if (hooks.afterLaunch || hooks.onFirstConnection) {
     try {
-      await hooks.afterLaunch();
+      await hostSide();
     } catch (e) {
+      if (firstConnection) process.off("SIGURG", firstConnection);
       // Fail closed: what the command needs did not start, so it must not run.
       killStage(proc.pid);
       await proc.exited;
@@ -152,6 +192,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   const exited = (async (): Promise<RunResult> => {
     const code = await proc.exited;
     mark("exited");
+    if (firstConnection) process.off("SIGURG", firstConnection);
     const t2 = performance.now();
     relay?.stop();
     const result = await interpret(spec, plan, code, signalName(proc.signalCode));
@@ -244,6 +285,39 @@ export async function hostTools(shellStage = true): Promise<HostTools> {
 /** A relay process started by `prewarm`, waiting for the sandbox that `spawn` will start. */
 let prewarmed: Relay | null = null;
 
+/** A native stage waiting for its message (native/silo-stage.c): its control socket, and what it was made for. */
+interface WaitingStage {
+  proc: Subprocess;
+  control: number;
+  net: boolean;
+  stdio: "inherit" | "pipe";
+}
+let waiting: WaitingStage | null = null;
+
+/** Start the native stage; its reaper (fd 4) becomes this silo's (core/fs.ts startReaper). Throws when it cannot run. */
+function startNativeStage(path: string, net: boolean, stdio: "inherit" | "pipe"): WaitingStage {
+  const { proc, held } = launch(nativeStageArgv(path, net), { env: { PATH: STAGE_PATH }, stdio, fds: ["hold", "hold"] });
+  adoptReaper(held[1]!);
+  return { proc, control: held[0]!, net, stdio };
+}
+
+/** The waiting stage, if it is alive and made for this sandbox; else it is abandoned. */
+function takeWaitingStage(net: boolean, stdio: "inherit" | "pipe"): WaitingStage | null {
+  const s = waiting;
+  waiting = null;
+  if (!s) return null;
+  if (s.net === net && s.stdio === stdio && s.proc.exitCode === null && s.proc.signalCode === null) return s;
+  abandonStage(s);
+  return null;
+}
+
+/** Its control socket closed before a message, a stage exits quietly; it is killed to be sure. */
+function abandonStage(s: WaitingStage) {
+  closeSync(s.control);
+  killStage(s.proc.pid);
+  s.proc.unref();
+}
+
 const driver: Driver = {
   name: "bwrap",
   async probe() {
@@ -251,8 +325,21 @@ const driver: Driver = {
     return p.ok ? { ...p, detail: `${p.detail}; set-up stage: ${await stageDescription(siloHome())}` } : p;
   },
   prewarm(hint) {
+    if (hasNativeStage()) {
+      // Only once it is written out (the first run writes it): prewarm must not wait. For `spawn("inherit")`.
+      const path = writtenNativeStage(siloHome());
+      if (!path || waiting) return;
+      try {
+        waiting = startNativeStage(path, hint.network, "inherit");
+        waiting.proc.unref(); // if no sandbox comes (an error first), silo exits, and the stage with it
+        log.debug("bwrap: native stage started ahead of its sandbox");
+      } catch {
+        // spawn will say what is wrong
+      }
+      return;
+    }
     // The relay process is only for the sh stage.
-    if (!hint.network || prewarmed || hasNativeStage()) return;
+    if (!hint.network || prewarmed) return;
     const tools = findHostTools();
     try {
       if (tools) prewarmed = startRelay(hint.self, tools);

@@ -3,7 +3,8 @@
  * Data goes through socket pairs so nothing secret (the command's environment) touches the disk or a
  * command line. Bun closes every descriptor of ours that is not listed, so nothing else leaks in.
  */
-import { closeSync, writeSync } from "node:fs";
+import { closeSync } from "node:fs";
+import { writeAll } from "../../../core/fs.ts";
 import type { NetworkSpec } from "../../spec.ts";
 
 /**
@@ -37,18 +38,6 @@ export function launch(argv: string[], opts: LaunchOptions) {
   return { proc, held };
 }
 
-/** Write everything; the socket may be non-blocking and the reader not there yet. */
-export function writeAll(fd: number, data: Uint8Array) {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(fd, data, off, data.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-      Bun.sleepSync(1);
-    }
-  }
-}
 
 /** What the driver hands to the relay process (`silo __stage`) on fd 3. */
 export interface RelayPayload {

@@ -14,6 +14,8 @@ let cached: string | null | undefined;
 const embedded = () =>
   process.env.SILO_STAGE === "sh" ? undefined : (Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.startsWith("silo-stage")) as (Blob & { name: string }) | undefined);
 
+const destination = (home: string, file: Blob & { name: string }) => join(home, "libexec", file.name.replace(/\.$/, ""));
+
 /** Does this silo carry a native stage (and may use it)? Cheap: no disk access. */
 export const hasNativeStage = () => embedded() !== undefined;
 
@@ -23,7 +25,7 @@ export async function nativeStage(home: string): Promise<string | null> {
   cached = null;
   const file = embedded();
   if (!file) return null;
-  const dest = join(home, "libexec", file.name.replace(/\.$/, ""));
+  const dest = destination(home, file);
   if (existsSync(dest)) return (cached = dest);
   const tmp = `${dest}.${process.pid}.tmp`;
   try {
@@ -41,6 +43,15 @@ export async function nativeStage(home: string): Promise<string | null> {
     log.debug(`bwrap: cannot write the native stage to ${dest} (${(e as Error).message}); using the /bin/sh stage`);
     return null;
   }
+}
+
+/** The native stage's path if it is written out already (no writing: for `prewarm`, which must not wait). */
+export function writtenNativeStage(home: string): string | null {
+  if (cached !== undefined) return cached;
+  const file = embedded();
+  if (!file) return null;
+  const dest = destination(home, file);
+  return existsSync(dest) ? (cached = dest) : null;
 }
 
 /** For `silo doctor`: which stage sandboxes start with here. */

@@ -9,7 +9,8 @@ import { SiloError } from "../../../core/errors.ts";
 import { isDebug } from "../../../core/log.ts";
 import type { NetworkSpec } from "../../spec.ts";
 import { buildRelayArgv, STAGE_PATH, type HostTools } from "./argv.ts";
-import { launch, writeAll, type RelayPayload } from "./launch.ts";
+import { writeAll } from "../../../core/fs.ts";
+import { launch, type RelayPayload } from "./launch.ts";
 
 export type Relay = ReturnType<typeof startRelay>;
 

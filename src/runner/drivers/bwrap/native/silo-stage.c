@@ -2,31 +2,44 @@
  * silo-stage: the set-up stage of a bwrap sandbox, as one small static program instead of
  * `unshare` + `sh` + `mount` (and, with network relays, a second silo process). It is compiled by
  * scripts/build.ts, embedded in the silo executable and written to SILO_HOME/libexec on first use;
- * argv.ts (buildNativeStageArgv) is the only place that builds its command line.
+ * argv.ts (buildStageMessage) is the only place that builds what it reads.
  *
- *   silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [RELAY ...] -- BWRAP ARGS...
+ *   silo-stage --control PARENT NET      fd 3: the control socket, fd 4: the reaper's socket
  *
- *   1. a new user namespace (root inside, the invoking user outside), a mount namespace and, when NET
- *      is 1, a network namespace with loopback up;
- *   2. the overlay: LOWERDIRS (top first, ':'-joined) read-only under UPPER, mounted on RUNDIR/root;
+ * silo starts it as soon as it knows a sandbox will run (before the image and the network are ready), so
+ * its namespaces are made while silo finishes preparing:
+ *
+ *   0. a reaper child, in the host's namespaces: it reads `+ DIR` (remember) and `- DIR` (remove now)
+ *      lines on fd 4 and, at EOF (silo is done, or dead however it died), removes every DIR it was told
+ *      of, once this stage is gone. It ignores the terminal's and the usual termination signals;
+ *   1. a new user namespace (root inside, the invoking user outside), a mount namespace and, when NET is
+ *      1, a network namespace with loopback up;
+ *   2. then it reads one message on fd 3 (EOF instead: silo gave up; exit 0). The message is
+ *      "SILO-STAGE 1\n<length>\n" and <length> bytes of NUL-terminated fields:
+ *        RUNDIR LOWERDIRS UPPER WORK FALLBACK NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG...
+ *      BYTES are raw (LEN of them, no terminator); the NFDS blobs become bwrap's fds 3, 4, ... (memfds);
+ *      ARG... is the bwrap command line;
+ *   3. the overlay: LOWERDIRS (top first, ':'-joined) read-only under UPPER, mounted on RUNDIR/root;
  *      when FALLBACK is 1 and UPPER's filesystem cannot hold an overlay upper, a tmpfs upper instead;
- *   3. with NET, the relays, the sandbox's only ways out of its network namespace. Each RELAY is one of
+ *   4. with NET, the relays, the sandbox's only ways out of its network namespace. Each RELAY is one of
  *        IP:PORT>SOCKET         listen on IP:PORT in the namespace; each connection goes to the host's
  *                               Unix socket SOCKET (the egress proxy)
  *        IP:PORT>SOCKET>HPORT   the same, with HPORT as a 2-byte header first (hostAccess: which port)
  *        /PATH>PORT,PORT...     listen on the Unix socket /PATH; each connection starts with a 2-byte
  *                               port header, and goes to that port on the namespace's loopback (port
  *                               forwards from the host), for the listed ports only
- *      All listen before bwrap starts, so the command never sees a relay missing. This process then
- *      stays as the relays' server (a child per connection) and starts bwrap as its child, reaps them
- *      all, and exits as bwrap does (its code, or its signal). It is outside the sandbox's pid namespace
- *      and filesystem view, and dies with silo (parent-death signal); bwrap dies with it;
- *   4. exec bwrap (in that child, with relays), with its JSON status on fd 8 (RUNDIR/status).
+ *      All listen before bwrap starts, so the command never sees a relay missing. A connection whose
+ *      host socket is not there yet sends SIGURG to PARENT (silo starts the egress proxy on first use)
+ *      and waits for it. This process then stays as the relays' server (a child per connection) and
+ *      starts bwrap as its child, reaps them all, and exits as bwrap does (its code, or its signal). It is
+ *      outside the sandbox's pid namespace and filesystem view, and dies with silo (parent-death
+ *      signal); bwrap dies with it;
+ *   5. exec bwrap (in that child, with relays), with its JSON status on fd 8 (RUNDIR/status).
  *
  *   silo-stage --relays-only RELAY...   only the relays, here, until killed (the throughput benchmark).
  *
- * Failures before bwrap: the reason goes to RUNDIR/err and the exit code is 125 (silo reports it).
- * Nothing here is a sandbox by itself; bwrap is, inside what this sets up.
+ * Failures: the reason goes to RUNDIR/err (stderr before the message names RUNDIR) and the exit code is
+ * 125 (silo reports it). Nothing here is a sandbox by itself; bwrap is, inside what this sets up.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -43,7 +56,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -56,7 +71,8 @@
 #define MAX_RELAYS 64
 #define PIPE_BYTES (1 << 20)
 
-static const char *rundir = ".";
+static const char *rundir = NULL;
+static pid_t silo_pid = 0;
 
 static void fail(const char *fmt, ...) {
   char msg[1024];
@@ -65,8 +81,11 @@ static void fail(const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   char path[4096];
-  snprintf(path, sizeof path, "%s/err", rundir);
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = -1;
+  if (rundir) {
+    snprintf(path, sizeof path, "%s/err", rundir);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  }
   if (fd >= 0) {
     dprintf(fd, "%s\n", msg);
     close(fd);
@@ -76,23 +95,36 @@ static void fail(const char *fmt, ...) {
   _exit(EXIT_STAGE);
 }
 
-static void write_file(const char *path, const char *text, int optional) {
+/* 0, or -1 with errno (a missing optional file is fine). */
+static int write_file(const char *path, const char *text, int optional) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (optional && errno == ENOENT) return;
-    fail("open %s: %s", path, strerror(errno));
-  }
+  if (fd < 0) return optional && errno == ENOENT ? 0 : -1;
   ssize_t n = write(fd, text, strlen(text));
-  if (n != (ssize_t)strlen(text)) fail("write %s: %s", path, strerror(errno));
+  int saved = errno;
   close(fd);
+  if (n == (ssize_t)strlen(text)) return 0;
+  errno = n < 0 ? saved : EIO;
+  return -1;
 }
 
-static int mount_overlay(const char *lowers, const char *upper, const char *work, const char *target) {
+/*
+ * An upper that is thrown away needs no durability: `volatile` (Linux 5.10+) spares the unmount at the
+ * sandbox's end a sync of the whole filesystem holding it (a journal commit on the caller's critical path).
+ * A build capture (FALLBACK 0) keeps it. Kernels without the option get the mount without it.
+ */
+static int mount_overlay(const char *lowers, const char *upper, const char *work, const char *target, int ephemeral) {
   size_t len = strlen(lowers) + strlen(upper) + strlen(work) + 64;
   char *opts = malloc(len);
   if (!opts) fail("out of memory");
-  snprintf(opts, len, "userxattr,lowerdir=%s,upperdir=%s,workdir=%s", lowers, upper, work);
-  int r = mount("silo", target, "overlay", 0, opts);
+  int r = -1;
+  if (ephemeral) {
+    snprintf(opts, len, "userxattr,volatile,lowerdir=%s,upperdir=%s,workdir=%s", lowers, upper, work);
+    r = mount("silo", target, "overlay", 0, opts);
+  }
+  if (r < 0) {
+    snprintf(opts, len, "userxattr,lowerdir=%s,upperdir=%s,workdir=%s", lowers, upper, work);
+    r = mount("silo", target, "overlay", 0, opts);
+  }
   int saved = errno;
   free(opts);
   errno = saved;
@@ -243,7 +275,7 @@ static void pump(int a, int b) {
 }
 
 /*
- * silo may start the host side (the egress proxy) while the sandbox starts: until its socket exists and
+ * silo starts the egress proxy on the first connection that needs it: until its socket exists and
  * listens, wait a little (up to CONNECT_WAIT_MS in all), then give up, so the client sees its connection
  * close (fail closed).
  */
@@ -253,6 +285,7 @@ static int connect_unix(const char *path) {
   struct sockaddr_un sa;
   fill_unix(&sa, path);
   long waited_us = 0, step_us = 500;
+  int asked = 0;
   for (;;) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -260,6 +293,9 @@ static int connect_unix(const char *path) {
     int e = errno;
     close(fd);
     if ((e != ENOENT && e != ECONNREFUSED) || waited_us >= CONNECT_WAIT_MS * 1000L) return -1;
+    /* Not listening yet: silo starts its host side (the egress proxy) when asked. */
+    if (!asked && silo_pid > 0) kill(silo_pid, SIGURG);
+    asked = 1;
     usleep((useconds_t)step_us);
     waited_us += step_us;
     if (step_us < 20000) step_us *= 2;
@@ -375,6 +411,24 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
   }
 }
 
+/* bwrap's descriptors 3, 4, ...: the message's blobs, each in a memfd read from its start. */
+static void place_fds(const unsigned char **blobs, const size_t *lens, int n) {
+  int tmp[16];
+  if (n > 16) fail("too many descriptors for bwrap");
+  for (int k = 0; k < n; k++) {
+    int fd = memfd_create("silo-stage", MFD_CLOEXEC);
+    if (fd < 0) fail("memfd_create: %s", strerror(errno));
+    if (write_all(fd, (const char *)blobs[k], lens[k]) < 0 || lseek(fd, 0, SEEK_SET) < 0) fail("memfd: %s", strerror(errno));
+    tmp[k] = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+    if (tmp[k] < 0) fail("fcntl: %s", strerror(errno));
+    close(fd);
+  }
+  for (int k = 0; k < n; k++) {
+    if (dup2(tmp[k], 3 + k) < 0) fail("dup2: %s", strerror(errno)); /* dup2 clears close-on-exec */
+    close(tmp[k]);
+  }
+}
+
 static void exec_bwrap(char **cmd) {
   char status[4096];
   snprintf(status, sizeof status, "%s/status", rundir);
@@ -390,6 +444,138 @@ static void exec_bwrap(char **cmd) {
   fail("exec %s: %s", cmd[0], strerror(errno));
 }
 
+/* ---- the reaper ---- */
+
+/* Remove a tree the sandbox may have left unwritable (overlayfs leaves work/work mode 000). */
+static void remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    if (!d && errno == EACCES && chmod(path, 0700) == 0) d = opendir(path);
+    if (d) {
+      struct dirent *e;
+      while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char child[4096];
+        if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child) continue;
+        remove_tree(child);
+      }
+      closedir(d);
+    }
+    if (rmdir(path) < 0 && errno == EACCES) {
+      /* a read-only parent: the sandbox may have made it so */
+      char parent[4096];
+      snprintf(parent, sizeof parent, "%s", path);
+      char *slash = strrchr(parent, '/');
+      if (slash && slash != parent) {
+        *slash = 0;
+        chmod(parent, 0700);
+        rmdir(path);
+      }
+    }
+  } else if (unlink(path) < 0 && errno == EACCES) {
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+      *slash = 0;
+      chmod(parent, 0700);
+      unlink(path);
+    }
+  }
+}
+
+#define MAX_REAP 64
+
+/* Never returns. See step 0 at the top. */
+static void reap_loop(int fd, pid_t stage) {
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  static char *dirs[MAX_REAP];
+  int ndirs = 0;
+  static char buf[65536];
+  size_t have = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    have += (size_t)r;
+    char *line = buf, *nl;
+    while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+      *nl = 0;
+      if (strncmp(line, "+ ", 2) == 0 && ndirs < MAX_REAP) {
+        dirs[ndirs++] = strdup(line + 2);
+      } else if (strncmp(line, "- ", 2) == 0) {
+        remove_tree(line + 2);
+        for (int k = 0; k < ndirs; k++)
+          if (dirs[k] && strcmp(dirs[k], line + 2) == 0) {
+            free(dirs[k]);
+            dirs[k] = NULL;
+          }
+      }
+      line = nl + 1;
+    }
+    have -= (size_t)(line - buf);
+    memmove(buf, line, have);
+    if (have == sizeof buf - 1) have = 0; /* a line that long is not ours */
+  }
+  /* silo is gone: once the stage (and so the sandbox) is gone too, nothing uses the directories. */
+  for (int waited = 0; getppid() == stage && waited < 2000; waited++) usleep(1000);
+  for (int k = 0; k < ndirs; k++)
+    if (dirs[k]) remove_tree(dirs[k]);
+  _exit(0);
+}
+
+/* ---- the control message ---- */
+
+struct reader {
+  const unsigned char *p, *end;
+};
+
+static const char *next_str(struct reader *r) {
+  const unsigned char *nul = memchr(r->p, 0, (size_t)(r->end - r->p));
+  if (!nul) fail("bad control message: a field is not terminated");
+  const char *s = (const char *)r->p;
+  r->p = nul + 1;
+  return s;
+}
+
+static long next_num(struct reader *r, long max) {
+  const char *s = next_str(r);
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == 0 || *end || v < 0 || v > max) fail("bad control message: bad number %s", s);
+  return v;
+}
+
+static unsigned char *read_message(int fd, size_t *len) {
+  char head[64];
+  size_t n = 0;
+  int lines = 0;
+  while (lines < 2) {
+    if (n == sizeof head - 1) fail("bad control message header");
+    ssize_t r = read(fd, head + n, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (n == 0) _exit(0); /* silo gave up before the sandbox was ready to start */
+      fail("control message cut short");
+    }
+    if (head[n++] == '\n') lines++;
+  }
+  head[n] = 0;
+  unsigned long total;
+  if (sscanf(head, "SILO-STAGE 1\n%lu\n", &total) != 1 || total > (64UL << 20)) fail("bad control message header");
+  unsigned char *buf = malloc(total + 1);
+  if (!buf) fail("out of memory");
+  if (read_full(fd, buf, total) < 0) fail("control message cut short");
+  *len = total;
+  return buf;
+}
+
 int main(int argc, char **argv) {
   /* silo-stage --relays-only RELAY...: the relays alone, in the current namespaces, until killed (for the
      throughput benchmark, scripts/bench/net.ts). */
@@ -400,44 +586,86 @@ int main(int argc, char **argv) {
     dprintf(1, "listening\n");
     serve_relays(relays, n, -1);
   }
-  if (argc < 10) {
-    dprintf(2, "usage: silo-stage PARENT RUNDIR LOWERDIRS UPPER WORK FALLBACK NET [RELAY ...] -- BWRAP ARGS...\n");
+  if (argc != 4 || strcmp(argv[1], "--control") != 0) {
+    dprintf(2, "usage: silo-stage --control PARENT NET   (fd 3: control, fd 4: reaper)\n");
     return EXIT_STAGE;
   }
-  pid_t parent = (pid_t)atol(argv[1]);
-  rundir = argv[2];
-  const char *lowers = argv[3], *upper = argv[4], *work = argv[5];
-  int fallback = strcmp(argv[6], "1") == 0;
-  int net = strcmp(argv[7], "1") == 0;
-  int i = 8;
-  char *relay_specs[MAX_RELAYS];
-  int nrelays = 0;
-  for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-    if (nrelays == MAX_RELAYS) fail("too many relays");
-    relay_specs[nrelays++] = argv[i];
-  }
-  if (i + 1 >= argc) fail("no bwrap command after --");
-  char **cmd = &argv[i + 1];
+  silo_pid = (pid_t)atol(argv[2]);
+  int net = strcmp(argv[3], "1") == 0;
+  const int control = 3, reaper = 4;
 
+  /* 0. The reaper, before any namespace: it removes host directories as the invoking user. */
+  pid_t stage = getpid();
+  pid_t r = fork();
+  if (r < 0) fail("fork: %s", strerror(errno));
+  if (r == 0) {
+    /* Off the caller's stdio: a `$(silo run ...)` waits for every holder of its pipe. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      close(null);
+    }
+    close(control);
+    reap_loop(reaper, stage);
+  }
+  close(reaper);
+
+  /* 1. Namespaces, uid/gid maps and private mounts, while silo prepares the rest. A failure is reported
+     once the message names RUNDIR. */
   uid_t uid = getuid();
   gid_t gid = getgid();
+  char early[512] = "";
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (net ? CLONE_NEWNET : 0)) < 0)
-    fail("cannot create the sandbox's namespaces (unshare: %s); unprivileged user namespaces may be disabled", strerror(errno));
+    snprintf(early, sizeof early, "cannot create the sandbox's namespaces (unshare: %s); unprivileged user namespaces may be disabled", strerror(errno));
   /* New credentials clear the parent-death signal: set it now, and stop if silo is already gone. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail("prctl: %s", strerror(errno));
-  if (getppid() != parent) _exit(EXIT_STAGE);
+  if (getppid() != silo_pid) _exit(EXIT_STAGE);
+  if (!early[0]) {
+    char uidmap[64], gidmap[64];
+    snprintf(uidmap, sizeof uidmap, "0 %u 1\n", (unsigned)uid);
+    snprintf(gidmap, sizeof gidmap, "0 %u 1\n", (unsigned)gid);
+    const char *bad = write_file("/proc/self/setgroups", "deny", 1) < 0 ? "/proc/self/setgroups"
+                      : write_file("/proc/self/uid_map", uidmap, 0) < 0 ? "/proc/self/uid_map"
+                      : write_file("/proc/self/gid_map", gidmap, 0) < 0 ? "/proc/self/gid_map"
+                                                                          : NULL;
+    if (bad) snprintf(early, sizeof early, "writing %s: %s", bad, strerror(errno));
+    else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) snprintf(early, sizeof early, "making mounts private: %s", strerror(errno));
+  }
 
-  char map[64];
-  write_file("/proc/self/setgroups", "deny", 1);
-  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
-  write_file("/proc/self/uid_map", map, 0);
-  snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
-  write_file("/proc/self/gid_map", map, 0);
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("making mounts private: %s", strerror(errno));
+  /* 2. What to run. */
+  size_t len;
+  unsigned char *msg = read_message(control, &len);
+  close(control);
+  struct reader rd = {msg, msg + len};
+  rundir = next_str(&rd);
+  const char *lowers = next_str(&rd), *upper = next_str(&rd), *work = next_str(&rd);
+  int fallback = strcmp(next_str(&rd), "1") == 0;
+  int nrelays = (int)next_num(&rd, MAX_RELAYS);
+  char *relay_specs[MAX_RELAYS];
+  for (int k = 0; k < nrelays; k++) relay_specs[k] = (char *)next_str(&rd);
+  int nfds = (int)next_num(&rd, 16);
+  const unsigned char *blobs[16];
+  size_t lens[16];
+  for (int k = 0; k < nfds; k++) {
+    lens[k] = (size_t)next_num(&rd, (long)len);
+    if (lens[k] > (size_t)(rd.end - rd.p)) fail("bad control message: a descriptor's bytes are cut short");
+    blobs[k] = rd.p;
+    rd.p += lens[k];
+  }
+  int cargc = (int)next_num(&rd, 4096);
+  if (cargc < 1) fail("bad control message: no bwrap command");
+  char **cmd = calloc((size_t)cargc + 1, sizeof *cmd);
+  if (!cmd) fail("out of memory");
+  for (int k = 0; k < cargc; k++) cmd[k] = (char *)next_str(&rd);
+  if (early[0]) fail("%s", early);
+  if (nrelays > 0 && !net) fail("relays need a network namespace");
 
+  /* 3. The overlay. */
   char root[4096];
   snprintf(root, sizeof root, "%s/root", rundir);
-  if (mount_overlay(lowers, upper, work, root) < 0) {
+  if (mount_overlay(lowers, upper, work, root, fallback) < 0) {
     int first = errno;
     if (!fallback) fail("mount overlay: %s", strerror(first));
     char t[4096], u[4096], w[4096];
@@ -446,9 +674,11 @@ int main(int argc, char **argv) {
     snprintf(w, sizeof w, "%s/t/w", rundir);
     if (mkdir(t, 0700) < 0 || mount("silo", t, "tmpfs", 0, "mode=0700") < 0 || mkdir(u, 0755) < 0 || mkdir(w, 0755) < 0)
       fail("mount overlay: %s; tmpfs fallback: %s", strerror(first), strerror(errno));
-    if (mount_overlay(lowers, u, w, root) < 0) fail("mount overlay: %s; on a tmpfs upper: %s", strerror(first), strerror(errno));
+    if (mount_overlay(lowers, u, w, root, 1) < 0) fail("mount overlay: %s; on a tmpfs upper: %s", strerror(first), strerror(errno));
   }
+  place_fds(blobs, lens, nfds);
 
+  /* 4. The relays, then bwrap. */
   if (net) {
     loopback_up();
     static struct relay relays[MAX_RELAYS];
@@ -465,8 +695,6 @@ int main(int argc, char **argv) {
       }
       serve_relays(relays, nrelays, child);
     }
-  } else if (nrelays > 0) {
-    fail("relays need a network namespace");
   }
   exec_bwrap(cmd);
   return EXIT_STAGE;
