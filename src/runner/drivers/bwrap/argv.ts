@@ -154,21 +154,13 @@ export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostT
   const str = (xs: (string | number)[]) => enc.encode(`${xs.join("\0")}\0`);
   const lowers = [...plan.lowers].reverse().join(":");
   const cmd = [tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv];
-  const parts = [
-    str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, relays.length, ...relays, fds.length]),
-    ...fds.flatMap((f) => [str([f.length]), f]),
-    str([cmd.length, ...cmd]),
-  ];
-  const length = parts.reduce((n, p) => n + p.length, 0);
-  const head = enc.encode(`SILO-STAGE 1\n${length}\n`);
-  const out = new Uint8Array(head.length + length);
-  out.set(head);
-  let at = head.length;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  const parts: Uint8Array[] = [str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, relays.length, ...relays, fds.length])];
+  for (const f of fds) parts.push(str([f.length]), f);
+  parts.push(str([cmd.length, ...cmd]));
+  let length = 0;
+  for (const p of parts) length += p.length;
+  parts.unshift(enc.encode(`SILO-STAGE 1\n${length}\n`));
+  return Buffer.concat(parts);
 }
 
 /**

@@ -100,7 +100,6 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     else removeTreeLater(plan.runDir);
     if (spec.captureUpper) removeTree(plan.work);
     if (registered) (await registered)();
-    cleanStaleRuns(runRoot);
   };
 
   if (relay) {
@@ -166,6 +165,8 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     }
     mark("after launch");
   }
+  // What crashed silos left behind goes while this sandbox runs, not on the path of its exit code.
+  cleanStaleRuns(runRoot);
   log.debug(`bwrap: sandbox ${plan.id} prepared in ${(t1 - t0).toFixed(1)} ms, ${plan.stage} stage spawned ${(performance.now() - t1).toFixed(1)} ms later`);
   if (relay) {
     const block = held[0]!;

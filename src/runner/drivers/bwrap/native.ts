@@ -11,8 +11,14 @@ import { log } from "../../../core/log.ts";
 
 let cached: string | null | undefined;
 
+let found: (Blob & { name: string }) | undefined | null = null;
+/** The embedded stage (Bun.embeddedFiles makes its Blobs anew on each use: looked up once). */
 const embedded = () =>
-  process.env.SILO_STAGE === "sh" ? undefined : (Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.startsWith("silo-stage")) as (Blob & { name: string }) | undefined);
+  process.env.SILO_STAGE === "sh"
+    ? undefined
+    : found !== null
+      ? found
+      : (found = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.startsWith("silo-stage")) as (Blob & { name: string }) | undefined);
 
 const destination = (home: string, file: Blob & { name: string }) => join(home, "libexec", file.name.replace(/\.$/, ""));
 

@@ -37,6 +37,7 @@
  *   5. exec bwrap (in that child, with relays), with its JSON status on fd 8 (RUNDIR/status).
  *
  *   silo-stage --relays-only RELAY...   only the relays, here, until killed (the throughput benchmark).
+ *   silo-stage --wait ...                what silo becomes once its sandbox runs (wait_mode, below).
  *
  * Failures: the reason goes to RUNDIR/err (stderr before the message names RUNDIR) and the exit code is
  * 125 (silo reports it). Nothing here is a sandbox by itself; bwrap is, inside what this sets up.
@@ -47,6 +48,7 @@
 #include <poll.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -293,9 +295,10 @@ static int connect_unix(const char *path) {
     int e = errno;
     close(fd);
     if ((e != ENOENT && e != ECONNREFUSED) || waited_us >= CONNECT_WAIT_MS * 1000L) return -1;
-    /* Not listening yet: silo starts its host side (the egress proxy) when asked. */
-    if (!asked && silo_pid > 0) kill(silo_pid, SIGURG);
-    asked = 1;
+    /* Not listening yet: silo starts its host side (the egress proxy) when asked; asked again now and
+       then, in case silo was between programs (handing over to its waiter) when the first one came. */
+    if (silo_pid > 0 && asked % 16 == 0) kill(silo_pid, SIGURG);
+    asked++;
     usleep((useconds_t)step_us);
     waited_us += step_us;
     if (step_us < 20000) step_us *= 2;
@@ -530,6 +533,207 @@ static void reap_loop(int fd, pid_t stage) {
   _exit(0);
 }
 
+/* ---- the waiter: silo itself, after it hands the run over (silo-stage --wait) ---- */
+
+static volatile sig_atomic_t pending_signals[65];
+
+static void on_forwarded(int sig) {
+  pending_signals[sig] = 1;
+  int saved = errno;
+  if (write(sigchld_pipe[1], "s", 1) < 0) { /* a wake-up is pending anyway */ }
+  errno = saved;
+}
+
+/* The children listed in /proc (CONFIG_PROC_CHILDREN); n of them at most. */
+static int children_of(pid_t pid, pid_t *out, int n) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r <= 0) return 0;
+  buf[r] = 0;
+  int k = 0;
+  for (char *tok = strtok(buf, " \n"); tok && k < n; tok = strtok(NULL, " \n")) out[k++] = (pid_t)atol(tok);
+  return k;
+}
+
+static int is_bwrap(pid_t pid) {
+  char path[64], comm[32] = "";
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t r = read(fd, comm, sizeof comm - 1);
+  close(fd);
+  return r >= 5 && strncmp(comm, "bwrap\n", 6) == 0;
+}
+
+/* As runner/run.ts signalSandbox: the command is a child of bwrap's pid 1; before it runs, the stage. */
+static void signal_sandbox(pid_t stage, int sig) {
+  pid_t bwrap = is_bwrap(stage) ? stage : 0, kids[64], inits[8];
+  if (!bwrap) {
+    int n = children_of(stage, kids, 64);
+    for (int k = 0; k < n && !bwrap; k++)
+      if (is_bwrap(kids[k])) bwrap = kids[k];
+  }
+  int sent = 0;
+  if (bwrap) {
+    int ni = children_of(bwrap, inits, 8);
+    for (int i = 0; i < ni; i++) {
+      int n = children_of(inits[i], kids, 64);
+      for (int k = 0; k < n; k++) sent += kill(kids[k], sig) == 0;
+    }
+  }
+  if (!sent) kill(stage, sig);
+}
+
+/* Any of these (absolute, one per line in FILE) exists now? */
+static int any_exists(const char *file) {
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  static char buf[65536];
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r <= 0) return 0;
+  buf[r] = 0;
+  struct stat st;
+  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+    if (lstat(line, &st) == 0) return 1;
+  return 0;
+}
+
+static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *file, int quiet) {
+  pid_t p = fork();
+  if (p != 0) return p;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (quiet) {
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) dup2(null, 1), dup2(null, 0);
+  }
+  char *argv[16];
+  int k = 0;
+  for (; k < nsilo && k < 12; k++) argv[k] = silo[k];
+  argv[k++] = (char *)verb;
+  argv[k++] = (char *)file;
+  argv[k] = NULL;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execv(argv[0], argv);
+  _exit(127);
+}
+
+/*
+ * silo-stage --wait STAGE RUNDIR TTY PROXY REGISTER -- SILO...
+ *
+ * What silo runs in its own process (execve) once its sandbox is under way, so that neither its exit
+ * nor its teardown is on the path of the command's exit code. It waits for STAGE (its child), passes
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the command as silo does (with TTY 1 the terminal delivers Ctrl-C
+ * and Ctrl-\ itself), starts `SILO __proxy RUNDIR/handoff.json` on the first SIGURG when PROXY is 1, and
+ * `SILO __register ...` once the sandbox has run 100 ms when REGISTER is 1. Then bwrap's status gives the
+ * exit code; when it does not (the sandbox failed), or a protected path listed in RUNDIR/watch exists
+ * now, `SILO __after RUNDIR/handoff.json CODE SIGNAL` takes over to report and clean up.
+ */
+static void wait_mode(int argc, char **argv) {
+  if (argc < 9 || strcmp(argv[7], "--") != 0) {
+    dprintf(2, "usage: silo-stage --wait STAGE RUNDIR TTY PROXY REGISTER -- SILO...\n");
+    _exit(EXIT_STAGE);
+  }
+  pid_t stage = (pid_t)atol(argv[2]);
+  rundir = argv[3];
+  int tty = strcmp(argv[4], "1") == 0, proxy = strcmp(argv[5], "1") == 0, reg = strcmp(argv[6], "1") == 0;
+  char **silo = &argv[8];
+  int nsilo = argc - 8;
+  char handoff[4096], watch[4096], status_path[4096];
+  snprintf(handoff, sizeof handoff, "%s/handoff.json", rundir);
+  snprintf(watch, sizeof watch, "%s/watch", rundir);
+  snprintf(status_path, sizeof status_path, "%s/status", rundir);
+
+  if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) _exit(EXIT_STAGE);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_flags = SA_RESTART;
+  sa.sa_handler = on_sigchld;
+  sigaction(SIGCHLD, &sa, NULL);
+  sa.sa_handler = on_forwarded;
+  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGURG};
+  for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) sigaction(sigs[k], &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  /* silo blocked these around its execve: what came meanwhile is delivered now. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+
+  pid_t proxy_pid = 0;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int status = 0, stage_done = 0;
+  while (!stage_done) {
+    int timeout = -1;
+    if (reg) {
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+      if (ms >= 100) {
+        spawn_silo(silo, nsilo, "__register", handoff, 1);
+        reg = 0;
+      } else {
+        timeout = (int)(100 - ms);
+      }
+    }
+    struct pollfd p = {.fd = sigchld_pipe[0], .events = POLLIN};
+    if (poll(&p, 1, timeout) < 0 && errno != EINTR) break;
+    char buf[64];
+    while (read(sigchld_pipe[0], buf, sizeof buf) > 0) {}
+    for (int sig = 1; sig < 65; sig++) {
+      if (!pending_signals[sig]) continue;
+      pending_signals[sig] = 0;
+      if (sig == SIGURG) {
+        if (proxy && !proxy_pid) proxy_pid = spawn_silo(silo, nsilo, "__proxy", handoff, 0);
+      } else if (!(tty && (sig == SIGINT || sig == SIGQUIT))) {
+        signal_sandbox(stage, sig);
+      }
+    }
+    pid_t dead;
+    int st;
+    while ((dead = waitpid(-1, &st, WNOHANG)) > 0) {
+      if (dead == stage) status = st, stage_done = 1;
+      if (dead == proxy_pid) proxy_pid = -1; /* it failed: the relays' connections fail (closed) */
+    }
+  }
+  if (proxy_pid > 0) kill(proxy_pid, SIGTERM);
+
+  /* bwrap's JSON status: {"child-pid": N} once the command started, {"exit-code": N} when it ended. */
+  int code = -1;
+  int fd = open(status_path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[4096];
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r > 0) {
+      buf[r] = 0;
+      char *e = strstr(buf, "\"exit-code\"");
+      if (e && (e = strchr(e, ':'))) code = atoi(e + 1);
+    }
+  }
+  if (code >= 0 && !any_exists(watch)) _exit(code);
+  char c[16], g[16];
+  snprintf(c, sizeof c, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  snprintf(g, sizeof g, "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  char *argv2[20];
+  int k = 0;
+  for (; k < nsilo && k < 14; k++) argv2[k] = silo[k];
+  argv2[k++] = "__after";
+  argv2[k++] = handoff;
+  argv2[k++] = c;
+  argv2[k++] = g;
+  argv2[k] = NULL;
+  execv(argv2[0], argv2);
+  dprintf(2, "silo: cannot report how the sandbox ended (%s: %s)\n", argv2[0], strerror(errno));
+  _exit(code >= 0 ? code : EXIT_STAGE);
+}
+
 /* ---- the control message ---- */
 
 struct reader {
@@ -586,6 +790,7 @@ int main(int argc, char **argv) {
     dprintf(1, "listening\n");
     serve_relays(relays, n, -1);
   }
+  if (argc >= 2 && strcmp(argv[1], "--wait") == 0) wait_mode(argc, argv);
   if (argc != 4 || strcmp(argv[1], "--control") != 0) {
     dprintf(2, "usage: silo-stage --control PARENT NET   (fd 3: control, fd 4: reaper)\n");
     return EXIT_STAGE;
