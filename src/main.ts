@@ -11,6 +11,8 @@ async function main(argv: string[]): Promise<number> {
   mark("main");
   const invoked = basename(process.argv0 || "silo");
   if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
+  if (argv[0] === "__after" || argv[0] === "__proxy" || argv[0] === "__register")
+    return (await import("./app/handoff.ts")).main(argv[0], argv.slice(1));
   if (argv[0] === "__resolve") return (await import("./app/context.ts")).resolveOnly(argv[1] ?? "python");
   if (argv[0] === "__shim") return (await import("./app/shim-dispatch.ts")).dispatchShim(argv[1] ?? "", argv.slice(2));
   // A shim is a symlink to this binary under another name (argv[0] dispatch); a renamed copy is still silo.

@@ -8,13 +8,14 @@ import { startReaper, type Reaper } from "../core/fs.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver, RunHooks } from "../runner/driver.ts";
+import type { HandoffHooks } from "../runner/drivers/bwrap/handoff.ts";
 import type { Mount, NetworkSpec, RunSpec } from "../runner/spec.ts";
 import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts";
 import { selectDriver } from "./driver-select.ts";
 import { maybeAutoGc } from "./auto-gc.ts";
 import { missingPaths, quarantineCreated } from "./protect.ts";
 import { localImage } from "../image/local.ts";
-import { planHostNetwork, proxyEnv } from "../net/plan.ts";
+import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
 
 export interface RunOptions {
@@ -145,13 +146,21 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     quarantineCreated(root, missing, home, tool.name);
   };
   mark("spec");
-  return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch, onFirstConnection: net.onFirstConnection }, cleanup };
+  // A `silo run` that needs nothing of silo after its sandbox but the proxy and the protected-path check
+  // may be handed over to the driver's waiter (the bwrap driver's handoff.ts); --timing reports afterwards.
+  const handoff: HandoffHooks | undefined =
+    net.handoff && !opts.timing && (opts.purpose ?? "run") === "run"
+      ? { ...net.handoff, quarantine: { root, missing, tool: tool.name } }
+      : undefined;
+  return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch, onFirstConnection: net.onFirstConnection, handoff }, cleanup };
 }
 
 /** `silo run`: prepare, run with stdio inherited, clean up; resolves with the exit code to use. */
 export async function runTool(opts: RunOptions): Promise<number> {
   const t0 = performance.now();
   const prepared = await prepareRun(opts);
+  // A run handed over never comes back here: the daily gc check comes first then.
+  if (prepared.hooks.handoff) maybeAutoGc(homePaths(), prepared.spec.self);
   try {
     const t1 = performance.now();
     const result = await prepared.driver.run(prepared.spec, prepared.hooks);
@@ -162,7 +171,7 @@ export async function runTool(opts: RunOptions): Promise<number> {
     const t3 = performance.now();
     mark("sandbox done");
     await prepared.cleanup();
-    maybeAutoGc(homePaths(), prepared.spec.self);
+    if (!prepared.hooks.handoff) maybeAutoGc(homePaths(), prepared.spec.self);
     mark("cleaned up");
     if (opts.timing) log.info(`timing: after the sandbox ${(performance.now() - t3).toFixed(1)} ms`);
   }
@@ -287,6 +296,8 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
     env: {},
     afterLaunch: async () => {},
     onFirstConnection: undefined,
+    // Nothing on the host side: a run may be handed over (no proxy to start).
+    handoff: {} as Pick<HandoffHooks, "proxy">,
     close: async () => {},
   };
   // A language server runs project code (build scripts, macros) for as long as the editor is open: no network,
@@ -303,7 +314,7 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
     hostPorts: tool.network.hostPorts,
     ports,
     // One line per denied host, with the proxy's own reason (not allowed, denied, private address, SNI).
-    onDeny: (host: string, info: { message: string }) => log.warn(`${tool.name}: ${info.message.split("\n").join(" ")}`),
+    onDeny: denyWarning(tool.name),
   };
   const spec = planHostNetwork(input, runDir);
   const started: { close(): Promise<void> }[] = [];
@@ -325,6 +336,11 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
       reaper = startReaper(runDir);
     },
     onFirstConnection: () => (proxy ??= start({ ports: false, proxy: true, bridge: false })),
+    // Port forwards and the hostAccess bridge serve from this process: such a run stays in silo.
+    handoff:
+      ports.length > 0 || tool.network.hostAccess
+        ? undefined
+        : { proxy: spec.mode === "proxy" ? { input: { tool: input.tool, allow, deny: input.deny, hostAccess: false, hostPorts: input.hostPorts, ports: [] }, spec, runDir } : undefined },
     close: async () => {
       await proxy?.catch(() => undefined); // one still starting is closed with the rest
       for (const s of started.splice(0).reverse()) await s.close();

@@ -74,6 +74,10 @@ export function startReaper(dir: string): Reaper | null {
 /** Writes one line to the reaper; false when it is gone. */
 type Sink = (line: string) => boolean;
 let sink: Sink | null | undefined;
+let adopted: number | null = null;
+
+/** The adopted reaper's socket, if this process uses one (a process that keeps it open keeps the directories). */
+export const adoptedReaperFd = (): number | null => adopted;
 
 /**
  * Use the reaper listening on `fd` (one end of a socket pair, which this process keeps open until it
@@ -81,6 +85,7 @@ let sink: Sink | null | undefined;
  */
 export function adoptReaper(fd: number): void {
   if (sink) return closeSync(fd);
+  adopted = fd;
   sink = (line) => {
     try {
       writeAll(fd, Buffer.from(`${line}\n`));

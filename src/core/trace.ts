@@ -9,6 +9,13 @@ const marks: [string, number][] = [];
 
 export function mark(label: string): void {
   if (!on) return;
-  if (marks.length === 0) process.on("exit", () => writeFd(2, `trace: ${marks.map(([l, t]) => `${l} ${t.toFixed(1)}`).join(", ")}\n`));
+  if (marks.length === 0) process.on("exit", flushTrace);
   marks.push([label, performance.now()]);
+}
+
+/** Print the marks now (before silo hands its process over to another program, which has no "exit" for it). */
+export function flushTrace(): void {
+  if (!on || marks.length === 0) return;
+  writeFd(2, `trace: ${marks.map(([l, t]) => `${l} ${t.toFixed(1)}`).join(", ")}\n`);
+  marks.length = 0;
 }

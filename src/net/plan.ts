@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
+import { log } from "../core/log.ts";
 import { DEFAULT_PROXY_PORT, HOST_ALIAS_ADDRESS, type NetworkSpec } from "../runner/spec.ts";
 import type { DenyInfo } from "./proxy.ts";
 import type { Lookup } from "./policy.ts";
@@ -93,3 +94,6 @@ export function relayRoutes(net: NetworkSpec, hostPorts: number[]): RelayRoute[]
     for (const port of hostPorts) routes.push({ hostname: HOST_ALIAS_ADDRESS, port, socket: net.hostSocket, header: port });
   return routes;
 }
+
+/** The proxy's onDeny for a run: one stderr line per denied host, with the proxy's own reason. */
+export const denyWarning = (tool: string) => (_host: string, info: { message: string }) => log.warn(`${tool}: ${info.message.split("\n").join(" ")}`);

@@ -13,6 +13,12 @@ export interface SandboxProcess {
   /** Resolves when the sandbox is gone (and cleaned up) with the command's exit code. */
   exited: Promise<RunResult>;
   kill(signal?: NodeJS.Signals): void;
+  /**
+   * Replace silo (same process) with a helper that finishes the run as `run` would: signals, the exit code,
+   * reporting (bwrap: the native stage's waiter). Offered only when RunHooks.handoff allows it; returns only
+   * if it could not, and then the sandbox is silo's to wait for as usual.
+   */
+  handOff?(): Promise<void>;
 }
 
 /** What the caller starts alongside the sandbox. */
@@ -31,6 +37,11 @@ export interface RunHooks {
    * in the same way. A failure to start it later is reported, and the connection fails (closed).
    */
   onFirstConnection?(): Promise<void>;
+  /**
+   * Set when nothing of silo is needed after the sandbox but what these helpers do: the driver may then
+   * hand the run over (SandboxProcess.handOff) once the sandbox runs, and never return from `run`.
+   */
+  handoff?: import("./drivers/bwrap/handoff.ts").HandoffHooks;
 }
 
 export interface Driver {

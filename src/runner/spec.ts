@@ -89,6 +89,9 @@ const SIGNALS: Record<string, number> = {
   SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
 };
 
+/** The name of signal `n` (Linux numbering), for exitCodeFor; null for 0 or one it does not know. */
+export const signalNameOf = (n: number): string | null => Object.keys(SIGNALS).find((k) => SIGNALS[k] === n) ?? null;
+
 /** Where the proxy relay listens inside a sandbox unless NetworkSpec.proxyPort says otherwise. */
 export const DEFAULT_PROXY_PORT = 3128;
 /** The guest address of host.silo.internal (all of 127/8 is loopback, so no interface needs configuring). */

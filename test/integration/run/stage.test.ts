@@ -3,10 +3,10 @@
 // written; with network relays the native stage is their process, and it ends with the sandbox, passing
 // the command's exit code or signal on.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { liveProcessesWith } from "../../helpers/procs.ts";
-import { makeHome, makeProject, runSilo, type SiloResult } from "../../helpers/silo.ts";
+import { makeHome, makeProject, runSilo, siloBin, type SiloResult } from "../../helpers/silo.ts";
 
 function ok(r: SiloResult): SiloResult {
   if (r.exitCode !== 0) expect(`exit ${r.exitCode}\n${r.stderr}`).toBe("exit 0");
@@ -51,19 +51,55 @@ describe("the bwrap driver's set-up stage", () => {
   });
 
   test("the egress proxy starts on the sandbox's first connection out, not before", async () => {
-    const quiet = ok(await run("pass"));
-    expect(quiet.stderr).toContain("native stage spawned");
-    expect(quiet.stderr).not.toContain("first connection out");
+    // While a command runs, is there a proxy socket under SILO_HOME/run?
+    const proxySocketDuring = async (code: string) => {
+      const proc = Bun.spawn([siloBin, "run", "python", "-c", code], {
+        cwd: project,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const reader = proc.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      const found = readdirSync(join(home, "run"), { recursive: true }).some((p) => String(p).endsWith("proxy.sock"));
+      proc.kill("SIGTERM");
+      await proc.exited;
+      return { first: first.trim(), found };
+    };
+    expect(await proxySocketDuring("import time; print('up', flush=True); time.sleep(20)")).toEqual({ first: "up", found: false });
     // A client that asks the proxy for a host it does not allow gets the proxy's own refusal: it started.
     const ask = [
-      "import socket",
+      "import socket, time",
       "s = socket.create_connection(('127.0.0.1', 3128))",
       "s.sendall(b'CONNECT not-allowed.example:443 HTTP/1.1\\r\\nHost: not-allowed.example:443\\r\\n\\r\\n')",
-      "print(s.recv(100).split(b'\\r\\n')[0].decode())",
+      "print(s.recv(100).split(b'\\r\\n')[0].decode(), flush=True)",
+      "time.sleep(20)",
     ].join("\n");
-    const r = ok(await run(ask));
-    expect(r.stdout.trim()).toBe("HTTP/1.1 403 Forbidden");
-    expect(r.stderr).toContain("first connection out: starting the egress proxy");
+    expect(await proxySocketDuring(ask)).toEqual({ first: "HTTP/1.1 403 Forbidden", found: true });
+  });
+
+  test("once its sandbox runs, `silo run` hands over to the stage's waiter (same pid, a few hundred KiB); with --timing it stays", async () => {
+    const during = async (flags: string[]) => {
+      const proc = Bun.spawn([siloBin, "run", ...flags, "python", "-c", "import time; print('up', flush=True); time.sleep(20)"], {
+        cwd: project,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const got = await proc.stdout.getReader().read();
+      if (got.done) throw new Error(`silo ended early: ${await new Response(proc.stderr).text()}`);
+      const exe = readlinkSync(`/proc/${proc.pid}/exe`);
+      const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1]);
+      proc.kill("SIGTERM");
+      return { exe, rssKiB, code: await proc.exited };
+    };
+    const handed = await during([]);
+    expect(handed.exe).toStartWith(join(home, "libexec", "silo-stage-"));
+    expect(handed.rssKiB).toBeLessThan(4096);
+    expect(handed.code).toBe(143); // the waiter passed SIGTERM on, and the command's death became its exit code
+    const kept = await during(["--timing"]);
+    expect(kept.exe).toBe(realpathSync(siloBin));
+    expect(kept.code).toBe(143);
   });
 
   test("the sandbox's writable layer is volatile (its end syncs no filesystem)", async () => {

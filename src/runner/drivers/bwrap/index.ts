@@ -16,7 +16,8 @@ import {
   buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, buildStageMessage, encodeArgs, nativeRelays, nativeStageArgv, needsRelays, STAGE_PATH,
   type HostTools,
 } from "./argv.ts";
-import { adoptReaper, writeAll } from "../../../core/fs.ts";
+import { adoptedReaperFd, adoptReaper, writeAll } from "../../../core/fs.ts";
+import { handOff, type ExecSpec } from "./handoff.ts";
 import { launch, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
 import { startRelay, type Relay } from "./relay.ts";
@@ -111,17 +112,23 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
       throw e;
     }
   }
+  // A run whose caller needs nothing of silo afterwards is handed over to the native stage's waiter once
+  // its sandbox is under way (handoff.ts); that waiter then starts the egress proxy, as below.
+  // (Only with the stage's own reaper, which follows silo's pid across the exec.)
+  const handingOver = stage !== null && stdio === "inherit" && !spec.captureUpper && hooks.handoff !== undefined && adoptedReaperFd() !== null;
   // The egress proxy starts when the native stage's relays first need it (SIGURG from the stage).
   let firstConnection: (() => void) | null = null;
-  if (stage && hooks.onFirstConnection) {
+  const onFirstConnection = () => {
     const start = hooks.onFirstConnection;
+    if (!start || firstConnection) return;
     firstConnection = () => {
       process.off("SIGURG", firstConnection!);
       log.debug("bwrap: the sandbox's first connection out: starting the egress proxy");
       start().catch((e) => log.error(`${spec.tool}: the network proxy did not start, so its connections fail: ${(e as Error).message}`));
     };
     process.on("SIGURG", firstConnection);
-  }
+  };
+  if (stage && !handingOver) onFirstConnection();
   let launched: { proc: Subprocess; held: number[] };
   if (stage) {
     try {
@@ -148,7 +155,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   mark("reaper");
   const hostSide = async () => {
     await hooks.afterLaunch?.();
-    if (!firstConnection) await hooks.onFirstConnection?.();
+    if (!stage) await hooks.onFirstConnection?.(); // the shell stage cannot tell when: now
   };
   if (hooks.afterLaunch || hooks.onFirstConnection) {
     try {
@@ -208,11 +215,19 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     exited,
     // The stage has exec'd into bwrap: signal the command under it.
     kill: (sig = "SIGTERM") => signalSandbox(proc.pid, sig),
+    handOff: handingOver
+      ? async () => {
+          log.debug(`bwrap: handing sandbox ${plan.id} over to the native stage's waiter`);
+          const e = await handOff({ stagePath: nativePath!, stagePid: proc.pid, spec, plan, home, started, hooks: hooks.handoff! });
+          log.debug(`bwrap: could not hand the run over (${e.message}); silo waits for it`);
+          onFirstConnection();
+        }
+      : undefined,
   };
 }
 
 /** Turn how the stage ended into the command's exit code, reporting silo's own failures. */
-async function interpret(spec: RunSpec, plan: SandboxPlan, code: number | null, signal: string | null): Promise<RunResult> {
+export async function interpret(spec: ExecSpec, plan: Pick<SandboxPlan, "statusFile" | "errFile">, code: number | null, signal: string | null): Promise<RunResult> {
   const status = readStatus(plan.statusFile);
   if (status.exitCode !== undefined) return { code: status.exitCode };
   if (signal) return { code: exitCodeFor(null, signal), signal };
@@ -357,6 +372,7 @@ const driver: Driver = {
     try {
       sandbox = await spawnSandbox(spec, "inherit", hooks);
       for (const sig of pending) sandbox.kill(sig);
+      await sandbox.handOff?.(); // returns only if silo could not hand over
       return await sandbox.exited;
     } finally {
       stop();

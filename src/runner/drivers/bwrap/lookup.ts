@@ -6,10 +6,10 @@
 import { accessSync, constants, lstatSync, readlinkSync } from "node:fs";
 import { dirname, join, posix, relative } from "node:path";
 import { EXIT } from "../../../core/errors.ts";
-import type { RunSpec } from "../../spec.ts";
+import type { ExecSpec } from "./handoff.ts";
 
 /** 127 when argv[0] does not exist in the sandbox, 126 when it exists but is not executable, else 125. */
-export function classifyExecFailure(spec: RunSpec, extraLayers: string[] = []): number {
+export function classifyExecFailure(spec: ExecSpec, extraLayers: string[] = []): number {
   const cmd = spec.argv[0] ?? "";
   const candidates = cmd.includes("/")
     ? [posix.resolve(spec.cwd, cmd)]
@@ -31,7 +31,7 @@ export function classifyExecFailure(spec: RunSpec, extraLayers: string[] = []): 
 }
 
 /** Map a guest path to the host file it would be, following symlinks the way the sandbox would. */
-function resolveGuest(spec: RunSpec, layersTopFirst: string[], guest: string, depth: number): string | null {
+function resolveGuest(spec: ExecSpec, layersTopFirst: string[], guest: string, depth: number): string | null {
   if (depth > 16) return null;
   const roots: { guest: string; host: string }[] = [
     ...spec.mounts.map((m) => ({ guest: m.guest, host: m.host })),

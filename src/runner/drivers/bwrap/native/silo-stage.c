@@ -10,8 +10,9 @@
  * its namespaces are made while silo finishes preparing:
  *
  *   0. a reaper child, in the host's namespaces: it reads `+ DIR` (remember) and `- DIR` (remove now)
- *      lines on fd 4 and, at EOF (silo is done, or dead however it died), removes every DIR it was told
- *      of, once this stage is gone. It ignores the terminal's and the usual termination signals;
+ *      lines on fd 4 and, once PARENT's process has ended (however it ended, whatever program it ran by
+ *      then: silo may have handed over to its waiter), removes every DIR it was told of. It ignores the
+ *      terminal's and the usual termination signals;
  *   1. a new user namespace (root inside, the invoking user outside), a mount namespace and, when NET is
  *      1, a network namespace with loopback up;
  *   2. then it reads one message on fd 3 (EOF instead: silo gave up; exit 0). The message is
@@ -48,6 +49,7 @@
 #include <poll.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -491,13 +493,18 @@ static void remove_tree(const char *path) {
 
 #define MAX_REAP 64
 
-/* Never returns. See step 0 at the top. */
-static void reap_loop(int fd, pid_t stage) {
+/*
+ * Never returns. See step 0 at the top. The directories go when silo's process ends, whatever program it
+ * runs by then (silo hands a run over to its waiter with an execve, which closes silo's end of fd 4):
+ * EOF only ends the lines. Without pidfds (Linux < 5.3; the overlay needs 5.11 anyway) EOF is the end.
+ */
+static void reap_loop(int fd, pid_t silo) {
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
+  int pidfd = (int)syscall(SYS_pidfd_open, silo, 0);
   static char *dirs[MAX_REAP];
   int ndirs = 0;
   static char buf[65536];
@@ -526,8 +533,11 @@ static void reap_loop(int fd, pid_t stage) {
     memmove(buf, line, have);
     if (have == sizeof buf - 1) have = 0; /* a line that long is not ours */
   }
-  /* silo is gone: once the stage (and so the sandbox) is gone too, nothing uses the directories. */
-  for (int waited = 0; getppid() == stage && waited < 2000; waited++) usleep(1000);
+  close(fd);
+  if (pidfd >= 0) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
+  }
   for (int k = 0; k < ndirs; k++)
     if (dirs[k]) remove_tree(dirs[k]);
   _exit(0);
@@ -603,14 +613,14 @@ static int any_exists(const char *file) {
   return 0;
 }
 
-static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *file, int quiet) {
+/* `SILO VERB FILE` in a child that dies with the waiter: stdin and stdout /dev/null, stderr the caller's. */
+static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *file) {
   pid_t p = fork();
   if (p != 0) return p;
   prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (quiet) {
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) dup2(null, 1), dup2(null, 0);
-  }
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) dup2(null, 1), dup2(null, 0);
+  for (int fd = 3; fd < 1024; fd++) close(fd); /* the reaper's socket above all: the waiter's alone */
   char *argv[16];
   int k = 0;
   for (; k < nsilo && k < 12; k++) argv[k] = silo[k];
@@ -676,7 +686,7 @@ static void wait_mode(int argc, char **argv) {
       clock_gettime(CLOCK_MONOTONIC, &t);
       long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
       if (ms >= 100) {
-        spawn_silo(silo, nsilo, "__register", handoff, 1);
+        spawn_silo(silo, nsilo, "__register", handoff);
         reg = 0;
       } else {
         timeout = (int)(100 - ms);
@@ -690,7 +700,7 @@ static void wait_mode(int argc, char **argv) {
       if (!pending_signals[sig]) continue;
       pending_signals[sig] = 0;
       if (sig == SIGURG) {
-        if (proxy && !proxy_pid) proxy_pid = spawn_silo(silo, nsilo, "__proxy", handoff, 0);
+        if (proxy && !proxy_pid) proxy_pid = spawn_silo(silo, nsilo, "__proxy", handoff);
       } else if (!(tty && (sig == SIGINT || sig == SIGQUIT))) {
         signal_sandbox(stage, sig);
       }
@@ -800,7 +810,6 @@ int main(int argc, char **argv) {
   const int control = 3, reaper = 4;
 
   /* 0. The reaper, before any namespace: it removes host directories as the invoking user. */
-  pid_t stage = getpid();
   pid_t r = fork();
   if (r < 0) fail("fork: %s", strerror(errno));
   if (r == 0) {
@@ -813,7 +822,7 @@ int main(int argc, char **argv) {
       close(null);
     }
     close(control);
-    reap_loop(reaper, stage);
+    reap_loop(reaper, silo_pid);
   }
   close(reaper);
 

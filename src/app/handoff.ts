@@ -1,0 +1,49 @@
+/**
+ * What the native stage's waiter (silo-stage --wait; runner/drivers/bwrap/handoff.ts) runs of silo after
+ * a run was handed over to it, each with RUNDIR/handoff.json:
+ *
+ *   silo __register FILE           record the sandbox for `silo status` (once it has run 100 ms)
+ *   silo __proxy FILE              the egress proxy, on the sandbox's first connection out, until SIGTERM
+ *   silo __after FILE CODE SIGNAL  the sandbox ended without an exit code from bwrap, or a protected path
+ *                                  it did not have may now exist: report as `silo run` does, move what
+ *                                  the sandbox planted away, and exit with the code `silo run` would have
+ */
+import { readFileSync } from "node:fs";
+import { homePaths } from "../core/paths.ts";
+import type { HandoffFile } from "../runner/drivers/bwrap/handoff.ts";
+import { signalNameOf } from "../runner/spec.ts";
+
+export async function main(verb: string, args: string[]): Promise<number> {
+  const file = JSON.parse(readFileSync(args[0] ?? "", "utf8")) as HandoffFile;
+  if (verb === "__register") {
+    const { registerSandbox } = await import("../runner/state.ts");
+    await registerSandbox(file.home, file.register); // its row goes when `silo status` finds the pid gone
+    return 0;
+  }
+  if (verb === "__proxy") return proxy(file);
+  const code = Number(args[1]);
+  const { interpret } = await import("../runner/drivers/bwrap/index.ts");
+  const result = await interpret(file.interpret.spec, file.interpret, code >= 0 ? code : null, signalNameOf(Number(args[2])));
+  const q = file.quarantine;
+  if (q) {
+    const { quarantineCreated } = await import("./protect.ts");
+    quarantineCreated(q.root, q.missing, homePaths(), q.tool);
+  }
+  return result.code;
+}
+
+async function proxy(file: HandoffFile): Promise<number> {
+  const p = file.proxy;
+  if (!p) return 0;
+  const { startHostSide } = await import("../net/host.ts");
+  const { denyWarning } = await import("../net/plan.ts");
+  const started = await startHostSide({ ...p.input, onDeny: denyWarning(p.input.tool) }, p.spec, p.runDir, { ports: false, proxy: true, bridge: false });
+  // Until the waiter ends it (SIGTERM, or its parent-death signal). A Ctrl-C is the command's business.
+  process.on("SIGINT", () => {});
+  process.on("SIGQUIT", () => {});
+  await new Promise<void>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGHUP"] as const) process.on(sig, () => resolve());
+  });
+  await started.close();
+  return 0;
+}
