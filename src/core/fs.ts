@@ -53,10 +53,11 @@ export interface Reaper {
 /**
  * Remove `dir` in the background once it is released, or when silo exits, killed or not. One reaper
  * process serves a whole silo process (a sandbox's run dir and its network's socket dir share it): it
- * reads `+ dir` (remember) and `- dir` (remove now) lines and, at EOF, which silo's death also gives,
- * removes every directory it was told of. The bwrap driver's native stage brings its own (adoptReaper);
- * else a /bin/sh one starts on first use, while a sandbox runs, so the end of a run pays no spawn. null
- * when it cannot start (the next silo removes leftovers: bwrap/plan.ts cleanStaleRuns).
+ * reads `+ dir` (remember) and `- dir` (remove now) lines and, when silo is gone, removes every directory
+ * it was told of. The bwrap driver's native stage brings its own (adoptReaper), which waits for silo's
+ * process to end, whatever program it runs by then; else a /bin/sh one starts on first use, while a
+ * sandbox runs (so the end of a run pays no spawn), and takes EOF on its stdin for silo's end. null when
+ * it cannot start (the next silo removes leftovers: bwrap/plan.ts cleanStaleRuns).
  */
 export function startReaper(dir: string): Reaper | null {
   const sink = reaperSink();
@@ -74,10 +75,10 @@ export function startReaper(dir: string): Reaper | null {
 /** Writes one line to the reaper; false when it is gone. */
 type Sink = (line: string) => boolean;
 let sink: Sink | null | undefined;
-let adopted: number | null = null;
+let adopted = false;
 
-/** The adopted reaper's socket, if this process uses one (a process that keeps it open keeps the directories). */
-export const adoptedReaperFd = (): number | null => adopted;
+/** Does this process use an adopted reaper (one that follows its pid, not only its socket)? */
+export const hasAdoptedReaper = (): boolean => adopted;
 
 /**
  * Use the reaper listening on `fd` (one end of a socket pair, which this process keeps open until it
@@ -85,7 +86,7 @@ export const adoptedReaperFd = (): number | null => adopted;
  */
 export function adoptReaper(fd: number): void {
   if (sink) return closeSync(fd);
-  adopted = fd;
+  adopted = true;
   sink = (line) => {
     try {
       writeAll(fd, Buffer.from(`${line}\n`));

@@ -3,7 +3,7 @@
 // written; with network relays the native stage is their process, and it ends with the sandbox, passing
 // the command's exit code or signal on.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { liveProcessesWith } from "../../helpers/procs.ts";
 import { makeHome, makeProject, runSilo, siloBin, type SiloResult } from "../../helpers/silo.ts";
@@ -59,12 +59,14 @@ describe("the bwrap driver's set-up stage", () => {
         stdout: "pipe",
         stderr: "pipe",
       });
-      const reader = proc.stdout.getReader();
-      const first = new TextDecoder().decode((await reader.read()).value);
-      const found = readdirSync(join(home, "run"), { recursive: true }).some((p) => String(p).endsWith("proxy.sock"));
-      proc.kill("SIGTERM");
-      await proc.exited;
-      return { first: first.trim(), found };
+      try {
+        const first = new TextDecoder().decode((await proc.stdout.getReader().read()).value);
+        const found = readdirSync(join(home, "run")).some((d) => existsSync(join(home, "run", d, "proxy.sock")));
+        return { first: first.trim(), found };
+      } finally {
+        proc.kill("SIGTERM");
+        await proc.exited;
+      }
     };
     expect(await proxySocketDuring("import time; print('up', flush=True); time.sleep(20)")).toEqual({ first: "up", found: false });
     // A client that asks the proxy for a host it does not allow gets the proxy's own refusal: it started.
@@ -86,12 +88,16 @@ describe("the bwrap driver's set-up stage", () => {
         stdout: "pipe",
         stderr: "pipe",
       });
-      const got = await proc.stdout.getReader().read();
-      if (got.done) throw new Error(`silo ended early: ${await new Response(proc.stderr).text()}`);
-      const exe = readlinkSync(`/proc/${proc.pid}/exe`);
-      const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1]);
-      proc.kill("SIGTERM");
-      return { exe, rssKiB, code: await proc.exited };
+      try {
+        const got = await proc.stdout.getReader().read();
+        if (got.done) throw new Error(`silo ended early: ${await new Response(proc.stderr).text()}`);
+        const exe = readlinkSync(`/proc/${proc.pid}/exe`);
+        const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, "utf8"))?.[1]);
+        proc.kill("SIGTERM");
+        return { exe, rssKiB, code: await proc.exited };
+      } finally {
+        proc.kill("SIGKILL"); // a failed expectation above leaves nothing running
+      }
     };
     const handed = await during([]);
     expect(handed.exe).toStartWith(join(home, "libexec", "silo-stage-"));
@@ -102,6 +108,22 @@ describe("the bwrap driver's set-up stage", () => {
     expect(kept.code).toBe(143);
   });
 
+  test("a handed-over run keeps its run directory while it runs (past the exec), and it goes once the run ends", async () => {
+    const proc = Bun.spawn([siloBin, "run", "python", "-c", "import time; print('up', flush=True); time.sleep(1); print('done')"], {
+      cwd: project,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    await proc.stdout.getReader().read();
+    await Bun.sleep(300); // well after the handover: the exec has closed silo's end of the reaper's socket
+    expect(readdirSync(join(home, "run")).filter((d) => existsSync(join(home, "run", d, "handoff.json")))).toHaveLength(1);
+    expect(await proc.exited).toBe(0);
+    const deadline = Date.now() + 3000;
+    while (readdirSync(join(home, "run")).length > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(readdirSync(join(home, "run"))).toEqual([]);
+  });
+
   test("the sandbox's writable layer is volatile (its end syncs no filesystem)", async () => {
     const r = ok(await run("print([l for l in open('/proc/self/mountinfo') if l.split()[4] == '/'][0])"));
     expect(r.stdout).toContain(" - overlay ");
@@ -109,6 +131,7 @@ describe("the bwrap driver's set-up stage", () => {
   });
 
   test("a run that fails after its stage started leaves no stage behind", async () => {
+    ok(await run("pass")); // the stage is written out: the next run starts it ahead
     const proj = makeProject(`passFiles = ["../outside.txt"]\n`);
     ok(await runSilo(["trust"], { home, cwd: proj }));
     const r = await runSilo(["--debug", "run", "python", "-c", "pass"], { home, cwd: proj });

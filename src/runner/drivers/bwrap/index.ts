@@ -16,7 +16,7 @@ import {
   buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, buildStageMessage, encodeArgs, nativeRelays, nativeStageArgv, needsRelays, STAGE_PATH,
   type HostTools,
 } from "./argv.ts";
-import { adoptedReaperFd, adoptReaper, writeAll } from "../../../core/fs.ts";
+import { adoptReaper, hasAdoptedReaper, writeAll } from "../../../core/fs.ts";
 import { handOff, type ExecSpec } from "./handoff.ts";
 import { launch, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
@@ -115,7 +115,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   // A run whose caller needs nothing of silo afterwards is handed over to the native stage's waiter once
   // its sandbox is under way (handoff.ts); that waiter then starts the egress proxy, as below.
   // (Only with the stage's own reaper, which follows silo's pid across the exec.)
-  const handingOver = stage !== null && stdio === "inherit" && !spec.captureUpper && hooks.handoff !== undefined && adoptedReaperFd() !== null;
+  const handingOver = stage !== null && stdio === "inherit" && !spec.captureUpper && hooks.handoff !== undefined && hasAdoptedReaper();
   // The egress proxy starts when the native stage's relays first need it (SIGURG from the stage).
   let firstConnection: (() => void) | null = null;
   const onFirstConnection = () => {

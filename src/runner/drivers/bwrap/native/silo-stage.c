@@ -451,44 +451,28 @@ static void exec_bwrap(char **cmd) {
 
 /* ---- the reaper ---- */
 
-/* Remove a tree the sandbox may have left unwritable (overlayfs leaves work/work mode 000). */
+/* Remove a tree the sandbox may have left unwritable (overlayfs leaves work/work mode 000): each
+   directory is made its owner's to empty before it is emptied. */
 static void remove_tree(const char *path) {
   struct stat st;
   if (lstat(path, &st) < 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    if (!d && errno == EACCES && chmod(path, 0700) == 0) d = opendir(path);
-    if (d) {
-      struct dirent *e;
-      while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char child[4096];
-        if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child) continue;
-        remove_tree(child);
-      }
-      closedir(d);
-    }
-    if (rmdir(path) < 0 && errno == EACCES) {
-      /* a read-only parent: the sandbox may have made it so */
-      char parent[4096];
-      snprintf(parent, sizeof parent, "%s", path);
-      char *slash = strrchr(parent, '/');
-      if (slash && slash != parent) {
-        *slash = 0;
-        chmod(parent, 0700);
-        rmdir(path);
-      }
-    }
-  } else if (unlink(path) < 0 && errno == EACCES) {
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) {
-      *slash = 0;
-      chmod(parent, 0700);
-      unlink(path);
-    }
+  if (!S_ISDIR(st.st_mode)) {
+    unlink(path);
+    return;
   }
+  if ((st.st_mode & 0700) != 0700) chmod(path, 0700);
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      char child[4096];
+      if (snprintf(child, sizeof child, "%s/%s", path, e->d_name) >= (int)sizeof child) continue;
+      remove_tree(child);
+    }
+    closedir(d);
+  }
+  rmdir(path);
 }
 
 #define MAX_REAP 64
