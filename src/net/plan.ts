@@ -97,3 +97,8 @@ export function relayRoutes(net: NetworkSpec, hostPorts: number[]): RelayRoute[]
 
 /** The proxy's onDeny for a run: one stderr line per denied host, with the proxy's own reason. */
 export const denyWarning = (tool: string) => (_host: string, info: { message: string }) => log.warn(`${tool}: ${info.message.split("\n").join(" ")}`);
+
+/** Does a sandbox with this network need relays in its network namespace (and so a set-up stage)? */
+export function needsRelays(net: NetworkSpec): boolean {
+  return net.mode === "proxy" || net.hostAccess || net.ports.length > 0;
+}

@@ -21,10 +21,7 @@ export { HOST_INTERNAL_NAME };
 /** The sandbox's `host.silo.internal`. */
 export const HOST_INTERNAL_ADDR = HOST_ALIAS_ADDRESS;
 
-/** Does this network spec need relays in the sandbox (and so a set-up stage)? */
-export function needsRelays(net: NetworkSpec): boolean {
-  return net.mode === "proxy" || (net.hostAccess && !!net.hostSocket) || (net.ports.length > 0 && !!net.forwardSocket);
-}
+export { needsRelays } from "./plan.ts";
 
 /** Lines for the sandbox's /etc/hosts (the driver writes the file). */
 export function hostsEntries(net: NetworkSpec): string {

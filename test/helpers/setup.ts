@@ -7,4 +7,5 @@ delete process.env.SILO_REGISTRY;
 // Every tmp() dir (test homes, projects, the seeded image template) goes when the whole run is over.
 import { afterAll } from "bun:test";
 import { removeCreated } from "./silo.ts";
-afterAll(removeCreated);
+// Removing a seeded image template (~1 GB) can take longer than the default hook timeout on a busy disk.
+afterAll(removeCreated, 600_000);

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import {
-  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildStageMessage, nativeStageArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, needsRelays, overlayOptions, RELAY_SH,
+  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildStageMessage, nativeStageArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, overlayOptions, RELAY_SH,
 } from "../../../src/runner/drivers/bwrap/argv.ts";
 import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
+import { needsRelays } from "../../../src/net/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
 
 const spec = (over: Partial<RunSpec> = {}): RunSpec => ({
@@ -171,10 +172,10 @@ describe("stage", () => {
     expect(overlayOptions(["/a", "/b", "/c"], "/u", "/w")).toBe("userxattr,lowerdir=/c:/b:/a,upperdir=/u,workdir=/w");
   });
   test("relays are needed for a proxy, host access or ports", () => {
-    expect(needsRelays(spec())).toBe(false);
-    expect(needsRelays(spec({ network: { mode: "proxy", hostAccess: false, ports: [] } }))).toBe(true);
-    expect(needsRelays(spec({ network: { mode: "none", hostAccess: true, ports: [] } }))).toBe(true);
-    expect(needsRelays(spec({ network: { mode: "none", hostAccess: false, ports: [{ host: 8000, guest: 8000 }] } }))).toBe(true);
+    expect(needsRelays(spec().network)).toBe(false);
+    expect(needsRelays(spec({ network: { mode: "proxy", hostAccess: false, ports: [] } }).network)).toBe(true);
+    expect(needsRelays(spec({ network: { mode: "none", hostAccess: true, ports: [] } }).network)).toBe(true);
+    expect(needsRelays(spec({ network: { mode: "none", hostAccess: false, ports: [{ host: 8000, guest: 8000 }] } }).network)).toBe(true);
   });
 });
 

@@ -51,11 +51,6 @@ export interface HostTools {
 
 
 
-/** Does this sandbox need relays in its network namespace (and so the silo stage)? */
-export function needsRelays(spec: RunSpec): boolean {
-  const n = spec.network;
-  return n.mode === "proxy" || n.hostAccess || n.ports.length > 0;
-}
 
 /**
  * bwrap's options (NUL-joined into `--args FD`): namespaces, filesystem, environment. The command itself

@@ -13,10 +13,11 @@ import type { Driver, RunHooks, SandboxProcess } from "../../driver.ts";
 import { childPids, forwardSignals, signalSandbox } from "../../run.ts";
 import { exitCodeFor, type RunResult, type RunSpec } from "../../spec.ts";
 import {
-  buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, buildStageMessage, encodeArgs, nativeRelays, nativeStageArgv, needsRelays, STAGE_PATH,
+  buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, buildStageMessage, encodeArgs, nativeRelays, nativeStageArgv, STAGE_PATH,
   type HostTools,
 } from "./argv.ts";
 import { adoptReaper, hasAdoptedReaper, writeAll } from "../../../core/fs.ts";
+import { needsRelays } from "../../../net/plan.ts";
 import { handOff, type ExecSpec } from "./handoff.ts";
 import { launch, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
@@ -38,7 +39,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   if (!arch) throw new SiloError("E_DRIVER", `the bwrap driver supports x86_64 and aarch64, not ${process.arch}`);
   // The native stage, when this silo has one, sets the sandbox up and runs its network relays itself;
   // the /bin/sh stage needs the relay process (a second silo) for them.
-  const relays = needsRelays(spec);
+  const relays = needsRelays(spec.network);
   const nativePath = await nativeStage(home);
   const tools = await hostTools(!nativePath);
   // With the relay process, it goes first (a Bun start is the slow part; `prewarm` may have started it

@@ -11,7 +11,7 @@ import { removeTree as removeTreeCore } from "../../../core/fs.ts";
 import { userHome } from "../../../core/paths.ts";
 export { startReaper, type Reaper } from "../../../core/fs.ts";
 import type { RunSpec } from "../../spec.ts";
-import { needsRelays } from "./argv.ts";
+import { needsRelays } from "../../../net/plan.ts";
 
 export interface SandboxPlan {
   id: string;
@@ -99,7 +99,7 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
     emptyFile,
     statusFile: join(runDir, "status"),
     errFile: join(runDir, "err"),
-    relays: needsRelays(spec),
+    relays: needsRelays(spec.network),
     stage,
     readonly,
     masked,
