@@ -14,9 +14,10 @@
  * process ends, whatever it runs by then: the native stage's reaper follows silo's pid (a pidfd), not
  * just its socket, which the exec closes (core/fs.ts adoptReaper).
  *
- * A signal is silo's until the exec and the waiter's from its first instruction on. One that comes in
- * the last synchronous steps before the exec (well under a millisecond) is caught by silo and not passed
- * on; one that comes during the exec itself ends the waiter, and with it the sandbox.
+ * A signal is silo's until the exec and the waiter's once it has set its handlers. One that comes in the
+ * few microseconds between silo's last turn of its event loop and the execve is caught by silo and not
+ * passed on; one that comes during the exec itself (the kernel tears silo down: ~2 ms) ends the waiter
+ * with the default action, and with it the sandbox (the command is killed, not signalled).
  *
  * Only `silo run`-like runs with stdio inherited, no build capture, no --timing, and no host-side servers
  * other than the proxy are handed over (RunHooks.handoff says so); the rest wait in silo as before.
@@ -80,6 +81,9 @@ export async function handOff(h: HandOff): Promise<Error> {
   const argv = [
     "silo-stage", "--wait", String(h.stagePid), plan.runDir, spec.tty ? "1" : "0", h.hooks.proxy ? "1" : "0", "1", "--", ...spec.self,
   ];
+  // One turn of the event loop: a signal that came while the files were written reaches silo's handler,
+  // which passes it to the command, before the exec leaves no handler to run.
+  await new Promise((resolve) => setImmediate(resolve));
   mark("handoff");
   flushTrace();
   try {
