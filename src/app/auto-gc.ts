@@ -1,7 +1,8 @@
 /**
- * The daily automatic gc. `silo run` calls `maybeAutoGc` after its command has finished: one stat of a
- * stamp file, and at most once a day a detached `silo cache gc --auto` that outlives this process, so the
- * command is never delayed. The first call in a fresh SILO_HOME only starts the clock.
+ * The daily automatic gc. `silo run` calls `maybeAutoGc` before its sandbox starts (a run handed over to
+ * the driver's waiter never returns to silo's JavaScript): one stat of a stamp file, and at most once a
+ * day a detached `silo cache gc --auto` that outlives this process, so the command is never delayed.
+ * The first call in a fresh SILO_HOME only starts the clock.
  */
 import { closeSync, mkdirSync, openSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";

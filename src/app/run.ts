@@ -159,8 +159,8 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
 export async function runTool(opts: RunOptions): Promise<number> {
   const t0 = performance.now();
   const prepared = await prepareRun(opts);
-  // A run handed over never comes back here: the daily gc check comes first then.
-  if (prepared.hooks.handoff) maybeAutoGc(homePaths(), prepared.spec.self);
+  // Before the sandbox: a run handed over to the driver's waiter never comes back here.
+  maybeAutoGc(homePaths(), prepared.spec.self);
   try {
     const t1 = performance.now();
     const result = await prepared.driver.run(prepared.spec, prepared.hooks);
@@ -171,7 +171,6 @@ export async function runTool(opts: RunOptions): Promise<number> {
     const t3 = performance.now();
     mark("sandbox done");
     await prepared.cleanup();
-    if (!prepared.hooks.handoff) maybeAutoGc(homePaths(), prepared.spec.self);
     mark("cleaned up");
     if (opts.timing) log.info(`timing: after the sandbox ${(performance.now() - t3).toFixed(1)} ms`);
   }
@@ -306,16 +305,9 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
   // `deny = ["*"]` (the narrowing way to say "no network", allowed in untrusted files) needs no proxy at all.
   const denyAll = tool.network.deny.includes("*");
   if ((allow.length === 0 || denyAll) && !tool.network.hostAccess && ports.length === 0) return none;
-  const input = {
-    tool: tool.name,
-    allow,
-    deny: tool.network.deny,
-    hostAccess: tool.network.hostAccess,
-    hostPorts: tool.network.hostPorts,
-    ports,
-    // One line per denied host, with the proxy's own reason (not allowed, denied, private address, SNI).
-    onDeny: denyWarning(tool.name),
-  };
+  const policy = { tool: tool.name, allow, deny: tool.network.deny, hostAccess: tool.network.hostAccess, hostPorts: tool.network.hostPorts, ports };
+  // One line per denied host, with the proxy's own reason (not allowed, denied, private address, SNI).
+  const input = { ...policy, onDeny: denyWarning(tool.name) };
   const spec = planHostNetwork(input, runDir);
   const started: { close(): Promise<void> }[] = [];
   const start = async (parts: { ports: boolean; proxy: boolean; bridge: boolean }) => {
@@ -340,7 +332,7 @@ async function startNetwork(tool: NonNullable<RunContext["tool"]>, opts: RunOpti
     handoff:
       ports.length > 0 || tool.network.hostAccess
         ? undefined
-        : { proxy: spec.mode === "proxy" ? { input: { tool: input.tool, allow, deny: input.deny, hostAccess: false, hostPorts: input.hostPorts, ports: [] }, spec, runDir } : undefined },
+        : { proxy: spec.mode === "proxy" ? { input: policy, spec, runDir } : undefined },
     close: async () => {
       await proxy?.catch(() => undefined); // one still starting is closed with the rest
       for (const s of started.splice(0).reverse()) await s.close();

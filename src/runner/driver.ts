@@ -25,9 +25,9 @@ export interface SandboxProcess {
 export interface RunHooks {
   /**
    * Called once the sandbox's process exists, before its command can have started (the bwrap driver:
-   * right after launching the native stage, or before releasing the relays' block fd). Host-side helpers
-   * the command needs only once it runs start here, in parallel with the sandbox's own set-up. If it
-   * throws, the sandbox is killed and spawn/run rejects with that error.
+   * right after sending the native stage its message, or before releasing the relays' block fd).
+   * Host-side helpers the command needs only once it runs start here, in parallel with the sandbox's own
+   * set-up. If it throws, the sandbox is killed and spawn/run rejects with that error.
    */
   afterLaunch?(): Promise<void>;
   /**

@@ -49,9 +49,6 @@ export interface HostTools {
   nsenter: string | null;
 }
 
-
-
-
 /**
  * bwrap's options (NUL-joined into `--args FD`): namespaces, filesystem, environment. The command itself
  * follows `--` on bwrap's real command line (bwrap takes only options from --args).

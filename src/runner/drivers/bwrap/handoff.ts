@@ -79,7 +79,7 @@ export async function handOff(h: HandOff): Promise<Error> {
     return e as Error;
   }
   const argv = [
-    "silo-stage", "--wait", String(h.stagePid), plan.runDir, spec.tty ? "1" : "0", h.hooks.proxy ? "1" : "0", "1", "--", ...spec.self,
+    "silo-stage", "--wait", String(h.stagePid), plan.runDir, spec.tty ? "1" : "0", h.hooks.proxy ? "1" : "0", "--", ...spec.self,
   ];
   // One turn of the event loop: a signal that came while the files were written reaches silo's handler,
   // which passes it to the command, before the exec leaves no handler to run.

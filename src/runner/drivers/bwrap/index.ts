@@ -16,13 +16,13 @@ import {
   buildBwrapArgs, buildHostsFile, buildResolvConf, buildStageArgv, buildStageMessage, encodeArgs, nativeRelays, nativeStageArgv, STAGE_PATH,
   type HostTools,
 } from "./argv.ts";
-import { adoptReaper, hasAdoptedReaper, writeAll } from "../../../core/fs.ts";
+import { adoptReaper, hasAdoptedReaper, startReaper, writeAll, type Reaper } from "../../../core/fs.ts";
 import { needsRelays } from "../../../net/plan.ts";
 import { handOff, type ExecSpec } from "./handoff.ts";
 import { launch, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
 import { startRelay, type Relay } from "./relay.ts";
-import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, startReaper, type Reaper, type SandboxPlan } from "./plan.ts";
+import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, type SandboxPlan } from "./plan.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
 import { prebuiltSeccompFilters } from "./seccomp-prebuilt.ts" with { type: "macro" };
 
@@ -154,13 +154,10 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   mark("launched");
   reaper = startReaper(plan.runDir);
   mark("reaper");
-  const hostSide = async () => {
-    await hooks.afterLaunch?.();
-    if (!stage) await hooks.onFirstConnection?.(); // the shell stage cannot tell when: now
-  };
   if (hooks.afterLaunch || hooks.onFirstConnection) {
     try {
-      await hostSide();
+      await hooks.afterLaunch?.();
+      if (!stage) await hooks.onFirstConnection?.(); // the shell stage cannot tell when: now
     } catch (e) {
       if (firstConnection) process.off("SIGURG", firstConnection);
       // Fail closed: what the command needs did not start, so it must not run.

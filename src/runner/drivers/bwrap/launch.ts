@@ -7,11 +7,8 @@ import { closeSync } from "node:fs";
 import { writeAll } from "../../../core/fs.ts";
 import type { NetworkSpec } from "../../spec.ts";
 
-/**
- * An extra descriptor for the child, from fd 3 on: bytes to send (then closed), "hold" to keep our end of
- * a socket pair, or a descriptor of ours to hand over as it is (the caller closes its copy).
- */
-export type ExtraFd = Uint8Array | "hold" | { fd: number };
+/** An extra descriptor for the child, from fd 3 on: bytes to send (then closed), or "hold" to keep our end. */
+export type ExtraFd = Uint8Array | "hold";
 
 export interface LaunchOptions {
   env: Record<string, string>;
@@ -25,19 +22,17 @@ export function launch(argv: string[], opts: LaunchOptions) {
   const io = opts.stdio === "pipe" ? "pipe" : "inherit";
   const proc = Bun.spawn(argv, {
     env: opts.env,
-    stdio: [io, io, "inherit", ...opts.fds.map((f) => (typeof f === "object" && "fd" in f ? f.fd : "pipe"))] as never,
+    stdio: [io, io, "inherit", ...opts.fds.map(() => "pipe")] as never,
   });
   const held: number[] = [];
   opts.fds.forEach((f, i) => {
     const fd = proc.stdio[3 + i] as unknown as number;
-    if (typeof f === "object" && "fd" in f) return;
     if (f === "hold") return held.push(fd);
     writeAll(fd, f);
     closeSync(fd);
   });
   return { proc, held };
 }
-
 
 /** What the driver hands to the relay process (`silo __stage`) on fd 3. */
 export interface RelayPayload {

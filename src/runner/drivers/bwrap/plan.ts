@@ -9,7 +9,6 @@ import { join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
 import { removeTree as removeTreeCore } from "../../../core/fs.ts";
 import { userHome } from "../../../core/paths.ts";
-export { startReaper, type Reaper } from "../../../core/fs.ts";
 import type { RunSpec } from "../../spec.ts";
 import { needsRelays } from "../../../net/plan.ts";
 
@@ -32,8 +31,8 @@ export interface SandboxPlan {
   relays: boolean;
   /**
    * Who sets the sandbox up under bwrap: the native stage (which also makes the network namespace and
-   * hands silo the relays' listening sockets), or /bin/sh under unshare (joining the relay process's
-   * namespaces when there are relays).
+   * serves the relays in it), or /bin/sh under unshare (joining the relay process's namespaces when there
+   * are relays).
    */
   stage: "native" | "sh";
   readonly: { host: string; guest: string }[];

@@ -597,6 +597,18 @@ static int any_exists(const char *file) {
   return 0;
 }
 
+/* Run silo (the waiter's SILO... argv) with VERB and up to three arguments after it. Returns on failure. */
+static void exec_silo(char **silo, int nsilo, const char *verb, const char *a, const char *b, const char *c) {
+  char *argv[20];
+  int k = 0;
+  for (; k < nsilo && k < 15; k++) argv[k] = silo[k];
+  argv[k++] = (char *)verb;
+  const char *extra[] = {a, b, c};
+  for (int i = 0; i < 3 && extra[i]; i++) argv[k++] = (char *)extra[i];
+  argv[k] = NULL;
+  execv(argv[0], argv);
+}
+
 /* `SILO VERB FILE` in a child that dies with the waiter: stdin and stdout /dev/null, stderr the caller's. */
 static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *file) {
   pid_t p = fork();
@@ -605,40 +617,31 @@ static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *fi
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) dup2(null, 1), dup2(null, 0);
   for (int fd = 3; fd < 1024; fd++) close(fd); /* the reaper's socket above all: the waiter's alone */
-  char *argv[16];
-  int k = 0;
-  for (; k < nsilo && k < 12; k++) argv[k] = silo[k];
-  argv[k++] = (char *)verb;
-  argv[k++] = (char *)file;
-  argv[k] = NULL;
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  execv(argv[0], argv);
+  exec_silo(silo, nsilo, verb, file, NULL, NULL);
   _exit(127);
 }
 
 /*
- * silo-stage --wait STAGE RUNDIR TTY PROXY REGISTER -- SILO...
+ * silo-stage --wait STAGE RUNDIR TTY PROXY -- SILO...
  *
  * What silo runs in its own process (execve) once its sandbox is under way, so that neither its exit
  * nor its teardown is on the path of the command's exit code. It waits for STAGE (its child), passes
  * SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the command as silo does (with TTY 1 the terminal delivers Ctrl-C
  * and Ctrl-\ itself), starts `SILO __proxy RUNDIR/handoff.json` on the first SIGURG when PROXY is 1, and
- * `SILO __register ...` once the sandbox has run 100 ms when REGISTER is 1. Then bwrap's status gives the
+ * `SILO __register ...` once the sandbox has run 100 ms. Then bwrap's status gives the
  * exit code; when it does not (the sandbox failed), or a protected path listed in RUNDIR/watch exists
  * now, `SILO __after RUNDIR/handoff.json CODE SIGNAL` takes over to report and clean up.
  */
 static void wait_mode(int argc, char **argv) {
-  if (argc < 9 || strcmp(argv[7], "--") != 0) {
-    dprintf(2, "usage: silo-stage --wait STAGE RUNDIR TTY PROXY REGISTER -- SILO...\n");
+  if (argc < 8 || strcmp(argv[6], "--") != 0) {
+    dprintf(2, "usage: silo-stage --wait STAGE RUNDIR TTY PROXY -- SILO...\n");
     _exit(EXIT_STAGE);
   }
   pid_t stage = (pid_t)atol(argv[2]);
   rundir = argv[3];
-  int tty = strcmp(argv[4], "1") == 0, proxy = strcmp(argv[5], "1") == 0, reg = strcmp(argv[6], "1") == 0;
-  char **silo = &argv[8];
-  int nsilo = argc - 8;
+  int tty = strcmp(argv[4], "1") == 0, proxy = strcmp(argv[5], "1") == 0, register_pending = 1;
+  char **silo = &argv[7];
+  int nsilo = argc - 7;
   char handoff[4096], watch[4096], status_path[4096];
   snprintf(handoff, sizeof handoff, "%s/handoff.json", rundir);
   snprintf(watch, sizeof watch, "%s/watch", rundir);
@@ -654,10 +657,6 @@ static void wait_mode(int argc, char **argv) {
   int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGURG};
   for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) sigaction(sigs[k], &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
-  /* silo blocked these around its execve: what came meanwhile is delivered now. */
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
 
   pid_t proxy_pid = 0;
   struct timespec t0;
@@ -665,13 +664,13 @@ static void wait_mode(int argc, char **argv) {
   int status = 0, stage_done = 0;
   while (!stage_done) {
     int timeout = -1;
-    if (reg) {
+    if (register_pending) {
       struct timespec t;
       clock_gettime(CLOCK_MONOTONIC, &t);
       long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
       if (ms >= 100) {
         spawn_silo(silo, nsilo, "__register", handoff);
-        reg = 0;
+        register_pending = 0;
       } else {
         timeout = (int)(100 - ms);
       }
@@ -715,16 +714,8 @@ static void wait_mode(int argc, char **argv) {
   char c[16], g[16];
   snprintf(c, sizeof c, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   snprintf(g, sizeof g, "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  char *argv2[20];
-  int k = 0;
-  for (; k < nsilo && k < 14; k++) argv2[k] = silo[k];
-  argv2[k++] = "__after";
-  argv2[k++] = handoff;
-  argv2[k++] = c;
-  argv2[k++] = g;
-  argv2[k] = NULL;
-  execv(argv2[0], argv2);
-  dprintf(2, "silo: cannot report how the sandbox ended (%s: %s)\n", argv2[0], strerror(errno));
+  exec_silo(silo, nsilo, "__after", handoff, c, g);
+  dprintf(2, "silo: cannot report how the sandbox ended (%s: %s)\n", silo[0], strerror(errno));
   _exit(code >= 0 ? code : EXIT_STAGE);
 }
 
