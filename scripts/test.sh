@@ -39,8 +39,8 @@ if [[ $(id -u) -eq 0 ]]; then
   mkdir -p "$COPY"
   tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
   chown -R "$USER_NAME:" "$COPY"
-  echo "== isolation, network and build-layer tests (as $USER_NAME)" >&2
-  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} TMPDIR=$TMPDIR HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/network test/integration/build test/integration/run/stage.test.ts" 2>&1 | tee "$LOGS/user.log"
+  echo "== isolation, security, network and build-layer tests (as $USER_NAME)" >&2
+  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} TMPDIR=$TMPDIR HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/security test/integration/network test/integration/build test/integration/run/stage.test.ts" 2>&1 | tee "$LOGS/user.log"
   check_skips "$LOGS/user.log"
   rm -rf "$COPY"
 fi
