@@ -27,7 +27,7 @@ export async function main(verb: string, args: string[]): Promise<number> {
   const q = file.quarantine;
   if (q) {
     const { quarantineCreated } = await import("./protect.ts");
-    quarantineCreated(q.root, q.missing, homePaths(), q.tool);
+    await quarantineCreated(q.root, q.missing, homePaths(), q.tool);
   }
   return result.code;
 }

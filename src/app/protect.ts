@@ -1,6 +1,5 @@
-import { lstatSync, mkdirSync, renameSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { log } from "../core/log.ts";
+import { lstatSync } from "node:fs";
+import { join } from "node:path";
 import type { HomePaths } from "../core/paths.ts";
 
 /**
@@ -13,25 +12,11 @@ export function missingPaths(root: string, paths: string[]): string[] {
   return paths.filter((p) => !exists(join(root, p)));
 }
 
-export function quarantineCreated(root: string, missing: string[], home: HomePaths, tool: string): string[] {
-  const moved: string[] = [];
-  let dest: string | undefined;
-  for (const p of missing) {
-    const src = join(root, p);
-    if (!exists(src)) continue;
-    dest ??= join(home.home, "quarantine", `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
-    const to = join(dest, p);
-    mkdirSync(dirname(to), { recursive: true });
-    try {
-      renameSync(src, to);
-      moved.push(p);
-    } catch (e) {
-      log.warn(`${tool} created ${src}, a protected path, and silo could not move it away: ${(e as Error).message}; delete it before using this project`);
-    }
-  }
-  if (moved.length)
-    log.warn(`${tool} created protected path(s) ${moved.join(", ")} in the project; silo moved them to ${dest} (set [mount] writable to allow)`);
-  return moved;
+export async function quarantineCreated(root: string, missing: string[], home: HomePaths, tool: string): Promise<string[]> {
+  const there = missing.filter((p) => exists(join(root, p)));
+  if (!there.length) return [];
+  const { quarantine } = await import("./quarantine.ts");
+  return quarantine(home, { root, tool }, there.map((p) => ({ base: root, from: p, path: p, reason: "a protected path the sandbox created (set [mount] writable to allow)" })));
 }
 
 function exists(p: string): boolean {

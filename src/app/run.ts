@@ -143,7 +143,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const missing = missingPaths(root, PROTECTED_PATHS.filter((p) => !writable.has(p)));
   const cleanup = async () => {
     await net.close();
-    quarantineCreated(root, missing, home, tool.name);
+    await quarantineCreated(root, missing, home, tool.name);
   };
   mark("spec");
   // A `silo run` that needs nothing of silo after its sandbox but the proxy and the protected-path check

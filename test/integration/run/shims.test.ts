@@ -71,7 +71,8 @@ describe("no planted code when the protected path did not exist", () => {
       { home, cwd: proj },
     );
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toContain("created protected path(s) .git/hooks, .envrc");
+    expect(r.stderr).toContain("python left .git/hooks, .envrc in the project");
+    expect(r.stderr).toContain("silo quarantine");
     expect(await Bun.file(join(proj, ".envrc")).exists()).toBe(false);
     expect(await Bun.file(join(proj, ".git/hooks/pre-commit")).exists()).toBe(false);
     expect(await Bun.file(join(proj, "ok.txt")).text()).toBe("kept");
