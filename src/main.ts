@@ -2,6 +2,7 @@
 // commands, consola and c12 are imported lazily (see scripts/bench/startup.ts for the figures).
 import { basename } from "node:path";
 import { EXIT, SiloError } from "./core/errors.ts";
+import { ensureHome } from "./core/home.ts";
 import { isDebug, log, setDebug, setQuiet, writeFd } from "./core/log.ts";
 import { mark } from "./core/trace.ts";
 
@@ -13,6 +14,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
   if (argv[0] === "__after" || argv[0] === "__proxy" || argv[0] === "__register")
     return (await import("./app/handoff.ts")).main(argv[0], argv.slice(1));
+  // Past silo's own helpers (they run inside a command that checked already): SILO_HOME is the user's alone.
+  ensureHome();
   if (argv[0] === "__resolve") return (await import("./app/context.ts")).resolveOnly(argv[1] ?? "python");
   if (argv[0] === "__shim") return (await import("./app/shim-dispatch.ts")).dispatchShim(argv[1] ?? "", argv.slice(2));
   // A shim is a symlink to this binary under another name (argv[0] dispatch); a renamed copy is still silo.

@@ -143,10 +143,13 @@ export async function extractTar(stream: AsyncIterable<Uint8Array>, dest: string
           symlinkSync(e.linkpath, p);
           break;
         case "3":
-          mknod(p, 0o020000 | (e.mode & 0o7777), e.rdev);
-          break;
         case "4":
-          mknod(p, 0o060000 | (e.mode & 0o7777), e.rdev);
+          // Only overlay whiteouts (0/0) are restored: no device node of an image belongs on the host.
+          if (e.type === "4" || e.rdev !== 0) {
+            log.debug(`${p}: skipped a device node`);
+            return;
+          }
+          mknod(p, 0o020000 | (e.mode & 0o7777), 0);
           break;
         case "6":
           mknod(p, 0o010000 | (e.mode & 0o7777), 0);

@@ -62,8 +62,6 @@ export function makedev(major: number, minor: number): bigint {
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
 }
 
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 
 /** mknod(2); returns 0 or the errno. */

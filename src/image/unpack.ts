@@ -7,14 +7,17 @@
  * - OCI whiteouts (`.wh.<name>`) delete from lower layers, opaque markers (`.wh..wh..opq`) empty a directory
  *   of everything but this layer's entries;
  * - ownership is kept when running as root; rootless, files belong to the user (the sandbox maps it to root);
- * - device nodes need root and are skipped otherwise; xattrs are set where the kernel allows (user.* rootless).
+ * - character and block devices are skipped, even as root (the sandbox has its own /dev); FIFOs are made;
+ * - setuid/setgid bits are kept: inside the sandbox they grant nothing (a user namespace, no_new_privs), a VM
+ *   driver's disk image needs them, and on the host the tree is out of other users' reach (SILO_HOME is 0700);
+ * - xattrs are set where the kernel allows (user.* rootless).
  * Directory modes and mtimes are applied at the end (deepest first): a 0555 directory must not stop its
  * own contents from being written, and writing into a directory would change its mtime again.
  */
 import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeSync, chmodSync, chownSync, utimesSync, constants } from "node:fs";
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
-import { lsetxattr, mknod, S_IFBLK, S_IFCHR, S_IFIFO } from "./native.ts";
+import { lsetxattr, mknod, S_IFIFO } from "./native.ts";
 import type { EntrySink, TarEntry } from "./tar.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -220,14 +223,21 @@ export class Unpacker {
     this.replaceWith(abs, () => linkSync(target!, abs));
   }
 
+  /**
+   * Character and block devices are never made, as root or not: the sandbox gets its own /dev, and a
+   * node from an image (`sda` 8:0, `mem` 1:1) would be a door into the host's disks for whoever reaches
+   * it on the host. FIFOs are made: anyone may create one, and it opens onto nothing but itself.
+   */
   private device(abs: string, e: TarEntry) {
-    const kind = e.type === "char" ? S_IFCHR : e.type === "block" ? S_IFBLK : S_IFIFO;
-    if (kind !== S_IFIFO && !this.asRoot) {
+    if (e.type === "char" || e.type === "block") {
       this.stats.skippedDevices++;
+      log.debug(`unpack: skipped the ${e.type} device ${cleanPath(e.path)} (${e.devmajor}:${e.devminor}); the sandbox has its own /dev`);
+      // What a lower layer had at this path is replaced in the image: it must not show through.
+      if (lstatSync(abs, { throwIfNoEntry: false })) this.removeExisting(abs);
       return;
     }
     const make = () => {
-      const errno = mknod(abs, kind | (e.mode & 0o7777), e.devmajor, e.devminor);
+      const errno = mknod(abs, S_IFIFO | (e.mode & 0o7777), 0, 0);
       if (errno === 17) throw Object.assign(new Error("exists"), { code: "EEXIST" });
       if (errno) {
         this.stats.skippedDevices++;

@@ -4,7 +4,7 @@
  */
 export interface TEntry {
   name: string;
-  type?: "file" | "dir" | "symlink" | "hardlink" | "char" | "fifo";
+  type?: "file" | "dir" | "symlink" | "hardlink" | "char" | "block" | "fifo";
   data?: string | Uint8Array;
   mode?: number;
   uid?: number;
@@ -16,7 +16,7 @@ export interface TEntry {
   pax?: Record<string, string | Uint8Array>;
 }
 
-const FLAG = { file: "0", dir: "5", symlink: "2", hardlink: "1", char: "3", fifo: "6" } as const;
+const FLAG = { file: "0", dir: "5", symlink: "2", hardlink: "1", char: "3", block: "4", fifo: "6" } as const;
 const enc = new TextEncoder();
 
 function header(name: string, flag: string, size: number, e: TEntry): Uint8Array {

@@ -153,15 +153,30 @@ describe("unpacking", () => {
     expect(lstatSync(join(root, "pipe")).isFIFO()).toBe(true);
   });
 
-  test.skipIf(!isRoot)("as root, device nodes and ownership are kept", () => {
-    const { root, run } = unpack([[{ name: "dev/null", type: "char", devmajor: 1, devminor: 3, mode: 0o666 }, { name: "owned", data: "x", uid: 1234, gid: 5678, mode: 0o2755 }]]);
+  // THREATS.md invariant 2: no device node from an image lands on the host, even when silo unpacks as root.
+  test("device nodes are skipped as root too, and replace what a lower layer had there", () => {
+    const { root, u, run } = unpack(
+      [
+        [{ name: "opt/disk", data: "lower" }],
+        [
+          { name: "dev/null", type: "char", devmajor: 1, devminor: 3, mode: 0o666 },
+          { name: "opt/disk", type: "block", devmajor: 8, devminor: 0, mode: 0o666 },
+        ],
+      ],
+      { asRoot: true },
+    );
     run();
-    const dev = lstatSync(join(root, "dev/null"));
-    expect(dev.isCharacterDevice()).toBe(true);
-    expect(dev.mode & 0o777).toBe(0o666);
-    expect(dev.rdev).toBe(statSync("/dev/null").rdev);
+    expect(existsSync(join(root, "dev/null"))).toBe(false);
+    expect(existsSync(join(root, "opt/disk"))).toBe(false);
+    expect(u.stats.skippedDevices).toBe(2);
+  });
+
+  test.skipIf(!isRoot)("as root, ownership and setuid/setgid bits are kept", () => {
+    const { root, run } = unpack([[{ name: "owned", data: "x", uid: 1234, gid: 5678, mode: 0o2755 }, { name: "su", data: "x", mode: 0o4755 }]]);
+    run();
     const owned = statSync(join(root, "owned"));
     expect([owned.uid, owned.gid, owned.mode & 0o7777]).toEqual([1234, 5678, 0o2755]);
+    expect(statSync(join(root, "su")).mode & 0o7777).toBe(0o4755);
   });
 
   test("a hard link to something that is not in the image is an error", () => {
