@@ -4,9 +4,9 @@
  *
  *   silo __register FILE           record the sandbox for `silo status` (once it has run 100 ms)
  *   silo __proxy FILE              the egress proxy, on the sandbox's first connection out, until SIGTERM
- *   silo __after FILE CODE SIGNAL  the sandbox ended without an exit code from bwrap, or a protected path
- *                                  it did not have may now exist: report as `silo run` does, move what
- *                                  the sandbox planted away, and exit with the code `silo run` would have
+ *   silo __after FILE CODE SIGNAL  the sandbox ended without an exit code from bwrap, or a protected name
+ *                                  may have changed (RUNDIR/watch): report as `silo run` does, quarantine
+ *                                  what the sandbox planted, and exit with the code `silo run` would have
  */
 import { readFileSync } from "node:fs";
 import { homePaths } from "../core/paths.ts";
@@ -24,10 +24,9 @@ export async function main(verb: string, args: string[]): Promise<number> {
   const code = Number(args[1]);
   const { interpret } = await import("../runner/drivers/bwrap/index.ts");
   const result = await interpret(file.interpret.spec, file.interpret, code >= 0 ? code : null, signalNameOf(Number(args[2])));
-  const q = file.quarantine;
-  if (q) {
-    const { quarantineCreated } = await import("./protect.ts");
-    await quarantineCreated(q.root, q.missing, homePaths(), q.tool);
+  if (file.protect) {
+    const { settleProtected } = await import("./protect.ts");
+    await settleProtected(homePaths(), file.protect.snapshot as import("./protect.ts").ProtectSnapshot);
   }
   return result.code;
 }

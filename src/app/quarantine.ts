@@ -20,6 +20,8 @@ export interface QuarantineRun {
   root: string;
   /** The tool whose sandbox left the items. */
   tool: string;
+  /** No warning (the caller says what happened: `silo quarantine restore --force`). */
+  silent?: boolean;
 }
 
 export interface QuarantineItem {
@@ -107,7 +109,7 @@ export function quarantine(home: HomePaths, run: QuarantineRun, items: Quarantin
   const meta: QuarantineMeta = { id: dest.id, root: run.root, tool: run.tool, time: new Date().toISOString(), entries };
   writeMeta(dest.dir, meta);
   const moved = entries.map((e) => e.path);
-  if (moved.length)
+  if (moved.length && !run.silent)
     log.warn(
       `${run.tool} left ${moved.join(", ")} in the project, which the host would run or trust; silo moved ${moved.length > 1 ? "them" : "it"} to quarantine ${dest.id} (see \`silo quarantine show ${dest.id}\`; \`silo quarantine restore\` puts back what you want)`,
     );

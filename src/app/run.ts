@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, mkdirSync, realpathSync } from "node:fs";
-import { basename, isAbsolute, join, normalize, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
@@ -13,7 +13,7 @@ import type { Mount, NetworkSpec, RunSpec } from "../runner/spec.ts";
 import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts";
 import { selectDriver } from "./driver-select.ts";
 import { maybeAutoGc } from "./auto-gc.ts";
-import { missingPaths, quarantineCreated } from "./protect.ts";
+import { protectedPaths, settleProtected, snapshotProtected, watchLines } from "./protect.ts";
 import { localImage } from "../image/local.ts";
 import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
@@ -48,9 +48,6 @@ export interface PreparedRun {
   hooks: RunHooks;
   cleanup(): Promise<void>;
 }
-
-/** Protected project paths: writable from inside, the host would run what the sandbox planted. */
-export const PROTECTED_PATHS = [".git/hooks", ".git/config", "silo.toml", ".envrc", ".vscode", ".silo", ".idea", ".zed", ".nvim.lua"];
 
 /** Turn config + tool + plugin into a RunSpec and pick the driver. Starts host-side network helpers. */
 export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()): Promise<PreparedRun> {
@@ -121,7 +118,8 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   // SILO_HOME inside the project (e.g. a project that is an ancestor of it) must stay out of reach.
   const homeRel = relative(root, home.home);
   if (!homeRel.startsWith("..") && !isAbsolute(homeRel)) masked.push(join("/workspace", homeRel));
-  const writable = new Set(tool.mount.writable.map((p) => normalize(p)));
+  // Protected paths (app/protect.ts): bound read-only where they exist, watched where they do not or are symlinks.
+  const { snapshot: protect, readonly } = snapshotProtected(root, tool.name, protectedPaths(root, tool.mount.protect, tool.mount.writable));
 
   const spec: RunSpec = {
     tool: tool.name,
@@ -131,7 +129,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     argv,
     env,
     mounts,
-    readonlyPaths: PROTECTED_PATHS.filter((p) => !writable.has(p) && existsInside(root, p)).map((p) => `/workspace/${p}`),
+    readonlyPaths: readonly.map((p) => `/workspace/${p}`),
     maskedPaths: masked,
     tty: opts.tty ?? (isatty(0) && isatty(1)), // not process.stdin.isTTY: that builds a stream (+MBs of RSS)
     hostname: tool.name,
@@ -140,17 +138,16 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     self: selfCommand(),
   };
   if (opts.timing) log.info(`timing: config ${(t1 - t0).toFixed(1)} ms, image ${(t2 - t1).toFixed(1)} ms`);
-  const missing = missingPaths(root, PROTECTED_PATHS.filter((p) => !writable.has(p)));
   const cleanup = async () => {
     await net.close();
-    await quarantineCreated(root, missing, home, tool.name);
+    await settleProtected(home, protect);
   };
   mark("spec");
   // A `silo run` that needs nothing of silo after its sandbox but the proxy and the protected-path check
   // may be handed over to the driver's waiter (the bwrap driver's handoff.ts); --timing reports afterwards.
   const handoff: HandoffHooks | undefined =
     net.handoff && !opts.timing && (opts.purpose ?? "run") === "run"
-      ? { ...net.handoff, quarantine: { root, missing, tool: tool.name } }
+      ? { ...net.handoff, protect: { watch: watchLines(protect), snapshot: protect } }
       : undefined;
   return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch, onFirstConnection: net.onFirstConnection, handoff }, cleanup };
 }

@@ -28,6 +28,7 @@ export const commands = {
   doctor: () => pick(import("./doctor.ts"), "doctor"),
   trust: () => pick(import("./trust.ts"), "trust"),
   untrust: () => pick(import("./trust.ts"), "untrust"),
+  quarantine: () => pick(import("./quarantine.ts"), "quarantine"),
   shellenv: () => pick(import("./shellenv.ts"), "shellenv"),
   registry: () => pick(import("./registry.ts"), "registry"),
   reset: () => pick(import("./shellenv.ts"), "reset"),

@@ -60,7 +60,7 @@ export interface ResolvedTool {
   network: { hostAccess: boolean; hostPorts: number[]; allow: string[]; deny: string[]; installAllow: string[] };
   ports: PortForward[];
   resources: { cpus?: number; memoryMB?: number };
-  mount: { exclude: string[]; writable: string[]; extra: { host: string; guest: string; readonly: boolean }[] };
+  mount: { exclude: string[]; writable: string[]; protect: string[]; extra: { host: string; guest: string; readonly: boolean }[] };
   cache: { name: string; path: string }[];
   /** Shim name → command inside the container. */
   shims: Record<string, string[]>;
@@ -93,6 +93,7 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
     mount: {
       exclude: c.mount?.exclude ?? [],
       writable: c.mount?.writable ?? [],
+      protect: c.mount?.protect ?? [],
       extra: (c.mount?.extra ?? []).map((m) => ({ ...m, readonly: m.readonly ?? false })),
     },
     cache: def.cache ?? [],

@@ -31,6 +31,8 @@ export interface MountConfig {
   exclude?: string[];
   /** Protected project paths (.git/hooks, .vscode, ...) made writable. Widening. */
   writable?: string[];
+  /** More project paths to protect like .envrc (read-only, or quarantined if created). Narrowing. */
+  protect?: string[];
   /** Extra host directories. Widening. */
   extra?: { host: string; guest: string; readonly?: boolean }[];
 }
@@ -48,6 +50,7 @@ const portsSchema = arr(obj({ host: portNum, guest: portNum }));
 const mountSchema = obj({
   exclude: arr(str()),
   writable: arr(str()),
+  protect: arr(str()),
   extra: arr(obj({ host: str(), guest: str(), readonly: bool() })),
 });
 

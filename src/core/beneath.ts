@@ -50,10 +50,10 @@ export function openDir(path: string): number {
 
 /**
  * The directory that holds the last component of `rel` under the directory open as `baseFd`, opened
- * without following a symlink at any component; with `create`, missing directories are made (mode 0700).
+ * without following a symlink at any component; with `create`, missing directories are made (`mode`).
  * Returns its descriptor and the last component's name. The caller closes the descriptor.
  */
-export function openParent(baseFd: number, rel: string, create = false): { fd: number; name: string } {
+export function openParent(baseFd: number, rel: string, create = false, mode = 0o700): { fd: number; name: string } {
   const parts = splitRelative(rel);
   const name = parts.pop()!;
   let fd = openSync(at(baseFd, "."), DIR); // a fresh descriptor of the base (O_NOFOLLOW refuses the /proc link itself)
@@ -61,7 +61,7 @@ export function openParent(baseFd: number, rel: string, create = false): { fd: n
     for (const p of parts) {
       if (create) {
         try {
-          mkdirSync(at(fd, p), 0o700);
+          mkdirSync(at(fd, p), mode);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
         }
@@ -87,6 +87,23 @@ export function lstatBeneath(baseFd: number, rel: string): Stats | null {
   }
   try {
     return lstatSync(at(parent.fd, parent.name));
+  } catch {
+    return null;
+  } finally {
+    closeSync(parent.fd);
+  }
+}
+
+/** A symlink's target, read without following a symlink on the way (null: not a symlink, or not there). */
+export function readLinkBeneath(baseFd: number, rel: string): string | null {
+  let parent;
+  try {
+    parent = openParent(baseFd, rel);
+  } catch {
+    return null;
+  }
+  try {
+    return readlinkSync(at(parent.fd, parent.name));
   } catch {
     return null;
   } finally {

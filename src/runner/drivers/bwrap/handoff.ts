@@ -34,8 +34,11 @@ import type { SandboxPlan } from "./plan.ts";
 export interface HandoffHooks {
   /** The egress proxy `silo __proxy` starts (net/host.ts startHostSide, the proxy part; no callbacks). */
   proxy?: { input: Omit<NetworkPolicyInput, "onDeny" | "lookup">; spec: NetworkSpec; runDir: string };
-  /** Protected project paths that did not exist before the run: if one does after, `silo __after` moves it away. */
-  quarantine?: { root: string; missing: string[]; tool: string };
+  /**
+   * The protected names (app/protect.ts): RUNDIR/watch gets `watch` (silo-stage.c `changed` reads it); when
+   * a line says one may have changed, `silo __after` checks `snapshot` and quarantines what was planted.
+   */
+  protect?: { watch: string[]; snapshot: unknown };
 }
 
 /** The part of a RunSpec that telling a failed command from a failed sandbox needs (lookup.ts). */
@@ -71,10 +74,9 @@ export async function handOff(h: HandOff): Promise<Error> {
     register: { id: plan.id, tool: spec.tool, project: spec.workspace, pid: process.pid, driver: "bwrap", started: h.started },
     ...h.hooks,
   };
-  const q = h.hooks.quarantine;
   try {
     writeFileSync(join(plan.runDir, "handoff.json"), JSON.stringify(file), { mode: 0o600 });
-    writeFileSync(join(plan.runDir, "watch"), q ? q.missing.map((p) => `${join(q.root, p)}\n`).join("") : "", { mode: 0o600 });
+    writeFileSync(join(plan.runDir, "watch"), (h.hooks.protect?.watch ?? []).map((l) => `${l}\n`).join(""), { mode: 0o600 });
   } catch (e) {
     return e as Error;
   }

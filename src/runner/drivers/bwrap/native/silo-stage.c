@@ -583,7 +583,38 @@ static void signal_sandbox(pid_t stage, int sig) {
 }
 
 /* Any of these (absolute, one per line in FILE) exists now? */
-static int any_exists(const char *file) {
+/*
+ * One line of RUNDIR/watch (app/protect.ts watchLines): "PATH" changed when PATH exists now (a protected
+ * path that did not); "=SIG\tPATH" when lstat(PATH) is no longer SIG, "ino:ctime_ns" (a protected
+ * symlink); "*N\tDIR\tSUFFIX" when DIR no longer holds N names ending in SUFFIX (*.code-workspace).
+ */
+static int changed(char *line) {
+  struct stat st;
+  char *tab = strchr(line, '\t');
+  if (line[0] == '/' || !tab) return lstat(line, &st) == 0;
+  *tab++ = 0;
+  if (line[0] == '=') {
+    char sig[64];
+    if (lstat(tab, &st) != 0) return 1;
+    snprintf(sig, sizeof sig, "%llu:%llu", (unsigned long long)st.st_ino,
+             (unsigned long long)st.st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st.st_ctim.tv_nsec);
+    return strcmp(sig, line + 1) != 0;
+  }
+  char *suffix = strchr(tab, '\t');
+  DIR *d = suffix ? opendir(tab) : NULL;
+  if (!d) return 1;
+  *suffix++ = 0;
+  size_t ls = strlen(suffix);
+  long n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t l = strlen(e->d_name);
+    n += l >= ls && strcmp(e->d_name + l - ls, suffix) == 0;
+  }
+  closedir(d);
+  return n != atol(line + 1);
+}
+
+static int any_changed(const char *file) {
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   static char buf[65536];
@@ -591,9 +622,9 @@ static int any_exists(const char *file) {
   close(fd);
   if (r <= 0) return 0;
   buf[r] = 0;
-  struct stat st;
-  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-    if (lstat(line, &st) == 0) return 1;
+  char *save;
+  for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+    if (changed(line)) return 1;
   return 0;
 }
 
@@ -629,8 +660,8 @@ static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *fi
  * SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the command as silo does (with TTY 1 the terminal delivers Ctrl-C
  * and Ctrl-\ itself), starts `SILO __proxy RUNDIR/handoff.json` on the first SIGURG when PROXY is 1, and
  * `SILO __register ...` once the sandbox has run 100 ms. Then bwrap's status gives the
- * exit code; when it does not (the sandbox failed), or a protected path listed in RUNDIR/watch exists
- * now, `SILO __after RUNDIR/handoff.json CODE SIGNAL` takes over to report and clean up.
+ * exit code; when it does not (the sandbox failed), or a line of RUNDIR/watch says a protected name may
+ * have changed, `SILO __after RUNDIR/handoff.json CODE SIGNAL` takes over to report and clean up.
  */
 static void wait_mode(int argc, char **argv) {
   if (argc < 8 || strcmp(argv[6], "--") != 0) {
@@ -710,7 +741,7 @@ static void wait_mode(int argc, char **argv) {
       if (e && (e = strchr(e, ':'))) code = atoi(e + 1);
     }
   }
-  if (code >= 0 && !any_exists(watch)) _exit(code);
+  if (code >= 0 && !any_changed(watch)) _exit(code);
   char c[16], g[16];
   snprintf(c, sizeof c, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   snprintf(g, sizeof g, "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
