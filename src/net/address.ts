@@ -55,16 +55,87 @@ export function parseIPv6(input: string): number[] | null {
   return [...hex(head), ...new Array<number>(8 - total).fill(0), ...hex(rest)];
 }
 
+/**
+ * IPv4 as inet_aton reads it (and so getaddrinfo, which the proxy's resolver calls, and the URL parser):
+ * one to four parts, each decimal, `0x` hex or `0`-led octal, the last one filling the remaining bytes —
+ * `127.1`, `0x7f.1`, `2130706433` and `0177.0.0.1` are all 127.0.0.1. Null for anything else.
+ */
+export function parseIPv4Loose(s: string): number | null {
+  const parts = s.split(".");
+  if (parts.length > 4) return null;
+  const values: number[] = [];
+  for (const p of parts) {
+    let v: number;
+    if (/^0x[0-9a-f]*$/i.test(p)) v = p.length === 2 ? 0 : parseInt(p.slice(2), 16);
+    else if (/^0[0-7]*$/.test(p)) v = parseInt(p, 8);
+    else if (/^[1-9][0-9]*$/.test(p)) v = Number(p);
+    else return null;
+    values.push(v);
+  }
+  const last = values.pop()!;
+  if (values.some((v) => v > 255) || last >= 256 ** (4 - values.length)) return null;
+  return values.reduce((n, v, i) => n + v * 256 ** (3 - i), 0) + last;
+}
+
+/** Does the host end in a numeric label? Then it is an IPv4 address or nothing (never a DNS name to look up). */
+export const endsInNumber = (s: string): boolean => /(^|\.)(0x[0-9a-f]*|[0-9]+)$/i.test(s);
+
 /** Is this string an IP literal (v4 dotted quad or v6, brackets allowed)? */
 export function isIpLiteral(s: string): boolean {
   return parseIPv4(s) !== null || parseIPv6(s) !== null;
 }
 
-/** A canonical spelling for comparing IP literals: v4 as is, v6 as eight lowercase hex groups. */
+const dotted = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+
+/**
+ * The one spelling of an IP literal, so that a rule for an address matches it however it is written: IPv4
+ * in any form inet_aton reads (parseIPv4Loose) becomes a dotted quad, an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, which connects to the same socket) its IPv4 address, other IPv6 eight lowercase
+ * hex groups. Null when it is not an IP literal.
+ */
 export function canonicalIp(s: string): string | null {
-  if (parseIPv4(s) !== null) return s;
+  const v4 = parseIPv4Loose(s);
+  if (v4 !== null) return dotted(v4);
   const g = parseIPv6(s);
-  return g ? g.map((x) => x.toString(16)).join(":") : null;
+  if (!g) return null;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return dotted(((g[6]! << 16) >>> 0) + g[7]!);
+  return g.map((x) => x.toString(16)).join(":");
+}
+
+/** An address (canonical, see canonicalIp) as eight 16-bit groups, IPv4 as ::ffff:a.b.c.d. */
+function groupsOf(addr: string): number[] | null {
+  const v4 = parseIPv4(addr);
+  return v4 !== null ? [0, 0, 0, 0, 0, 0xffff, v4 >>> 16, v4 & 0xffff] : parseIPv6(addr);
+}
+
+/** A CIDR range `10.0.0.0/8`, `fd00::/8`: its first and last address (canonical), or null if malformed. */
+export function parseCidr(s: string): { first: string; last: string; groups: number[]; bits: number } | null {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return null;
+  const v4 = parseIPv4(m[1]!);
+  const groups = v4 !== null ? groupsOf(m[1]!) : parseIPv6(m[1]!);
+  const max = v4 !== null ? 32 : 128;
+  const bits = Number(m[2]);
+  if (!groups || bits > max) return null;
+  const b = bits + 128 - max; // IPv4 ranges are kept as IPv4-mapped IPv6 ones
+  const mask = (i: number) => (b >= (i + 1) * 16 ? 0xffff : b <= i * 16 ? 0 : (0xffff << (16 - (b - i * 16))) & 0xffff);
+  const lo = groups.map((g, i) => g & mask(i));
+  const hi = groups.map((g, i) => (g & mask(i)) | (~mask(i) & 0xffff));
+  const show = (gs: number[]) => (v4 !== null ? dotted(((gs[6]! << 16) >>> 0) + gs[7]!) : gs.map((x) => x.toString(16)).join(":"));
+  return { first: show(lo), last: show(hi), groups: lo, bits: b };
+}
+
+/** Is the (canonical) address inside the range? */
+export function inCidr(addr: string, range: { groups: number[]; bits: number }): boolean {
+  const g = groupsOf(addr);
+  if (!g) return false;
+  for (let i = 0; i < 8; i++) {
+    const left = range.bits - i * 16;
+    if (left <= 0) return true;
+    const mask = left >= 16 ? 0xffff : (0xffff << (16 - left)) & 0xffff;
+    if ((g[i]! & mask) !== range.groups[i]) return false;
+  }
+  return true;
 }
 
 const inV4 = (n: number, base: string, bits: number) => {

@@ -65,6 +65,7 @@ export async function startHostSide(
           allow: input.allow.filter((p) => validatePattern(p) === null),
           deny: input.deny.filter((p) => validatePattern(p) === null),
           hostAccess: input.hostAccess,
+          hostPorts: input.hostPorts,
           tool: input.tool,
           onDeny: input.onDeny,
           lookup: input.lookup,

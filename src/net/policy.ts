@@ -1,10 +1,10 @@
 /**
- * One decision per proxied request: host pattern → name resolution → address class. The proxy connects
- * to the address checked here, never to the name again, so a DNS answer that changes between the check
- * and the connection (rebinding) cannot sneak a private address in.
+ * One decision per proxied request: destination (name or address, and port) → name resolution → address
+ * class. The proxy connects to the address checked here, never to the name again, so a DNS answer that
+ * changes between the check and the connection (rebinding) cannot sneak a private address in.
  */
 import { classifyAddress, isAddressPermitted, isIpLiteral, type AddressKind } from "./address.ts";
-import { decideHost, normalizeHost } from "./allowlist.ts";
+import { decideHost, deniedAddress, normalizeHost } from "./allowlist.ts";
 
 /** `host.silo.internal` is the host's loopback when hostAccess is on (the sandbox's /etc/hosts says so). */
 export const HOST_INTERNAL_NAME = "host.silo.internal";
@@ -16,6 +16,8 @@ export interface PolicyInput {
   allow: readonly string[];
   deny: readonly string[];
   hostAccess: boolean;
+  /** The host ports hostAccess opens (the bridge's rule); missing or empty: every port. */
+  hostPorts?: readonly number[];
   lookup?: Lookup;
 }
 
@@ -23,7 +25,17 @@ export type DenyReason =
   | { kind: "denied"; pattern: string }
   | { kind: "not-allowed" }
   | { kind: "private"; address: string; addressKind: AddressKind }
-  | { kind: "server-name"; serverName: string | null };
+  | { kind: "host-port"; port: number; hostPorts: readonly number[] }
+  | { kind: "server-name"; serverName: string | null }
+  /** A tunnel to a listed address whose TLS server name the name rules refuse (pattern: the deny entry). */
+  | { kind: "server-name-rules"; serverName: string; pattern: string | null };
+
+/**
+ * What the TLS server name of a CONNECT tunnel must be: `match` the CONNECT host (a name), `listed` pass
+ * the name rules if there is one (an address: one IP may serve many names), or `any` (the host's own
+ * loopback through host.silo.internal).
+ */
+export type ServerNameRule = "match" | "listed" | "any";
 
 export type Verdict =
   | {
@@ -32,8 +44,7 @@ export type Verdict =
       /** The first address to use; `addresses` holds every permitted one, IPv4 first, for fallback. */
       address: string;
       addresses: string[];
-      /** CONNECT must carry this host as its TLS server name */
-      sniRequired: boolean;
+      sni: ServerNameRule;
     }
   | { ok: false; status: 403; host: string; reason: DenyReason }
   | { ok: false; status: 502; host: string; message: string };
@@ -44,13 +55,23 @@ export async function defaultLookup(host: string): Promise<string[]> {
   return found.map((a) => a.address);
 }
 
-export function createAuthorizer(p: PolicyInput): (host: string) => Promise<Verdict> {
+/**
+ * The decision for one destination `host:port` (host as the client wrote it: a name or an IP literal in
+ * any spelling). hostAccess opens the host's own addresses (host.silo.internal, and any non-public
+ * address a name resolves to) only on `hostPorts` when those are listed, as the hostAccess bridge does.
+ */
+export function createAuthorizer(p: PolicyInput): (host: string, port: number) => Promise<Verdict> {
   const lookup = p.lookup ?? defaultLookup;
-  return async (rawHost) => {
+  const hostPortOk = (port: number) => !p.hostPorts?.length || p.hostPorts.includes(port);
+  const hostPortRefusal = (port: number): DenyReason => ({ kind: "host-port", port, hostPorts: p.hostPorts ?? [] });
+  return async (rawHost, port) => {
     const host = normalizeHost(rawHost);
     const d = decideHost(host, p);
     if (!d.allowed && d.reason === "denied") return { ok: false, status: 403, host, reason: { kind: "denied", pattern: d.pattern } };
-    if (p.hostAccess && host === HOST_INTERNAL_NAME) return { ok: true, host, address: "127.0.0.1", addresses: ["127.0.0.1", "::1"], sniRequired: false };
+    if (p.hostAccess && host === HOST_INTERNAL_NAME) {
+      if (!hostPortOk(port)) return { ok: false, status: 403, host, reason: hostPortRefusal(port) };
+      return { ok: true, host, address: "127.0.0.1", addresses: ["127.0.0.1", "::1"], sni: "any" };
+    }
     if (!d.allowed) return { ok: false, status: 403, host, reason: { kind: "not-allowed" } };
     const literal = isIpLiteral(host);
     let addresses: string[];
@@ -60,17 +81,46 @@ export function createAuthorizer(p: PolicyInput): (host: string) => Promise<Verd
       return { ok: false, status: 502, host, message: `cannot resolve ${host}: ${(e as Error).message}` };
     }
     if (addresses.length === 0) return { ok: false, status: 502, host, message: `${host} has no addresses` };
+    // Deny by address too: an address or range in `deny` is never connected to, whatever name led there.
+    let deniedBy: string | undefined;
+    const candidates = addresses.filter((a) => {
+      const pattern = deniedAddress(a, p.deny);
+      deniedBy ??= pattern;
+      return pattern === undefined;
+    });
+    if (candidates.length === 0) return { ok: false, status: 403, host, reason: { kind: "denied", pattern: deniedBy! } };
     const lift = { explicit: d.explicit, hostAccess: p.hostAccess };
     // Keep the addresses we may use: an allowed name with public and private answers still works. IPv4
     // first: "localhost" or a dual-stack name must not fail on a machine or server without IPv6.
-    const usable = addresses.filter((a) => isAddressPermitted(classifyAddress(a), lift));
+    let portRefused = false;
+    const usable = candidates.filter((a) => {
+      const kind = classifyAddress(a);
+      if (!isAddressPermitted(kind, lift)) return false;
+      // Opened by hostAccess alone (not public, not named exactly): the host's port rule applies.
+      if (kind !== "public" && !d.explicit && !hostPortOk(port)) {
+        portRefused = true;
+        return false;
+      }
+      return true;
+    });
     usable.sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")));
     if (usable.length === 0) {
-      const first = addresses[0]!;
+      if (portRefused) return { ok: false, status: 403, host, reason: hostPortRefusal(port) };
+      const first = candidates[0]!;
       return { ok: false, status: 403, host, reason: { kind: "private", address: first, addressKind: classifyAddress(first) } };
     }
-    return { ok: true, host, address: usable[0]!, addresses: usable, sniRequired: !literal };
+    return { ok: true, host, address: usable[0]!, addresses: usable, sni: literal ? "listed" : "match" };
   };
+}
+
+/**
+ * The server name a tunnel to a listed address carries must pass the name rules as a CONNECT to that
+ * name would (deny first, then allow); null when it does.
+ */
+export function checkServerName(serverName: string, p: Pick<PolicyInput, "allow" | "deny">): DenyReason | null {
+  const d = decideHost(serverName, p);
+  if (d.allowed) return null;
+  return { kind: "server-name-rules", serverName: normalizeHost(serverName), pattern: d.reason === "denied" ? d.pattern : null };
 }
 
 /** The human text of a refusal: what was blocked, why, and the exact command that changes it. */
@@ -89,6 +139,18 @@ export function denyMessage(tool: string, host: string, reason: DenyReason): str
         `silo blocked ${host}: it resolves to ${reason.address}, a ${reason.addressKind} address, which only hosts ` +
         `named exactly in the allowlist may reach.\nTo allow it: ${allow}\n`
       );
+    case "host-port":
+      return (
+        `silo blocked ${host} port ${reason.port}: hostAccess opens only the host port${reason.hostPorts.length > 1 ? "s" : ""} ` +
+        `${reason.hostPorts.join(", ")} to ${tool} (hostPorts).\n` +
+        `To open it: add ${reason.port} to hostPorts under [overrides.${tool}.network] in silo.toml\n`
+      );
+    case "server-name-rules":
+      return reason.pattern === null
+        ? `silo blocked a tunnel to ${host}: its TLS server name ${reason.serverName} is not on the network allowlist of ${tool}.\n` +
+            `To allow it: silo config network allow ${tool} ${reason.serverName}\n`
+        : `silo blocked a tunnel to ${host}: its TLS server name ${reason.serverName} matches "${reason.pattern}" in the network deny list of ${tool}.\n` +
+            `To lift it: silo config network remove ${tool} ${reason.pattern}\n`;
     case "server-name":
       return (
         `silo blocked a tunnel to ${host}: ${reason.serverName === null ? "it carries no TLS server name" : `its TLS server name is ${reason.serverName}`}, ` +

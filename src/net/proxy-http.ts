@@ -14,7 +14,7 @@ export interface PlainHttpOptions {
   socketPath: string;
   /** The proxy's own socket: a CONNECT that arrives on a kept-alive connection is sent back through it. */
   connectSocket: string;
-  authorize: (host: string) => Promise<Verdict>;
+  authorize: (host: string, port: number) => Promise<Verdict>;
   tool: string;
   refuse: (host: string, reason: DenyReason) => void;
 }
@@ -41,7 +41,7 @@ export async function startPlainHttpProxy(o: PlainHttpOptions): Promise<{ socket
     }
     if (url.protocol !== "http:") return fail(res, 400, `silo proxy: ${url.protocol} is not proxied as plain HTTP; use CONNECT\n`);
     const port = Number(url.port || 80);
-    const v = await o.authorize(url.hostname);
+    const v = await o.authorize(url.hostname, port);
     if (!v.ok) {
       if (v.status === 502) return fail(res, 502, `silo proxy: ${v.message}\n`);
       o.refuse(v.host, v.reason);
@@ -49,7 +49,9 @@ export async function startPlainHttpProxy(o: PlainHttpOptions): Promise<{ socket
     }
     const headers: Record<string, string | string[]> = {};
     for (const [k, val] of Object.entries(req.headers)) if (val !== undefined && !DROP.has(k)) headers[k] = val;
-    headers.host = req.headers.host ?? url.host;
+    // The Host of the checked target, never the client's own: behind a shared front (a CDN serves the npm
+    // and PyPI registries) another Host would reach another site.
+    headers.host = url.host;
     const up = http.request({
       host: v.address, // the checked address: the name is not resolved again
       port,

@@ -9,7 +9,7 @@ import type { Socket, UnixSocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { log } from "../core/log.ts";
 import { connectEnd, join, newEnd, pipeHandlers, relayTo, type End } from "./pipe.ts";
-import { createAuthorizer, denyMessage, denyResponse, errorResponse, type DenyReason, type Lookup } from "./policy.ts";
+import { checkServerName, createAuthorizer, denyMessage, denyResponse, errorResponse, type DenyReason, type Lookup } from "./policy.ts";
 import { parseClientHello, TLS_ALERT_ACCESS_DENIED } from "./sni.ts";
 
 export interface DenyInfo {
@@ -27,6 +27,8 @@ export interface EgressProxyOptions {
   deny: string[];
   /** Lift the private-address refusal and map `host.silo.internal` to the host's 127.0.0.1. */
   hostAccess: boolean;
+  /** The host ports hostAccess opens (missing or empty: all), as the hostAccess bridge allows them. */
+  hostPorts?: number[];
   /** Tool name, for the fix command in refusals. */
   tool: string;
   /** Called once per denied host (the caller prints one stderr line for it). */
@@ -41,6 +43,8 @@ export interface EgressProxy {
 }
 
 const MAX_HEAD = 16 * 1024;
+/** The first byte of a TLS handshake record: what a ClientHello starts with. */
+const TLS_HANDSHAKE_RECORD = 0x16;
 const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\n\r\n";
 
 export async function startEgressProxy(opts: EgressProxyOptions): Promise<EgressProxy> {
@@ -49,8 +53,9 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   const refuse = (host: string, reason: DenyReason) => {
     const message = denyMessage(opts.tool, host, reason);
     log.debug(`proxy: ${message.split("\n")[0]}`);
-    if (seen.has(host)) return;
-    seen.add(host);
+    const key = reason.kind === "host-port" ? `${host}:${reason.port}` : host;
+    if (seen.has(key)) return;
+    seen.add(key);
     opts.onDeny?.(host, { reason, message });
   };
   // Started on the first plain-HTTP request: most runs only ever see CONNECT, and node:http costs start-up.
@@ -63,7 +68,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
   async function onConnect(s: Socket<End>, target: string, rest: Uint8Array) {
     const hp = splitHostPort(target);
     if (!hp) return void s.end(errorResponse(400, `bad CONNECT target ${JSON.stringify(target)}`));
-    const v = await authorize(hp.host);
+    const v = await authorize(hp.host, hp.port);
     if (!v.ok) {
       if (v.status === 403) refuse(v.host, v.reason);
       return void s.end(v.status === 403 ? denyResponse(opts.tool, v.host, v.reason) : errorResponse(502, v.message));
@@ -82,20 +87,38 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     if (s.data.closed) return void up.end();
     const upstream = up;
     s.write(ESTABLISHED);
-    if (!v.sniRequired) return join(s, upstream, rest);
-    // Hold the client's first bytes until the whole ClientHello is here, then check its server name.
+    if (v.sni === "any") return join(s, upstream, rest);
+    // Hold the client's first bytes until the whole ClientHello is here, then check its server name. To a
+    // listed address, the server's bytes flow meanwhile (a protocol whose server speaks first still works),
+    // and bytes that are not TLS pass: only a server name, when there is one, must pass the name rules.
+    const listed = v.sni === "listed";
+    if (listed) {
+      upstream.data.peer = s;
+      for (const d of upstream.data.early.splice(0)) s.write(d);
+      s.data.onClose = () => upstream.end();
+      s.timeout(0);
+    }
     let buf: Uint8Array = concatAll([rest, ...s.data.early.splice(0)]);
     const check = () => {
+      if (buf.length === 0) return false;
+      if (listed && buf[0] !== TLS_HANDSHAKE_RECORD) return pass();
       const r = parseClientHello(buf);
       if (r.state === "incomplete") return false;
       const name = r.state === "hello" && r.serverName ? r.serverName.toLowerCase().replace(/\.$/, "") : null;
-      if (name === v.host) {
-        join(s, upstream, buf);
-      } else {
-        refuse(v.host, { kind: "server-name", serverName: name });
-        s.end(TLS_ALERT_ACCESS_DENIED);
-        upstream.end();
-      }
+      let problem: DenyReason | null;
+      if (!listed) problem = name === v.host ? null : { kind: "server-name", serverName: name };
+      else if (r.state === "not-tls") problem = { kind: "server-name", serverName: null };
+      else problem = name === null ? null : checkServerName(name, opts);
+      if (!problem) return pass();
+      refuse(v.host, problem);
+      s.data.onClose = null;
+      s.end(TLS_ALERT_ACCESS_DENIED);
+      upstream.end();
+      return true;
+    };
+    const pass = () => {
+      s.data.onClose = null;
+      join(s, upstream, buf);
       return true;
     };
     if (check()) return;
@@ -103,7 +126,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       buf = concatAll([buf, d]);
       check();
     };
-    s.timeout(30);
+    if (!listed) s.timeout(30);
     s.resume();
   }
 

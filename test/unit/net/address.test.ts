@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalIp, classifyAddress, isAddressPermitted, parseIPv6 } from "../../../src/net/address.ts";
+import { canonicalIp, classifyAddress, isAddressPermitted, parseCidr, parseIPv4Loose, parseIPv6 } from "../../../src/net/address.ts";
 
 describe("classifyAddress", () => {
   test.each([
@@ -78,6 +78,30 @@ describe("parseIPv6 / canonicalIp", () => {
     expect(canonicalIp("::1")).toBe(canonicalIp("0:0:0:0:0:0:0:1"));
     expect(canonicalIp("::ffff:127.0.0.1")).toBe(canonicalIp("::ffff:7f00:1"));
     expect(canonicalIp("example.com")).toBeNull();
+    expect(canonicalIp("::ffff:127.0.0.1")).toBe("127.0.0.1");
+    expect(canonicalIp("0x7f.1")).toBe("127.0.0.1");
+    expect(canonicalIp("fd00::1")).toBe("fd00:0:0:0:0:0:0:1");
+  });
+});
+
+describe("parseIPv4Loose / parseCidr", () => {
+  test("inet_aton's forms", () => {
+    expect(parseIPv4Loose("2130706433")).toBe(0x7f000001);
+    expect(parseIPv4Loose("127.1")).toBe(0x7f000001);
+    expect(parseIPv4Loose("127.0.1")).toBe(0x7f000001);
+    expect(parseIPv4Loose("0x7f.0.0.0x1")).toBe(0x7f000001);
+    expect(parseIPv4Loose("0377.0377.0377.0377")).toBe(0xffffffff);
+    expect(parseIPv4Loose("4294967295")).toBe(0xffffffff);
+    for (const bad of ["4294967296", "256.1", "1.256.1", "1.2.3.4.5", "08", "0x", "1..2", "", "a.b", "1.2.3.-4"])
+      expect([bad, parseIPv4Loose(bad)]).toEqual([bad, bad === "0x" ? 0 : null]);
+  });
+  test("ranges: first and last address", () => {
+    expect(parseCidr("10.1.2.3/8")).toMatchObject({ first: "10.0.0.0", last: "10.255.255.255" });
+    expect(parseCidr("0.0.0.0/0")).toMatchObject({ first: "0.0.0.0", last: "255.255.255.255" });
+    expect(parseCidr("fd00::/8")).toMatchObject({ first: "fd00:0:0:0:0:0:0:0", last: "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" });
+    expect(parseCidr("10.0.0.0/33")).toBeNull();
+    expect(parseCidr("::/129")).toBeNull();
+    expect(parseCidr("example.com/8")).toBeNull();
   });
 });
 

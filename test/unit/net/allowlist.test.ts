@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { decideHost, isHostAllowed, matchPattern, normalizeHost, validatePattern } from "../../../src/net/allowlist.ts";
 
 describe("validatePattern", () => {
-  test.each(["api.example.com", "*.github.com", "*", "localhost", "127.0.0.1", "::1", "[fd00::1]", "xn--bcher-kva.example", "a-b.c", "example.com."])(
+  test.each(["api.example.com", "*.github.com", "*", "localhost", "127.0.0.1", "::1", "[fd00::1]", "xn--bcher-kva.example", "a-b.c", "example.com.", "10.0.0.0/8", "fd00::/8", "[fd00::]/8", "127.1"])(
     "%p is valid",
     (p) => expect(validatePattern(p)).toBeNull(),
   );
@@ -15,7 +15,12 @@ describe("validatePattern", () => {
     ["", "empty"],
     ["https://example.com", "URL"],
     ["example.com:443", "ports"],
-    ["10.0.0.0/8", "ranges"],
+    ["example.com/path", "paths"],
+    ["10.0.0.0/33", "paths"],
+    ["10.0.0.0/8/8", "paths"],
+    ["example.123", "not a valid"],
+    ["*.0.1", "not a valid"],
+    ["1.2.3.4.5", "not a valid"],
     ["exa mple.com", "not a valid"],
     ["-bad.example.com", "not a valid"],
     ["under_score.example.com", "not a valid"],
@@ -37,9 +42,32 @@ describe("matchPattern", () => {
     expect(matchPattern("evilgithub.com", "*.github.com")).toBe(false);
     expect(matchPattern("github.com.evil.test", "*.github.com")).toBe(false);
   });
-  test("* matches everything", () => {
+  test("* matches every name, but no IP literal (an address must be listed)", () => {
     expect(matchPattern("anything.test", "*")).toBe(true);
-    expect(matchPattern(normalizeHost("10.1.2.3"), "*")).toBe(true);
+    expect(matchPattern(normalizeHost("10.1.2.3"), "*")).toBe(false);
+    expect(matchPattern(normalizeHost("[::1]"), "*")).toBe(false);
+  });
+  test("a wildcard never matches an address", () => {
+    expect(matchPattern(normalizeHost("127.0.0.1"), "*.0.1")).toBe(false);
+  });
+  test("ranges match the addresses inside them, in any spelling", () => {
+    expect(matchPattern(normalizeHost("10.255.0.1"), "10.0.0.0/8")).toBe(true);
+    expect(matchPattern(normalizeHost("11.0.0.1"), "10.0.0.0/8")).toBe(false);
+    expect(matchPattern(normalizeHost("0xa.1"), "10.0.0.0/8")).toBe(true);
+    expect(matchPattern(normalizeHost("[::ffff:10.0.0.1]"), "10.0.0.0/8")).toBe(true);
+    expect(matchPattern(normalizeHost("[fd12::1]"), "fd00::/8")).toBe(true);
+    expect(matchPattern(normalizeHost("[fe80::1]"), "fd00::/8")).toBe(false);
+    expect(matchPattern(normalizeHost("1.2.3.4"), "1.2.3.4/32")).toBe(true);
+    expect(matchPattern(normalizeHost("1.2.3.5"), "1.2.3.4/32")).toBe(false);
+    expect(matchPattern(normalizeHost("1.2.3.5"), "1.2.3.4/31")).toBe(true);
+    expect(matchPattern("10.0.0.0", "10.0.0.0/8")).toBe(true);
+    expect(matchPattern("tenx.test", "10.0.0.0/8")).toBe(false);
+  });
+  test("IPv4 in every form inet_aton reads is one address; IPv4-mapped IPv6 is its IPv4 address", () => {
+    for (const h of ["2130706433", "0x7f.1", "127.1", "0177.0.0.1", "0x7f000001", "127.0.1", "[::ffff:127.0.0.1]", "::ffff:7f00:1", "127.0.0.1."])
+      expect(normalizeHost(h)).toBe("127.0.0.1");
+    expect(normalizeHost("127.010.0.1")).toBe("127.8.0.1"); // octal, as the resolver reads it
+    expect(normalizeHost("1.2.3.4.5")).toBe("1.2.3.4.5"); // no address: decideHost refuses it
   });
   test("IPv6 literals compare in canonical form", () => {
     expect(matchPattern(normalizeHost("[0:0::1]"), "::1")).toBe(true);
@@ -70,5 +98,13 @@ describe("decideHost", () => {
     expect(decideHost("127.0.0.1", { allow: ["127.0.0.1"], deny: [] })).toEqual({ allowed: true, explicit: true });
     expect(decideHost("[::1]", { allow: ["0::1"], deny: [] })).toEqual({ allowed: true, explicit: true });
     expect(decideHost("127.0.0.2", { allow: ["127.0.0.1"], deny: [] }).allowed).toBe(false);
+    expect(decideHost("127.1", { allow: ["127.0.0.1"], deny: [] })).toEqual({ allowed: true, explicit: true });
+  });
+  test("an IP literal is not allowed by *, and is denied by deny = [\"*\"] or a range", () => {
+    expect(decideHost("93.184.216.34", { allow: ["*"], deny: [] })).toEqual({ allowed: false, reason: "not-allowed" });
+    expect(decideHost("93.184.216.34", { allow: ["93.184.216.34"], deny: ["*"] })).toEqual({ allowed: false, reason: "denied", pattern: "*" });
+    expect(decideHost("93.184.216.34", { allow: ["93.184.216.34"], deny: ["93.184.0.0/16"] })).toEqual({ allowed: false, reason: "denied", pattern: "93.184.0.0/16" });
+    expect(decideHost("93.184.216.34", { allow: ["93.184.0.0/16"], deny: [] })).toEqual({ allowed: true, explicit: true });
+    expect(decideHost("10.0.0.1", { allow: ["10.0.0.0/8"], deny: [] })).toEqual({ allowed: true, explicit: true });
   });
 });
