@@ -37,7 +37,7 @@ describe("egress proxy on loopback", () => {
   beforeAll(async () => {
     proxy = await startEgressProxy({
       socketPath: join(dir, "proxy.sock"),
-      allow: ["allowed.test", "named.test", "*.wild.test", "other.test"],
+      allow: ["allowed.test", "named.test", "*.wild.test", "other.test", "127.0.0.1"],
       deny: ["blocked.wild.test"],
       hostAccess: false,
       tool: "node",
@@ -125,13 +125,14 @@ describe("egress proxy on loopback", () => {
     expect(r.stdout).toEndWith("secure /h");
   });
 
-  test("a loopback IP literal under * is refused without hostAccess, in any spelling", async () => {
-    for (const host of ["127.0.0.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"]) {
-      const r = await curl(starFront.proxyPort, `http://${host}:${web.port}/`);
-      expect(r.stdout).toStartWith("HTTP/1.1 403");
-      expect(r.stdout).toContain("a loopback address");
-    }
-    expect((await curl(openFront.proxyPort, `http://127.0.0.1:${web.port}/ip`)).stdout).toEndWith("web /ip");
+  test("a loopback IP literal under * is refused, with hostAccess too, in any spelling; listed, it is reached", async () => {
+    for (const front of [starFront, openFront])
+      for (const host of ["127.0.0.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "2130706433", "127.1"]) {
+        const r = await curl(front.proxyPort, `http://${host}:${web.port}/`);
+        expect(r.stdout).toStartWith("HTTP/1.1 403");
+        expect(r.stdout).toContain("silo blocked 127.0.0.1: it is not on the network allowlist");
+      }
+    expect((await curl(front.proxyPort, `http://127.0.0.1:${web.port}/ip`)).stdout).toEndWith("web /ip");
   });
 
   test("host.silo.internal reaches the host's loopback through the proxy with hostAccess", async () => {
