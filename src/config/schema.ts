@@ -38,7 +38,7 @@ export interface MountConfig {
 }
 
 const portNum = num({ int: true, min: 1 });
-const hostPattern = str((p) => (p === "*" || /^(\*\.)?[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?$/i.test(p) ? null : `\`${p}\` is not a host pattern`));
+const hostPattern = str((p) => (p === "*" || /^(\*\.)?[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?(\/\d{1,3})?$/i.test(p) ? null : `\`${p}\` is not a host pattern`));
 
 export const networkSchema: Schema = obj({
   hostAccess: bool(),

@@ -177,6 +177,17 @@ describe("egress proxy on loopback", () => {
     }
   });
 
+  test("a tunnel to a listed address carries a protocol whose server speaks first", async () => {
+    const banner = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.write("SSH-2.0-test\r\n"), data() {} } });
+    try {
+      const s = await rawConnect(proxy.socketPath, `127.0.0.1:${banner.port}`);
+      expect(await readSome(s, "SSH-2.0-test")).toBe("HTTP/1.1 200 Connection Established\r\n\r\nSSH-2.0-test\r\n");
+      s.destroy();
+    } finally {
+      banner.stop(true);
+    }
+  });
+
   test("a real ClientHello from Bun's TLS client parses", async () => {
     let buf = new Uint8Array(0);
     const got = Promise.withResolvers<Uint8Array>();

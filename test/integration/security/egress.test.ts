@@ -334,8 +334,8 @@ describe("egress through silo run (invariant 7)", () => {
 
   test("3. allow = [\"*\"] with localhost denied: its address is refused in every spelling; listed, it is reached", async () => {
     const ops = ["127.0.0.1", "2130706433", "0x7f.1", "[::ffff:127.0.0.1]"].map((h) => ["tunnel", `${h}:${a.port}`]);
-    // Control: a policy that lists the address reaches the service by each spelling.
-    expect(await probe(`[overrides.python.network.proxy]\nallow = ["127.0.0.1"]\n`, ops)).toEqual(ops.map(() => ["200", null, "A host=tunnel path=/tunnel"]));
+    // Control: a policy that lists the address (here as a range) reaches the service by each spelling.
+    expect(await probe(`[overrides.python.network.proxy]\nallow = ["127.0.0.0/8"]\n`, ops)).toEqual(ops.map(() => ["200", null, "A host=tunnel path=/tunnel"]));
     const r = await probe(`[overrides.python.network]\nhostAccess = true\n[overrides.python.network.proxy]\nallow = ["*"]\ndeny = ["localhost"]\n`, [
       ["tunnel", `localhost:${a.port}`],
       ...ops,
