@@ -68,6 +68,17 @@ describe("buildBwrapArgs", () => {
     expect(a.indexOf("/workspace/.git/hooks")).toBeGreaterThan(ws);
     expect(a.indexOf("/workspace/node_modules")).toBeGreaterThan(a.indexOf("/workspace/.git/hooks"));
   });
+  test("run as root, /proc/sys, the other host knobs and /sys are covered read-only after /proc; else nothing is added", () => {
+    const root = buildBwrapArgs(spec(), plan({ hostRoot: { binfmtMisc: true } }));
+    const proc = root.indexOf("--proc");
+    expect(root.indexOf("/proc/sys")).toBeGreaterThan(proc);
+    expect(valuesOf(root, "--ro-bind", 2)).toContain("/proc/sys /proc/sys");
+    expect(valuesOf(root, "--ro-bind-try", 2)).toEqual(["/proc/sysrq-trigger /proc/sysrq-trigger", "/proc/fs /proc/fs", "/proc/acpi /proc/acpi"]);
+    expect(valuesOf(root, "--remount-ro")).toEqual(["/proc/sys/fs/binfmt_misc", "/sys"]);
+    expect(valuesOf(buildBwrapArgs(spec(), plan({ hostRoot: { binfmtMisc: false } })), "--remount-ro")).toEqual(["/sys"]);
+    expect(a.join(" ")).not.toContain("/proc/sys");
+    expect(a).not.toContain("--remount-ro");
+  });
   test("generated /etc files, seccomp and status come from the fds the stage passes", () => {
     expect(valuesOf(a, "--ro-bind-data", 2)).toEqual([`${FD.HOSTS} /etc/hosts`, `${FD.RESOLV} /etc/resolv.conf`]);
     expect(valuesOf(a, "--seccomp")).toEqual([String(FD.SECCOMP)]);

@@ -72,6 +72,7 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
 
   a.push("--bind", plan.root, "/");
   a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  if (plan.hostRoot) a.push(...coverHostKnobs(plan.hostRoot));
   a.push("--perms", "0644", "--ro-bind-data", String(FD.HOSTS), "/etc/hosts");
   a.push("--perms", "0644", "--ro-bind-data", String(FD.RESOLV), "/etc/resolv.conf");
   a.push("--bind", spec.workspace, "/workspace");
@@ -89,6 +90,25 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   // bwrap applies these in order while parsing, so the command gets exactly spec.env.
   a.push("--clearenv");
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
+  return a;
+}
+
+/**
+ * Run as root, the sandbox's uid 0 is host uid 0, and root owns the kernel's knobs: a file's owner may open
+ * it for writing whatever user namespace it is in, so `/proc/sys/kernel/core_pattern` (a `|handler` there
+ * runs as host root), `vm/*`, `fs/*` ... would be the host's to change. bwrap covers /proc/sysrq-trigger,
+ * /proc/irq and /proc/bus itself, but not /proc/sys (the directory is never writable, and that is what it
+ * checks). Read-only: /proc/sys (bound from the stage's /proc: the same tables, and what a process sees in
+ * it is still its own namespaces' values), /proc/sysrq-trigger, /proc/fs (nfsd, cifs settings), /proc/acpi
+ * (wakeup), and an empty read-only /sys (nothing of the host's sysfs is mounted inside, and none can be).
+ * binfmt_misc's `register` (an interpreter for every exec on the host) hides under an empty tmpfs when the
+ * host has it mounted. Without root none of this is writable (the owner is not mapped) and costs nothing.
+ */
+export function coverHostKnobs(host: { binfmtMisc: boolean }): string[] {
+  const a = ["--ro-bind", "/proc/sys", "/proc/sys"];
+  for (const p of ["/proc/sysrq-trigger", "/proc/fs", "/proc/acpi"]) a.push("--ro-bind-try", p, p);
+  if (host.binfmtMisc) a.push("--tmpfs", "/proc/sys/fs/binfmt_misc", "--remount-ro", "/proc/sys/fs/binfmt_misc");
+  a.push("--tmpfs", "/sys", "--remount-ro", "/sys");
   return a;
 }
 

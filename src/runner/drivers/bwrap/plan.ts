@@ -4,7 +4,7 @@
  * host. Symlinks are resolved here so that a link in the project can never turn a read-only bind or a
  * mask into a bind of some other host path.
  */
-import { chmodSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
 import { removeTree as removeTreeCore } from "../../../core/fs.ts";
@@ -37,6 +37,12 @@ export interface SandboxPlan {
   stage: "native" | "sh";
   readonly: { host: string; guest: string }[];
   masked: { guest: string; kind: "dir" | "file" }[];
+  /**
+   * Set when silo runs as root: the sandbox's uid 0 is then host uid 0 (so that files in /workspace stay
+   * the caller's), and the kernel's root-owned knobs must be covered (argv.ts coverHostKnobs).
+   * `binfmtMisc`: binfmt_misc is mounted on the host's /proc/sys/fs/binfmt_misc.
+   */
+  hostRoot?: { binfmtMisc: boolean };
 }
 
 const WS = "/workspace";
@@ -102,7 +108,15 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
     stage,
     readonly,
     masked,
+    hostRoot: hostRootKnobs(),
   };
+}
+
+let knobs: SandboxPlan["hostRoot"] | null = null;
+/** What coverHostKnobs needs to know about the host, when silo runs as root (looked at once per process). */
+function hostRootKnobs(): SandboxPlan["hostRoot"] {
+  if (process.getuid?.() !== 0) return undefined;
+  return (knobs ??= { binfmtMisc: existsSync("/proc/sys/fs/binfmt_misc/register") });
 }
 
 /**
