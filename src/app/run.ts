@@ -14,6 +14,7 @@ import { loadRunContext, toolNotInstalled, type RunContext } from "./context.ts"
 import { selectDriver } from "./driver-select.ts";
 import { maybeAutoGc } from "./auto-gc.ts";
 import { protectedPaths, settleProtected, snapshotProtected, watchLines } from "./protect.ts";
+import { excludedPaths } from "./exclude.ts";
 import { localImage } from "../image/local.ts";
 import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
@@ -114,10 +115,11 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     env.SSH_AUTH_SOCK = "/run/silo/ssh-agent.sock";
   }
 
-  const masked = tool.mount.exclude.map((p) => guestPath(root, p)).filter((p): p is string => p !== null);
   // SILO_HOME inside the project (e.g. a project that is an ancestor of it) must stay out of reach.
   const homeRel = relative(root, home.home);
-  if (!homeRel.startsWith("..") && !isAbsolute(homeRel)) masked.push(join("/workspace", homeRel));
+  const homeInside = homeRel !== "" && !homeRel.startsWith("..") && !isAbsolute(homeRel);
+  const masked = excludedPaths(root, tool.mount.exclude, homeInside ? homeRel : undefined).map((p) => join("/workspace", p));
+  if (homeInside) masked.push(join("/workspace", homeRel));
   // Protected paths (app/protect.ts): bound read-only where they exist, watched where they do not or are symlinks.
   const { snapshot: protect, readonly } = snapshotProtected(root, tool.name, protectedPaths(root, tool.mount.protect, tool.mount.writable));
 
@@ -200,16 +202,6 @@ function existsInside(root: string, rel: string): boolean {
   } catch {
     return false;
   }
-}
-
-function guestPath(root: string, p: string): string | null {
-  const abs = resolve(root, p);
-  const rel = relative(root, abs);
-  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
-    log.warn(`[mount] exclude: ignoring \`${p}\`, which is not inside the project`);
-    return null;
-  }
-  return join("/workspace", rel);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { arr, bool, num, obj, rec, str, type Schema } from "./_schema-dsl.ts";
+import { checkExcludePattern } from "./exclude.ts";
 
 // --- shared pieces -------------------------------------------------------------------------------
 
@@ -27,7 +28,11 @@ export interface Resources {
   memory?: string;
 }
 export interface MountConfig {
-  /** Project paths hidden from the sandbox (an empty, writable, discarded directory in their place). */
+  /**
+   * Project paths hidden from the sandbox (an empty, writable, discarded directory or an empty file in
+   * their place): root-relative paths, or gitignore-style globs matched before the sandbox starts
+   * (config/exclude.ts). Narrowing: applies untrusted too.
+   */
   exclude?: string[];
   /** Protected project paths (.git/hooks, .vscode, ...) made writable. Widening. */
   writable?: string[];
@@ -48,7 +53,7 @@ export const networkSchema: Schema = obj({
 const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str((m) => (/^\d+(\.\d+)?[kmgt]?b?$/i.test(m) ? null : `\`${m}\` is not a size like 512m or 2g`)) });
 const portsSchema = arr(obj({ host: portNum, guest: portNum }));
 const mountSchema = obj({
-  exclude: arr(str()),
+  exclude: arr(str(checkExcludePattern)),
   writable: arr(str()),
   protect: arr(str()),
   extra: arr(obj({ host: str(), guest: str(), readonly: bool() })),
