@@ -23,7 +23,9 @@ export const MAX_MATCHES = 4096;
 /** `skip`: a project-relative directory the walk must not enter (SILO_HOME, hidden separately). */
 export function excludedPaths(root: string, patterns: readonly string[], skip?: string): string[] {
   if (patterns.length === 0) return [];
-  const parsed = parseExcludes(patterns);
+  // A leading slash anchors at the project root, but configs written before globs may name the project's
+  // own absolute path (`/home/me/app/.env`): that still means the path inside it.
+  const parsed = parseExcludes(patterns.map((p) => (p.startsWith(`${root}/`) ? p.slice(root.length) : p)));
   const out = new Set<string>();
   for (const p of parsed) {
     if (p.path === undefined) continue;

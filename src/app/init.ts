@@ -34,7 +34,7 @@ export function renderSiloToml(a: InitAnswers): string {
   if (a.passEnv.length || a.passFiles.length) out.push("");
   out.push("[tools]");
   for (const [t, v] of Object.entries(a.tools)) out.push(`${t} = ${q(v)}`);
-  out.push("", "[mount]", "# Project paths the sandbox must not see (an empty directory takes their place).", `exclude = ${list(a.exclude)}`);
+  out.push("", "[mount]", "# Project paths the sandbox must not see: paths from the project root, or gitignore-style globs (*.pem, **/.env, secrets/).", `exclude = ${list(a.exclude)}`);
   const tools = new Set([...a.ports.map((p) => p.tool), ...a.allow.map((x) => x.tool)]);
   for (const t of tools) {
     const hosts = a.allow.filter((x) => x.tool === t).map((x) => x.host);

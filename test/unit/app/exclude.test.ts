@@ -26,6 +26,11 @@ describe("excludedPaths", () => {
     expect(sorted(excludedPaths(root, ["*.pem", "**/.env", "secrets/"]))).toEqual([".env", "a/.env", "a/b/c.pem", "a/k.pem", "k.pem", "secrets"]);
   });
 
+  test("the project's own absolute path still names a path inside it; a leading slash anchors at the root", () => {
+    const root = project(["a/.env", "etc/x.pem"]);
+    expect(sorted(excludedPaths(root, [`${root}/a/.env`, `${root}/etc/*.pem`, "/etc/passwd"]))).toEqual(["a/.env", "etc/passwd", "etc/x.pem"]);
+  });
+
   test("a trailing-slash literal hides only a directory", () => {
     const root = project(["secrets", "keys/a"]);
     expect(excludedPaths(root, ["secrets/", "keys/"])).toEqual(["keys"]);
