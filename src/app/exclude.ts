@@ -50,8 +50,13 @@ function walkMatches(root: string, globs: ExcludePattern[], prune: Set<string>):
     try {
       entries = readdirSync(dir ? join(root, dir) : root, { withFileTypes: true });
     } catch (e) {
-      // Missing (a start dir the project lacks) or unreadable: nothing there for silo's user to hide.
-      log.debug(`[mount] exclude: cannot list ${dir || "."}: ${(e as NodeJS.ErrnoException).code}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") continue; // gone since its parent was listed
+      // Unreadable here (a 000 directory of the user's own, which the sandbox's root may read or chmod):
+      // what cannot be examined is hidden whole, never passed over.
+      if (!dir) throw new SiloError("E_CONFIG", `[mount] exclude: cannot list the project to match its patterns (${code})`);
+      log.warn(`[mount] exclude: cannot list ${dir}/ (${code}) to match the patterns; hiding it whole`);
+      found.push(dir);
       continue;
     }
     for (const d of entries) {

@@ -11,10 +11,11 @@ import { log } from "./log.ts";
 import { siloHome } from "./paths.ts";
 
 export function ensureHome(home: string = siloHome()): void {
-  const st = statSync(home, { throwIfNoEntry: false });
+  let st = statSync(home, { throwIfNoEntry: false });
   if (!st) {
     mkdirSync(home, { recursive: true, mode: 0o700 });
-    return;
+    // Checked again: where the parent is shared (/tmp), someone else may have made it first.
+    st = statSync(home);
   }
   if (!st.isDirectory()) throw new SiloError("E_CONFIG", `SILO_HOME ${home} is not a directory`, "point SILO_HOME at a directory of your own");
   const uid = process.getuid?.();

@@ -4,7 +4,7 @@
 // at the top of THREATS.md: what the user hides stays out of the sandbox; a matched symlink never leads the
 // expansion out of the project (invariant 6's "one project cannot reach another" applies to it too).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, pyJson } from "../isolation/_helpers.ts";
@@ -33,6 +33,11 @@ out = {}
 for p in ["k.pem", "deep/er/k.pem", ".env", "app/.env", "notes.txt", "keys/private.txt", "alias.pem", "far.pem"]:
     try: out[p] = open(p).read()
     except Exception as e: out[p] = type(e).__name__
+# A directory the host user cannot list is no barrier to the sandbox: it owns it, and may open it up.
+try:
+    os.chmod("locked", 0o700)
+    out["locked/k.pem"] = open("locked/k.pem").read()
+except Exception as e: out["locked/k.pem"] = type(e).__name__
 out["secrets"] = sorted(os.listdir("secrets"))
 print(json.dumps(out))`;
 
@@ -43,6 +48,9 @@ function project(toml: string): string {
   const elsewhere = tmp("silo-elsewhere-");
   writeFileSync(join(elsewhere, "other.pem"), "ANOTHER PROJECT'S KEY");
   symlinkSync(join(elsewhere, "other.pem"), join(dir, "far.pem"));
+  mkdirSync(join(dir, "locked"));
+  writeFileSync(join(dir, "locked/k.pem"), "LOCKED KEY");
+  chmodSync(join(dir, "locked"), 0);
   return dir;
 }
 
@@ -58,12 +66,16 @@ describe("[mount] exclude globs", () => {
       "keys/private.txt": "PRIVATE",
       "alias.pem": "PRIVATE",
       "far.pem": "FileNotFoundError", // the host path behind it is not in the sandbox at all
+      "locked/k.pem": "LOCKED KEY",
       secrets: ["api.key"],
     });
   }, T);
 
   test("`*.pem`, `**/.env` and `secrets/` hide what they match at any depth (untrusted config), and nothing else", async () => {
     const r = await pyJson<Record<string, unknown>>(home, project(`[mount]\nexclude = ["*.pem", "**/.env", "secrets/"]\n`), READ);
+    // Root lists the locked directory and hides the key in it; an unprivileged walk cannot, and hides it whole.
+    expect(["", "FileNotFoundError"]).toContain(r["locked/k.pem"] as string);
+    delete r["locked/k.pem"];
     expect(r).toEqual({
       "k.pem": "",
       "deep/er/k.pem": "",

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { excludedPaths } from "../../../src/app/exclude.ts";
 import { tmp } from "../../helpers/silo.ts";
@@ -53,6 +53,16 @@ describe("excludedPaths", () => {
   test("an anchored glob walks only its base directory", () => {
     const root = project(["certs/a.pem", "certs/sub/b.pem", "other/c.pem"]);
     expect(sorted(excludedPaths(root, ["certs/*.pem", "certs/sub/*.pem", "nothere/*.pem"]))).toEqual(["certs/a.pem", "certs/sub/b.pem"]);
+  });
+
+  test("a directory the walk cannot list is hidden whole, never passed over", () => {
+    const root = project(["locked/k.pem", "open/x.txt"]);
+    chmodSync(join(root, "locked"), 0);
+    const hidden = excludedPaths(root, ["*.pem"]);
+    chmodSync(join(root, "locked"), 0o755);
+    // Root lists it and finds the key; an unprivileged user cannot, and hides the directory.
+    expect(hidden.length).toBe(1);
+    expect(["locked", "locked/k.pem"]).toContain(hidden[0]!);
   });
 
   test("too many matches is an error, not a partial list", () => {
