@@ -16,7 +16,7 @@
  * run handed over to the native stage's waiter, RUNDIR/watch (watchLines) tells it when to run that check.
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from "node:fs";
-import { isAbsolute, join, normalize, posix } from "node:path";
+import { isAbsolute, join, posix } from "node:path";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
 
@@ -59,13 +59,13 @@ export interface ProtectSnapshot {
 
 /** The protected set for a project: built in, core.hooksPath, `[mount] protect`; less `[mount] writable`. */
 export function protectedPaths(root: string, protect: string[], writable: string[]): string[] {
-  const out = new Set<string>();
-  for (const p of [...PROTECTED_PATHS, ...hooksPaths(root), ...protect]) {
+  const out = new Set<string>([...PROTECTED_PATHS, ...hooksPaths(root)]);
+  for (const p of protect) {
     const rel = plainRelative(p);
     if (rel) out.add(rel);
     else log.warn(`[mount] protect: ignoring \`${p}\`, which is not a path inside the project`);
   }
-  for (const w of writable) out.delete(normalize(w).replace(/\/+$/, ""));
+  for (const w of writable) out.delete(posix.normalize(w).replace(/\/+$/, ""));
   return [...out];
 }
 
@@ -82,12 +82,14 @@ export function snapshotProtected(root: string, tool: string, paths: string[]): 
     seen.add(rel);
     const parts = rel.split("/");
     for (let i = 1; i <= parts.length; i++) {
-      const prefix = parts.slice(0, i).join("/");
-      const st = lstatBig(join(root, prefix));
+      const prefix = i === parts.length ? rel : parts.slice(0, i).join("/");
+      // Plain lstat without exceptions: this runs before every sandbox (bigint only for a symlink's ctime).
+      const st = lstatSync(join(root, prefix), { throwIfNoEntry: false });
       if (!st) return void snapshot.missing.push(rel);
       if (st.isSymbolicLink()) {
         const target = readlinkSync(join(root, prefix));
-        if (!snapshot.links.some((l) => l.path === prefix)) snapshot.links.push({ path: prefix, target, sig: signature(st) });
+        const big = lstatBig(join(root, prefix));
+        if (big && !snapshot.links.some((l) => l.path === prefix)) snapshot.links.push({ path: prefix, target, sig: signature(big) });
         // What the name resolves to inside the project is protected in turn (as data: a path, not followed).
         const inside = resolveLink(root, prefix, target);
         if (inside !== null && depth < 8) walk([inside, ...parts.slice(i)].filter(Boolean).join("/"), depth + 1);
@@ -128,7 +130,7 @@ export async function settleProtected(home: HomePaths, s: ProtectSnapshot): Prom
     const st = lstatBig(join(s.root, l.path));
     return !st || signature(st) !== l.sig;
   });
-  const appeared = s.missing.filter((p) => lstatBig(join(s.root, p)) !== null);
+  const appeared = s.missing.filter((p) => lstatSync(join(s.root, p), { throwIfNoEntry: false }) !== undefined);
   const workspaces = workspaceFiles(s.root).filter((n) => !s.workspaces.includes(n));
   if (!changedLinks.length && !appeared.length && !workspaces.length) return [];
   const { settleChanges } = await import("./protect-settle.ts");
@@ -146,11 +148,7 @@ export function resolveLink(root: string, linkRel: string, target: string): stri
 export const signature = (st: BigIntStats) => `${st.ino}:${st.ctimeNs}`;
 
 function lstatBig(p: string): BigIntStats | null {
-  try {
-    return lstatSync(p, { bigint: true });
-  } catch {
-    return null;
-  }
+  return lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;
 }
 
 /** A plain project-relative path ("a/b"), or null for absolute, `..`, or the root itself. */
