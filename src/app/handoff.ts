@@ -10,6 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import { homePaths } from "../core/paths.ts";
+import { mark } from "../core/trace.ts";
 import type { HandoffFile } from "../runner/drivers/bwrap/handoff.ts";
 import { signalNameOf } from "../runner/spec.ts";
 
@@ -21,6 +22,8 @@ export async function main(verb: string, args: string[]): Promise<number> {
     return 0;
   }
   if (verb === "__proxy") return proxy(file);
+  // SILO_TRACE=1 shows that the waiter handed over (tests tell a quiet exit from a checked one by it).
+  mark("__after");
   const code = Number(args[1]);
   const { interpret } = await import("../runner/drivers/bwrap/index.ts");
   const result = await interpret(file.interpret.spec, file.interpret, code >= 0 ? code : null, signalNameOf(Number(args[2])));

@@ -121,7 +121,8 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const masked = excludedPaths(root, tool.mount.exclude, homeInside ? homeRel : undefined).map((p) => join("/workspace", p));
   if (homeInside) masked.push(join("/workspace", homeRel));
   // Protected paths (app/protect.ts): bound read-only where they exist, watched where they do not or are symlinks.
-  const { snapshot: protect, readonly } = snapshotProtected(root, tool.name, protectedPaths(root, tool.mount.protect, tool.mount.writable));
+  // (`?? []`: a resolved-config cache written by an earlier build of the same version has no `protect`.)
+  const { snapshot: protect, readonly } = snapshotProtected(root, tool.name, protectedPaths(root, tool.mount.protect ?? [], tool.mount.writable));
 
   const spec: RunSpec = {
     tool: tool.name,

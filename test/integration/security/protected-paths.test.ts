@@ -188,3 +188,28 @@ describe("the protected set covers what other host tools run", () => {
     expect(rec.entries.map((e) => e.path).sort()).toEqual([".cargo/config", ".husky", "later/hooks", "new.code-workspace"]);
   });
 });
+
+describe("the waiter hands over to silo __after only when a protected name may have changed", () => {
+  // A project with the protected set present, a protected symlink and a workspace file: the common case,
+  // where the exit costs the native stage a few lstat calls and no silo process.
+  const setup = () => {
+    const proj = makeProject("", { ".vscode/settings.json": "{}", "envrc.real": "", "app.code-workspace": "{}", ".pre-commit-config.yaml": "" });
+    symlinkSync("envrc.real", join(proj, ".envrc"));
+    return proj;
+  };
+  const run = (proj: string, code: string) => runSilo(["run", "python", "-c", code], { home, cwd: proj, env: { SILO_TRACE: "1" } });
+
+  test("nothing protected changed: no __after", async () => {
+    const r = await run(setup(), "open('out.txt', 'w').write('x')");
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain("trace: "); // the trace is on (silo's own marks before the handover)
+    expect(r.stderr).not.toContain("__after");
+  });
+  test("a protected symlink replaced, or a workspace file added: __after", async () => {
+    const a = await run(setup(), "import os; os.unlink('.envrc'); os.symlink('envrc.real', '.envrc')");
+    expect(a.stderr).toContain("__after");
+    const b = await run(setup(), "open('b.code-workspace', 'w').write('{}')");
+    expect(b.stderr).toContain("__after");
+  });
+});
+

@@ -601,9 +601,10 @@ static int changed(char *line) {
     return strcmp(sig, line + 1) != 0;
   }
   char *suffix = strchr(tab, '\t');
-  DIR *d = suffix ? opendir(tab) : NULL;
-  if (!d) return 1;
+  if (!suffix) return 1;
   *suffix++ = 0;
+  DIR *d = opendir(tab);
+  if (!d) return 1;
   size_t ls = strlen(suffix);
   long n = 0;
   for (struct dirent *e; (e = readdir(d));) {
