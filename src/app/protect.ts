@@ -15,7 +15,7 @@
  * what changed is handled, beneath a descriptor of the project (app/quarantine.ts, core/beneath.ts). In a
  * run handed over to the native stage's waiter, RUNDIR/watch (watchLines) tells it when to run that check.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
@@ -159,6 +159,30 @@ function plainRelative(p: string): string | null {
   return n;
 }
 
+/**
+ * A regular file's text, at most 1 MiB; null otherwise. The project chooses what `.git/config` is: a FIFO
+ * would block a plain read forever, a link to /dev/zero would never end.
+ */
+function readSmallFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 1 << 20) return null;
+    const buf = Buffer.alloc(st.size);
+    const n = readSync(fd, buf, 0, st.size, 0);
+    return buf.toString("utf8", 0, n);
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** `*.code-workspace` at the root: VS Code runs its tasks and settings when one is opened. */
 function workspaceFiles(root: string): string[] {
   try {
@@ -173,12 +197,8 @@ function workspaceFiles(root: string): string[] {
  * names a directory inside the project: git runs what is there. Where it is the root itself, each hook name.
  */
 export function hooksPaths(root: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(join(root, ".git", "config"), "utf8");
-  } catch {
-    return [];
-  }
+  const text = readSmallFile(join(root, ".git", "config"));
+  if (text === null) return [];
   const out: string[] = [];
   let section = "";
   for (const raw of text.split("\n")) {

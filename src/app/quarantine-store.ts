@@ -85,6 +85,7 @@ function describeFile(files: string, rel: string, rootFd: number | null): string
   if (st.isSymbolicLink()) return [`--- ${rel}: symlink → ${readlinkSync(join(files, rel))} (${nowSays})`];
   if (st.isDirectory()) return [];
   if (!st.isFile()) return [`--- ${rel}: a ${st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : "device"}`];
+  if (st.size > 1 << 20) return [`--- ${rel}: ${st.size} bytes, too large to show (${nowSays})`];
   const planted = readFileSync(join(files, rel));
   if (!isText(planted)) return [`--- ${rel}: ${planted.length} bytes, binary (${nowSays})`];
   const current = rootFd === null ? null : readFileBeneath(rootFd, rel);

@@ -96,3 +96,15 @@ describe("unifiedDiff", () => {
   });
   test("a missing final newline is marked", () => expect(unifiedDiff("a\nb", "a\nb\n")).toEqual(["@@ -1,2 +1,2 @@", " a", "-b\n\\ No newline at end of file", "+b"]));
 });
+
+describe("core.hooksPath from a hostile .git/config", () => {
+  test("a FIFO, a link to /dev/zero, a directory: nothing read, no hang", () => {
+    const fifo = project({ ".git/x": "" });
+    Bun.spawnSync(["mkfifo", join(fifo, ".git", "config")]);
+    expect(hooksPaths(fifo)).toEqual([]);
+    const zero = project({ ".git/x": "" }, { ".git/config": "/dev/zero" });
+    expect(hooksPaths(zero)).toEqual([]);
+    const dir = project({ ".git/config/x": "" });
+    expect(hooksPaths(dir)).toEqual([]);
+  });
+});
