@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { checkExcludePattern, matchesExclude, parseExcludePattern } from "../../../src/config/exclude.ts";
 import { loadTomlData, validateOrThrow } from "../../../src/config/load.ts";
 import { siloConfigSchema } from "../../../src/config/schema.ts";
@@ -44,6 +44,34 @@ describe("gitignore-style exclude patterns", () => {
     expect(hides("[a-c].pem", TREE)).toEqual(["a/b/c.pem"]);
     expect(hides("\\*.pem", ["*.pem", "k.pem"])).toEqual(["*.pem"]);
     expect(hides("x.pem*", TREE)).toEqual(["x.pem.bak"]);
+  });
+
+  test("globs agree with git's own matcher (git check-ignore) on a tree", () => {
+    const dir = tmp("silo-gitignore-");
+    const tree = [...TREE.filter((t) => t !== "a/secrets"), "[x].txt", "ab", "a-b", "]x", "b/secrets"]; // a/secrets/ is the directory here
+    for (const t of tree) {
+      if (t.endsWith("/")) mkdirSync(join(dir, t), { recursive: true });
+      else {
+        mkdirSync(dirname(join(dir, t)), { recursive: true });
+        writeFileSync(join(dir, t), "");
+      }
+    }
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, GIT_CONFIG_NOSYSTEM: "1" };
+    expect(Bun.spawnSync(["git", "init", "-q", dir], { env }).exitCode).toBe(0);
+    const globs = ["*.pem", "?.pem", "a/*.pem", "**/.env", "logs/**", "a/**/*.pem", "**/build/*.key", "/*.pem", "/build/*.key", "secret[s]/", "[kc].pem", "[!k].pem", "[a-c].pem", "x.pem*", "a[-]b", "\\[x\\].txt", "[]]x", "*/k.pem", "*s/", "**"];
+    const rels = tree.map((t) => t.replace(/\/$/, ""));
+    for (const g of globs) {
+      writeFileSync(join(dir, ".gitignore"), `${g}\n`);
+      const r = Bun.spawnSync(["git", "check-ignore", "--no-index", "--stdin", "-v", "-n"], { cwd: dir, env, stdin: Buffer.from(rels.join("\n") + "\n") });
+      const byGit = new Set(r.stdout.toString().split("\n").filter((l) => l && !l.startsWith("::")).map((l) => l.split("\t")[1]!));
+      const p = parseExcludePattern(g);
+      // git also reports what is inside an ignored directory; silo hides that directory, which covers it.
+      const ours = tree.filter((t) => {
+        const parts = t.replace(/\/$/, "").split("/");
+        return parts.some((_, i) => matchesExclude(p, parts.slice(0, i + 1).join("/"), i < parts.length - 1 || t.endsWith("/")));
+      });
+      expect({ g, hidden: ours.map((t) => t.replace(/\/$/, "")) }).toEqual({ g, hidden: rels.filter((t) => byGit.has(t)) });
+    }
   });
 
   test("a pattern without glob characters is a path from the project root", () => {
