@@ -26,4 +26,9 @@ export const examples: Record<string, string> = {
   ].join("\n"),
   "shim add": "silo shim add python ipython 'ipython:python -m IPython'",
   "config network allow": "silo config network allow node api.example.com",
+  quarantine: [
+    "silo quarantine list                          what runs left at protected paths, moved out of their projects",
+    "silo quarantine show 20261205-0803            each path, why it was moved, a diff for text files",
+    "silo quarantine restore 20261205-0803 .envrc  put one back (--force replaces what is there, keeping it)",
+  ].join("\n"),
 };

@@ -35,7 +35,7 @@ const show = defineCommand({
 const restore = defineCommand({
   meta: { name: "restore", description: "Put quarantined paths back into their project (all of a record, or those named)" },
   args: {
-    id: { type: "positional", required: true, description: "Record id (or a unique prefix)" },
+    id: { type: "positional", required: true, description: "Record id (or a unique prefix); project paths after it restore only those" },
     force: { type: "boolean", description: "Replace a path that exists in the project (what is there is quarantined in turn)" },
     ...globalArgs,
   },
