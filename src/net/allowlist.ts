@@ -58,27 +58,67 @@ export function validatePattern(pattern: string): string | null {
   return isHostname(bare) ? null : `"${pattern}" is not a valid host name`;
 }
 
-/** Does one (valid) pattern match a normalized host? Name patterns match names, address patterns addresses. */
-export function matchPattern(host: string, pattern: string): boolean {
-  const ip = isIpLiteral(host);
+/** A valid pattern, read once: what it matches, and the text the refusal names. */
+interface Rule {
+  pattern: string;
+  kind: "all" | "suffix" | "exact" | "range";
+  /** The normalized host (exact), or the suffix with its leading dot (suffix). */
+  value: string;
+  range?: NonNullable<ReturnType<typeof parseCidr>>;
+}
+
+/** Allow and deny lists with their patterns checked and normalized once, for a policy that decides often. */
+export interface HostRules {
+  compiled: true;
+  allow: Rule[];
+  deny: Rule[];
+}
+
+function compileRule(pattern: string): Rule | null {
+  if (validatePattern(pattern) !== null) return null;
   const range = cidrOf(pattern);
-  if (range) return ip && inCidr(host, range);
+  if (range) return { pattern, kind: "range", value: "", range };
   const p = normalizeHost(pattern);
-  if (p === "*") return !ip;
-  if (p.startsWith("*.")) return !ip && host.endsWith(p.slice(1)) && host.length > p.length - 1;
-  return host === p;
+  if (p === "*") return { pattern, kind: "all", value: "" };
+  if (p.startsWith("*.")) return { pattern, kind: "suffix", value: p.slice(1) };
+  return { pattern, kind: "exact", value: p };
+}
+
+/** Compile allow/deny lists (invalid patterns dropped: config validation reports them). */
+export function compileHostRules(policy: { allow: readonly string[]; deny: readonly string[] }): HostRules {
+  const compile = (list: readonly string[]) => list.map(compileRule).filter((r): r is Rule => r !== null);
+  return { compiled: true, allow: compile(policy.allow), deny: compile(policy.deny) };
+}
+
+/** Name patterns match names, address patterns addresses (`host` normalized; `ip`: is it an address). */
+function ruleMatches(r: Rule, host: string, ip: boolean): boolean {
+  switch (r.kind) {
+    case "range":
+      return ip && inCidr(host, r.range!);
+    case "all":
+      return !ip;
+    case "suffix":
+      return !ip && host.endsWith(r.value) && host.length > r.value.length;
+    case "exact":
+      return host === r.value;
+  }
+}
+
+/** Does one (valid) pattern match a normalized host? */
+export function matchPattern(host: string, pattern: string): boolean {
+  const r = compileRule(pattern);
+  return r !== null && ruleMatches(r, host, isIpLiteral(host));
 }
 
 /**
- * Does a matching pattern name the host exactly (and so lift the private-address refusal)? An address
- * range does when its first and last address are of the same class as the host: `10.0.0.0/8` opens
- * 10.1.2.3, but `0.0.0.0/0` opens no loopback and `169.254.0.0/16` not the metadata service.
+ * Does a matching rule name the host exactly (and so lift the private-address refusal)? An address range
+ * does when its first and last address are of the same class as the host: `10.0.0.0/8` opens 10.1.2.3,
+ * but `0.0.0.0/0` opens no loopback and `169.254.0.0/16` not the metadata service.
  */
-function namesExactly(host: string, pattern: string): boolean {
-  const range = cidrOf(pattern);
-  if (!range) return normalizeHost(pattern) === host;
+function namesExactly(r: Rule, host: string): boolean {
+  if (r.kind !== "range") return r.kind === "exact";
   const kind = classifyAddress(host);
-  return classifyAddress(range.first) === kind && classifyAddress(range.last) === kind;
+  return classifyAddress(r.range!.first) === kind && classifyAddress(r.range!.last) === kind;
 }
 
 export type HostDecision =
@@ -87,26 +127,27 @@ export type HostDecision =
   | { allowed: false; reason: "not-allowed" };
 
 /**
- * Decide a host (a name or an IP literal in any spelling) against allow/deny lists. Invalid patterns never
- * match (config validation reports them). A host ending in a number that is no IP address is refused: the
- * resolver must never be the one to decide what it means.
+ * Decide a host (a name or an IP literal in any spelling) against allow/deny lists (or rules compiled from
+ * them). A host ending in a number that is no IP address is refused: the resolver must never be the one to
+ * decide what it means. `deny = ["*"]` refuses addresses too.
  */
-export function decideHost(host: string, policy: { allow: readonly string[]; deny: readonly string[] }): HostDecision {
+export function decideHost(host: string, policy: HostRules | { allow: readonly string[]; deny: readonly string[] }): HostDecision {
+  const rules = "compiled" in policy ? policy : compileHostRules(policy);
   const h = normalizeHost(host);
-  const valid = (p: string) => validatePattern(p) === null;
-  const denied = policy.deny.find((p) => valid(p) && (p.trim() === "*" || matchPattern(h, p)));
-  if (denied !== undefined) return { allowed: false, reason: "denied", pattern: denied };
-  if (endsInNumber(h) && !isIpLiteral(h)) return { allowed: false, reason: "not-allowed" };
-  const hits = policy.allow.filter((p) => valid(p) && matchPattern(h, p));
+  const ip = isIpLiteral(h);
+  const denied = rules.deny.find((r) => r.kind === "all" || ruleMatches(r, h, ip));
+  if (denied !== undefined) return { allowed: false, reason: "denied", pattern: denied.pattern };
+  if (!ip && endsInNumber(h)) return { allowed: false, reason: "not-allowed" };
+  const hits = rules.allow.filter((r) => ruleMatches(r, h, ip));
   if (hits.length === 0) return { allowed: false, reason: "not-allowed" };
-  return { allowed: true, explicit: hits.some((p) => namesExactly(h, p)) };
+  return { allowed: true, explicit: hits.some((r) => namesExactly(r, h)) };
 }
 
 /** The deny pattern (an address or range) that an address a name resolved to falls under, if any. */
-export function deniedAddress(address: string, deny: readonly string[]): string | undefined {
+export function deniedAddress(address: string, rules: HostRules): string | undefined {
   const a = canonicalIp(address);
   if (a === null) return undefined;
-  return deny.find((p) => p.trim() !== "*" && validatePattern(p) === null && matchPattern(a, p));
+  return rules.deny.find((r) => r.kind !== "all" && ruleMatches(r, a, true))?.pattern;
 }
 
 /** Convenience for callers that only need yes/no. */

@@ -4,7 +4,7 @@
  * changes between the check and the connection (rebinding) cannot sneak a private address in.
  */
 import { classifyAddress, isAddressPermitted, isIpLiteral, type AddressKind } from "./address.ts";
-import { decideHost, deniedAddress, normalizeHost } from "./allowlist.ts";
+import { compileHostRules, decideHost, deniedAddress, normalizeHost } from "./allowlist.ts";
 
 /** `host.silo.internal` is the host's loopback when hostAccess is on (the sandbox's /etc/hosts says so). */
 export const HOST_INTERNAL_NAME = "host.silo.internal";
@@ -62,11 +62,12 @@ export async function defaultLookup(host: string): Promise<string[]> {
  */
 export function createAuthorizer(p: PolicyInput): (host: string, port: number) => Promise<Verdict> {
   const lookup = p.lookup ?? defaultLookup;
+  const rules = compileHostRules(p);
   const hostPortOk = (port: number) => !p.hostPorts?.length || p.hostPorts.includes(port);
   const hostPortRefusal = (port: number): DenyReason => ({ kind: "host-port", port, hostPorts: p.hostPorts ?? [] });
   return async (rawHost, port) => {
     const host = normalizeHost(rawHost);
-    const d = decideHost(host, p);
+    const d = decideHost(host, rules);
     if (!d.allowed && d.reason === "denied") return { ok: false, status: 403, host, reason: { kind: "denied", pattern: d.pattern } };
     if (p.hostAccess && host === HOST_INTERNAL_NAME) {
       if (!hostPortOk(port)) return { ok: false, status: 403, host, reason: hostPortRefusal(port) };
@@ -84,7 +85,7 @@ export function createAuthorizer(p: PolicyInput): (host: string, port: number) =
     // Deny by address too: an address or range in `deny` is never connected to, whatever name led there.
     let deniedBy: string | undefined;
     const candidates = addresses.filter((a) => {
-      const pattern = deniedAddress(a, p.deny);
+      const pattern = deniedAddress(a, rules);
       deniedBy ??= pattern;
       return pattern === undefined;
     });

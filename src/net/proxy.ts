@@ -92,10 +92,11 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     // listed address, the server's bytes flow meanwhile (a protocol whose server speaks first still works),
     // and bytes that are not TLS pass: only a server name, when there is one, must pass the name rules.
     const listed = v.sni === "listed";
+    // A client that leaves before its hello is checked takes the upstream connection with it.
+    s.data.onClose = () => upstream.end();
     if (listed) {
       upstream.data.peer = s;
       for (const d of upstream.data.early.splice(0)) s.write(d);
-      s.data.onClose = () => upstream.end();
       s.timeout(0);
     }
     let buf: Uint8Array = concatAll([rest, ...s.data.early.splice(0)]);

@@ -177,6 +177,19 @@ describe("egress proxy on loopback", () => {
     }
   });
 
+  test("a client that leaves before its TLS hello is checked leaves no upstream connection behind", async () => {
+    const closed = Promise.withResolvers<void>();
+    const upstream = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, close: () => closed.resolve() } });
+    try {
+      const s = await rawConnect(proxy.socketPath, `allowed.test:${upstream.port}`);
+      expect(await readSome(s)).toStartWith("HTTP/1.1 200");
+      s.destroy();
+      await closed.promise; // without the fix, the proxy held it open until the server gave up
+    } finally {
+      upstream.stop(true);
+    }
+  });
+
   test("a tunnel to a listed address carries a protocol whose server speaks first", async () => {
     const banner = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => void s.write("SSH-2.0-test\r\n"), data() {} } });
     try {
