@@ -66,6 +66,17 @@ for (const arch of ["x86_64", "aarch64"] as SeccompArch[]) {
       expect(run("clone", 0x1200011n)).toBe(RET.ALLOW); // fork()
       expect(run("unshare", 0x200n)).toBe(RET.ALLOW); // CLONE_FS
     });
+    test("pidfd_getfd is refused; name_to_handle_at and memfd_secret answer ENOSYS", () => {
+      expect(run("pidfd_getfd", 3n, 0n, 0n)).toBe(RET.ERRNO | EPERM);
+      expect(run("name_to_handle_at")).toBe(RET.ERRNO | ENOSYS);
+      expect(run("memfd_secret", 0n)).toBe(RET.ERRNO | ENOSYS);
+    });
+    test("personality: the default persona, linux32, uname26 and the query pass; anything else is refused", () => {
+      for (const k of [0n, 8n, 0x20008n, 0xffffffffn, (1n << 32n) | 0n]) expect({ k, ret: run("personality", k) }).toEqual({ k, ret: RET.ALLOW });
+      // ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ADDR_COMPAT_LAYOUT, MMAP_PAGE_ZERO, PER_BSD; also with garbage above
+      for (const k of [0x40000n, 0x400000n, 0x200000n, 0x100000n, 0x6n, 0x40008n, (1n << 32n) | 0x40000n])
+        expect({ k, ret: run("personality", k) }).toEqual({ k, ret: RET.ERRNO | EPERM });
+    });
     test("kills any other ABI", () => {
       expect(evaluate(prog, { nr: 1, arch: 0x40000003 /* i386 */ })).toBe(RET.KILL_PROCESS);
       const other = arch === "x86_64" ? ARCH.aarch64 : ARCH.x86_64;

@@ -13,6 +13,11 @@
  *           mount_setattr                       no new mounts, and the read-only binds stay in place
  *           open_by_handle_at                   the classic container escape (file handles bypass paths)
  *           setns                               no joining other namespaces
+ *           pidfd_getfd                         no copying another process's descriptors (a ptrace-mode
+ *                                               check on the same user: silo's own helpers look alike)
+ *           personality, except the default     READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE and the like turn off
+ *             persona, PER_LINUX32 (linux32),   exploit mitigations; the query and what linux32/uname26
+ *             UNAME26 and the query (~0)        builds use still pass (as in Docker's profile)
  *           unshare and clone with CLONE_NEWUSER  no nested user namespaces (bwrap --disable-userns too)
  *           ioctl TIOCSTI, TIOCLINUX            no typing into the caller's terminal (needed with a TTY,
  *                                               where bwrap runs without --new-session)
@@ -20,6 +25,10 @@
  *                                               to clone, which is checked
  *           io_uring_setup/enter/register       io_uring bypasses seccomp for the operations it runs;
  *                                               libuv and others fall back to plain syscalls on ENOSYS
+ *           name_to_handle_at                   file handles (the other half of open_by_handle_at) and
+ *                                               mount ids; callers fall back to paths/fdinfo on ENOSYS
+ *           memfd_secret                        memory even the kernel cannot read (hides exploit state);
+ *                                               kernels without secretmem answer ENOSYS too
  *   KILL    any other ABI (i386 via int 0x80, x32): their syscall numbers differ from this table
  *
  * Everything else is allowed. Argument checks compare only the low 32 bits, which is what the kernel
@@ -43,7 +52,8 @@ const NR: Record<string, [number, number]> = {
   clock_adjtime: [305, 266], adjtimex: [159, 171], iopl: [172, -1], ioperm: [173, -1],
   mount: [165, 40], umount2: [166, 39], pivot_root: [155, 41], open_tree: [428, 428], move_mount: [429, 429],
   fsopen: [430, 430], fsconfig: [431, 431], fsmount: [432, 432], fspick: [433, 433], mount_setattr: [442, 442],
-  open_by_handle_at: [304, 265], setns: [308, 268],
+  open_by_handle_at: [304, 265], setns: [308, 268], pidfd_getfd: [438, 438], personality: [135, 92],
+  name_to_handle_at: [303, 264], memfd_secret: [447, 447],
   clone3: [435, 435], io_uring_setup: [425, 425], io_uring_enter: [426, 426], io_uring_register: [427, 427],
   ioctl: [16, 29], clone: [56, 220], unshare: [272, 97],
 };
@@ -56,14 +66,16 @@ export const DENIED_SYSCALLS = [
   "quotactl", "quotactl_fd", "lookup_dcookie", "nfsservctl", "uselib", "vhangup",
   "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm",
   "mount", "umount2", "pivot_root", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick",
-  "mount_setattr", "open_by_handle_at", "setns",
+  "mount_setattr", "open_by_handle_at", "setns", "pidfd_getfd",
 ] as const;
 /** Answered with ENOSYS so callers fall back to something the filter can check or that seccomp covers. */
-export const UNSUPPORTED_SYSCALLS = ["clone3", "io_uring_setup", "io_uring_enter", "io_uring_register"] as const;
+export const UNSUPPORTED_SYSCALLS = ["clone3", "io_uring_setup", "io_uring_enter", "io_uring_register", "name_to_handle_at", "memfd_secret"] as const;
 
 export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
 export const CLONE_NEWUSER = 0x10000000;
+/** personality(2) arguments that pass: PER_LINUX, PER_LINUX32, UNAME26 | PER_LINUX32, and the query. */
+export const PERSONAS_ALLOWED = [0x0, 0x8, 0x20008, 0xffffffff] as const;
 const X32_SYSCALL_BIT = 0x40000000;
 
 export const RET = { ALLOW: 0x7fff0000, KILL_PROCESS: 0x80000000, ERRNO: 0x00050000 } as const;
@@ -113,6 +125,7 @@ export function buildSeccompFilter(arch: SeccompArch): Uint8Array {
   jeq(nr("ioctl"), "ioctl");
   jeq(nr("clone"), "flags");
   jeq(nr("unshare"), "flags");
+  jeq(nr("personality"), "persona");
   ret(RET.ALLOW);
   ld(argLow(1), "ioctl");
   jeq(TIOCSTI, "eperm");
@@ -122,6 +135,10 @@ export function buildSeccompFilter(arch: SeccompArch): Uint8Array {
   ld(argLow(0), "flags");
   p.push({ code: JSET_K, k: CLONE_NEWUSER, jt: "eperm", jf: null });
   ret(RET.ALLOW);
+  ld(argLow(0), "persona");
+  for (const k of PERSONAS_ALLOWED) jeq(k, "allow");
+  ret(RET.ERRNO | EPERM);
+  ret(RET.ALLOW, "allow");
   ret(RET.ERRNO | EPERM, "eperm");
   ret(RET.ERRNO | ENOSYS, "enosys");
   ret(RET.KILL_PROCESS, "kill");
