@@ -29,6 +29,10 @@ export function parseToolSpec(spec: string): { name: string; version?: string } 
 /** Pull the tool's image, pin its digest in config.toml, and (re)create shims. */
 export async function installTool(opts: InstallOptions, home: HomePaths = homePaths()): Promise<InstalledTool> {
   const { name, version: requested } = parseToolSpec(opts.spec);
+  // The name becomes SILO_HOME/cache/<name>, builds/<name>: a custom tool's name is checked as a registry entry's.
+  const { toolNameIssue } = await import("../config/schema.ts");
+  const bad = toolNameIssue(name);
+  if (bad) throw new SiloError("E_USAGE", bad, "tool names use a-z, 0-9, `.`, `_` and `-`, and start with a letter or digit");
   const registry = await loadRegistry(home);
   let def: ToolDef;
   if (opts.image) {

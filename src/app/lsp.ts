@@ -6,7 +6,7 @@ import { existsSync, lstatSync, mkdirSync, realpathSync, renameSync, rmSync } fr
 import { dirname, join, relative } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
-import { homePaths, type HomePaths } from "../core/paths.ts";
+import { homePaths, joinUnder, type HomePaths } from "../core/paths.ts";
 import type { ToolDef } from "../config/schema.ts";
 import type { WritableLike } from "../lsp/proxy.ts";
 
@@ -85,7 +85,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
  */
 export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp: LspCommand, below: string[]): Promise<string> {
   const key = Bun.hash(JSON.stringify([below[0], lsp.install])).toString(16);
-  const dir = join(home.builds, ".lsp", opts.tool, key);
+  const dir = joinUnder(home.builds, ".lsp", opts.tool, key);
   if (existsSync(dir)) return dir;
   log.info(`installing ${opts.tool}'s language server (once): ${lsp.install!.join(" ")}`);
   const tmp = `${dir}.tmp-${process.pid}`;

@@ -5,7 +5,7 @@
  */
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { HomePaths } from "../core/paths.ts";
+import { joinUnder, type HomePaths } from "../core/paths.ts";
 import { planImages, type Action } from "../cache/gc.ts";
 import { measure } from "../cache/usage.ts";
 import { listDir, listImageInfo, takeInventory, type Inventory } from "./cache-inventory.ts";
@@ -70,9 +70,10 @@ export async function planProjectClean(opts: ProjectCleanOptions, home: HomePath
  */
 export async function planUninstall(tool: string, digest: string, home: HomePaths, opts: { keepImage?: boolean }): Promise<{ plan: Action[]; imageKeptFor: string[] }> {
   const inv = await takeInventory(home, { sizes: false });
-  const plan: Action[] = [...planScope(join(home.builds, tool), inv, `build layers of ${tool}`)];
-  if (!inv.runningTools.has(tool) && existsSync(join(home.cache, tool)))
-    plan.push({ kind: "remove-path", path: join(home.cache, tool), bytes: measure(join(home.cache, tool)).disk, reason: `package caches of ${tool}` });
+  const plan: Action[] = [...planScope(joinUnder(home.builds, tool), inv, `build layers of ${tool}`)];
+  const caches = joinUnder(home.cache, tool);
+  if (!inv.runningTools.has(tool) && existsSync(caches))
+    plan.push({ kind: "remove-path", path: caches, bytes: measure(caches).disk, reason: `package caches of ${tool}` });
   if (opts.keepImage) return { plan, imageKeptFor: ["--keep-image"] };
   // The tool's own global layer no longer protects its image: it goes with the tool.
   const others = (inv.keep.get(digest) ?? []).filter((r) => r !== `global build layer of ${tool}`);

@@ -5,7 +5,7 @@ import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
 import { mark } from "../core/trace.ts";
 import { startReaper, type Reaper } from "../core/fs.ts";
-import { homePaths, type HomePaths } from "../core/paths.ts";
+import { homePaths, joinUnder, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver, RunHooks } from "../runner/driver.ts";
 import type { HandoffHooks } from "../runner/drivers/bwrap/handoff.ts";
@@ -97,7 +97,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
 
   const mounts: Mount[] = [];
   for (const c of tool.cache) {
-    const host = join(home.cache, tool.name, c.name);
+    const host = joinUnder(home.cache, tool.name, c.name); // registry data: never `..` out of SILO_HOME
     mkdirSync(host, { recursive: true });
     mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
   }

@@ -14,7 +14,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { basename, join } from "node:path";
 import { removeTree, writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
-import type { HomePaths } from "../core/paths.ts";
+import { joinUnder, type HomePaths } from "../core/paths.ts";
 
 export type Scope = "global" | "project";
 
@@ -47,8 +47,8 @@ export interface LayerRef {
 const GEN = /^g-[0-9a-z]+-([0-9a-f]{12})$/;
 const TMP = /^tmp-(\d+)-[0-9a-z]+$/;
 
-export const globalBase = (home: HomePaths, tool: string) => join(home.builds, tool);
-export const projectBase = (root: string, tool: string) => join(root, ".silo", tool);
+export const globalBase = (home: HomePaths, tool: string) => joinUnder(home.builds, tool);
+export const projectBase = (root: string, tool: string) => joinUnder(join(root, ".silo"), tool);
 export const scopeBase = (home: HomePaths, tool: string, scope: Scope, root: string) =>
   scope === "global" ? globalBase(home, tool) : projectBase(root, tool);
 

@@ -1,6 +1,28 @@
 import { arr, bool, num, obj, rec, str, type Schema } from "./_schema-dsl.ts";
 import { checkExcludePattern } from "./exclude.ts";
 
+// --- names that become host path components ------------------------------------------------------
+
+/**
+ * Tool, cache and plugin names are joined into host paths (SILO_HOME/cache/<tool>/<name>,
+ * SILO_HOME/builds/<tool>, <project>/.silo/<tool>): one component, starting with a letter or digit, so
+ * never `.`, `..`, a `/` or NUL. (`joinUnder` checks again where the path is made.)
+ */
+const TOOL_NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const CACHE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** An image tag (the OCI grammar): a version is `image:<version>`, and keys what is built on it. */
+const VERSION = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+export const toolNameIssue = (n: string) => (TOOL_NAME.test(n) ? null : `\`${show(n)}\` is not a valid tool name (a-z, 0-9, . _ -)`);
+const cacheNameIssue = (n: string) => (CACHE_NAME.test(n) ? null : `\`${show(n)}\` is not a valid cache name (letters, digits, . _ -)`);
+const versionIssue = (v: string) => (VERSION.test(v) ? null : `\`${show(v)}\` is not a valid version (an image tag: letters, digits, . _ -)`);
+/** A path inside the sandbox: absolute, without `..` or NUL. */
+const guestPathIssue = (p: string) =>
+  p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\0") ? null : `\`${show(p)}\` is not an absolute path inside the sandbox`;
+/** A project-relative marker file name (`silo init`): relative, without `..` or NUL. */
+const relPathIssue = (p: string) =>
+  p && !p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\0") ? null : `\`${show(p)}\` is not a relative path inside the project`;
+const show = (s: string) => s.replaceAll("\0", "\\0");
+
 // --- shared pieces -------------------------------------------------------------------------------
 
 /** Network policy. Missing `proxy.allow` means no egress at all; `["*"]` means any public host. */
@@ -103,7 +125,7 @@ export interface SiloConfig {
 
 const overrideSchema = obj({
   image: str(),
-  version: str(),
+  version: str(versionIssue),
   env: rec(str()),
   passEnv: arr(str()),
   passFiles: arr(str()),
@@ -114,7 +136,7 @@ const overrideSchema = obj({
 
 export const siloConfigSchema: Schema = obj({
   driver: str((d) => (["auto", "bwrap", "qemu", "apple"].includes(d) ? null : `unknown driver \`${d}\` (auto, bwrap, qemu, apple)`)),
-  tools: rec(str()),
+  tools: rec(str(versionIssue), toolNameIssue),
   passEnv: arr(str()),
   passFiles: arr(str()),
   passSshAgent: bool(),
@@ -122,7 +144,7 @@ export const siloConfigSchema: Schema = obj({
   mount: mountSchema,
   network: networkSchema,
   resources: resourcesSchema,
-  overrides: rec(overrideSchema),
+  overrides: rec(overrideSchema, toolNameIssue),
   cache: obj({
     rootfs: obj({ maxSizeMB: num({ min: 0 }), maxAgeDays: num({ min: 0 }) }),
     tools: obj({ maxSizeMB: num({ min: 0 }), perMount: rec(num({ min: 0 })) }),
@@ -183,21 +205,21 @@ export interface ToolDef {
 }
 
 export const toolDefSchema: Schema = obj({
-  name: str((n) => (/^[a-z0-9][a-z0-9._-]*$/.test(n) ? null : `\`${n}\` is not a valid tool name`)),
+  name: str(toolNameIssue),
   description: str(),
   image: str(),
-  versions: obj({ default: str(), available: arr(str()), labels: rec(str()) }),
+  versions: obj({ default: str(versionIssue), available: arr(str(versionIssue)), labels: rec(str(versionIssue), versionIssue) }),
   shims: arr(str((s) => (/^[A-Za-z0-9._+-]+(:.+)?$/.test(s) ? null : `\`${s}\` is not a shim (name or name:command)`))),
-  plugin: str(),
-  workdir: str(),
+  plugin: str(toolNameIssue),
+  workdir: str(guestPathIssue),
   env: rec(str()),
-  cache: arr(obj({ name: str(), path: str() })),
+  cache: arr(obj({ name: str(cacheNameIssue), path: str(guestPathIssue) })),
   resources: resourcesSchema,
   network: networkSchema,
   lsp: obj({ command: arr(str()), install: arr(str()) }),
-  requires: arr(str()),
+  requires: arr(str(toolNameIssue)),
   postInstall: arr(str()),
-  detect: arr(str()),
+  detect: arr(str(relPathIssue)),
 });
 export const REQUIRED_TOOL_KEYS = ["name", "description", "image", "versions", "shims"] as const;
 
