@@ -3,11 +3,13 @@
  * paths <-> /workspace rewritten (src/lsp). stdout carries JSON-RPC only: every diagnostic goes to stderr.
  */
 import { existsSync, lstatSync, mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { homePaths, joinUnder, type HomePaths } from "../core/paths.ts";
-import type { ToolDef } from "../config/schema.ts";
+import type { SiloConfig, ToolDef } from "../config/schema.ts";
+import { removeTree } from "../core/fs.ts";
+import type { NetworkSpec } from "../runner/spec.ts";
 import type { WritableLike } from "../lsp/proxy.ts";
 
 export interface StartLspOptions {
@@ -52,8 +54,13 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
       throw new SiloError("E_DRIVER", `driver ${prepared.driver.name} did not give piped stdio for the language server`);
     }
     const { createRewriter } = await import("../lsp/rewrite.ts");
+    const { createGuard, createServerFilter } = await import("../lsp/guard.ts");
     const { proxyLsp } = await import("../lsp/proxy.ts");
-    const rewriter = createRewriter({ hostRoot: prepared.hostRoot, hostAliases: logicalRoots(prepared.hostRoot, opts.cwd) });
+    const { PROTECTED_PATHS } = await import("./run.ts");
+    const aliases = logicalRoots(prepared.hostRoot, opts.cwd);
+    const rewriter = createRewriter({ hostRoot: prepared.hostRoot, hostAliases: aliases });
+    // What the server sends the editor names nothing outside the project, and its edits leave protected paths alone.
+    const guard = createGuard({ roots: [prepared.hostRoot, ...aliases], protectedPaths: PROTECTED_PATHS });
     log.debug(`lsp: ${lsp.command.join(" ")} for ${prepared.hostRoot} (driver ${prepared.driver.name})`);
 
     // Editors stop servers with SIGTERM; pass signals on and let the proxy return the server's code.
@@ -64,7 +71,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
       return await proxyLsp({
         client: { input: opts.stdin ?? Bun.stdin.stream(), output: opts.stdout ?? Bun.stdout.writer() },
         server: { stdin: proc.stdin, stdout: proc.stdout, exited: proc.exited.then((r) => r.code), kill: (s) => proc.kill(s) },
-        rewrite: rewriter,
+        rewrite: { toGuest: rewriter.toGuest, toHost: createServerFilter(rewriter, guard) },
         clientPid: () => rewriter.clientProcessId,
       });
     } finally {
@@ -82,19 +89,41 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
  * project's `silo build` layer changing does not. Kept apart from `silo build`'s generations, in
  * SILO_HOME/builds/.lsp/<tool>/<key> (no tool is named `.lsp`); it appears only once complete (built under
  * a temporary name, then renamed).
+ *
+ * The layer is shared by every project that uses the image (THREATS.md invariant 6), so the install sees
+ * nothing of the project that asked for it: the image alone (no project or global build layer), an empty
+ * /workspace, no package caches (every project's sandbox writes them), and the environment of the image,
+ * the tool's definition and the global silo.toml (not the project's `env`, not a plugin's `.venv` PATH).
  */
 export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp: LspCommand, below: string[]): Promise<string> {
-  const key = Bun.hash(JSON.stringify([below[0], lsp.install])).toString(16);
+  // "isolated-1": layers installed before the install was isolated may hold what a project planted.
+  const key = Bun.hash(JSON.stringify(["isolated-1", below[0], lsp.install])).toString(16);
   const dir = joinUnder(home.builds, ".lsp", opts.tool, key);
   if (existsSync(dir)) return dir;
   log.info(`installing ${opts.tool}'s language server (once): ${lsp.install!.join(" ")}`);
   const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  const work = `${dir}.work-${process.pid}`;
+  for (const d of [tmp, work]) {
+    rmSync(d, { recursive: true, force: true });
+    mkdirSync(d, { recursive: true });
+  }
   const { prepareRun } = await import("./run.ts");
   const build = await prepareRun({ tool: opts.tool, args: [], argv: lsp.install, cwd: opts.cwd, driver: opts.driver, purpose: "build", tty: false });
   let code: number;
   try {
+    const image = below[0]!;
+    const { loadRunContext } = await import("./context.ts");
+    const def = (await loadRunContext(home, opts.cwd, opts.tool)).tool!.def;
+    Object.assign(build.spec, {
+      layers: [image],
+      workspace: work,
+      cwd: "/workspace",
+      mounts: [],
+      readonlyPaths: [],
+      maskedPaths: [],
+      env: await installEnv(home, def, image, build.spec.network),
+      network: { ...build.spec.network, sshAgent: undefined },
+    });
     build.spec.captureUpper = tmp;
     const proc = await build.driver.spawn(build.spec, "pipe", build.hooks);
     proc.stdin?.end();
@@ -104,8 +133,9 @@ export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp
     await copy;
   } finally {
     await build.cleanup();
+    removeTree(work);
   }
-  if (code !== 0 || !commandInLayers([...below, tmp], build.spec.env.PATH ?? "", lsp.command[0]!)) {
+  if (code !== 0 || !commandInLayers([below[0]!, tmp], build.spec.env.PATH ?? "", lsp.command[0]!)) {
     rmSync(tmp, { recursive: true, force: true });
     throw new SiloError(
       "E_LSP",
@@ -122,6 +152,22 @@ export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp
     if (!existsSync(dir)) throw e;
   }
   return dir;
+}
+
+/** The install's environment: the image's, the tool definition's and the global silo.toml's, plus the proxy. */
+async function installEnv(home: HomePaths, def: ToolDef, image: string, network: NetworkSpec): Promise<Record<string, string>> {
+  const { readMarker } = await import("../image/local.ts");
+  const { loadTomlData } = await import("../config/load.ts");
+  const { proxyEnv } = await import("../net/plan.ts");
+  const env: Record<string, string> = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+  for (const kv of readMarker(home, `sha256:${basename(image)}`)?.config.env ?? []) {
+    const i = kv.indexOf("=");
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  env.HOME = "/root";
+  env.USER = "root";
+  const g = (await loadTomlData(home.globalConfig)) as SiloConfig;
+  return { ...env, ...def.env, ...g.env, ...g.overrides?.[def.name]?.env, ...proxyEnv(network) };
 }
 
 async function copyToStderr(stream: ReadableStream<Uint8Array>) {

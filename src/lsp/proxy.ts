@@ -28,12 +28,22 @@ export interface LspProxyOptions {
   /** The editor's side: what it writes to us, and where we write back. */
   client: { input: ReadableStream<Uint8Array>; output: WritableLike };
   server: LspServerProcess;
-  /** Body transforms (see rewrite.ts); identity functions give a plain framed pipe. */
-  rewrite: { toGuest(body: Uint8Array): Uint8Array; toHost(body: Uint8Array): Uint8Array };
+  /**
+   * Body transforms (see rewrite.ts, guard.ts); identity functions give a plain framed pipe. `toHost` may
+   * drop a message, answering the server (a refused request) or the editor (a refused response) instead.
+   */
+  rewrite: { toGuest(body: Uint8Array): Uint8Array; toHost(body: Uint8Array): Uint8Array | Dropped };
   /** The editor's PID once known (from `initialize`); when it dies the session ends. */
   clientPid?: () => number | null;
   /** Time the server gets to exit after the editor went away, before SIGTERM (and as long again before SIGKILL). */
   graceMs?: number;
+}
+
+/** A server message that does not reach the editor, and what is said instead. */
+export interface Dropped {
+  dropped: string;
+  toServer?: Uint8Array;
+  toClient?: Uint8Array;
 }
 
 const PID_POLL_MS = 2000;
@@ -74,7 +84,7 @@ export async function proxyLsp(opts: LspProxyOptions): Promise<number> {
       closeClientSide("the editor stream failed");
     },
   );
-  const toClient = pump(serverReader, client.output, rewrite.toHost).catch((e) => {
+  const toClient = pump(serverReader, client.output, rewrite.toHost, server.stdin).catch((e) => {
     // A server that prints non-LSP text to stdout breaks the editor's stream too; stop it rather than go on.
     log.error(`lsp: server -> editor: ${(e as Error).message}`);
     server.kill("SIGTERM");
@@ -110,7 +120,8 @@ export async function proxyLsp(opts: LspProxyOptions): Promise<number> {
 async function pump(
   reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> },
   out: WritableLike,
-  transform: (body: Uint8Array) => Uint8Array,
+  transform: (body: Uint8Array) => Uint8Array | Dropped,
+  back?: WritableLike,
 ): Promise<void> {
   const frames = new FrameReader();
   for (;;) {
@@ -119,15 +130,33 @@ async function pump(
     const bodies = frames.push(value);
     if (bodies.length === 0) continue;
     for (const body of bodies) {
-      const b = transform(body);
-      // Header and body as two writes: the sink buffers them together, and a large body is not copied twice.
-      out.write(encodeHeader(b.length));
-      out.write(b);
+      const r = transform(body);
+      if (!(r instanceof Uint8Array)) {
+        log.debug(`lsp: not passed to the editor: ${r.dropped}`);
+        if (r.toClient) writeFrame(out, r.toClient);
+        // The other pump writes to the server too; one frame is written in one synchronous step, never interleaved.
+        if (r.toServer && back) {
+          try {
+            writeFrame(back, r.toServer);
+            await back.flush?.();
+          } catch {
+            // the server is gone: nobody to answer
+          }
+        }
+        continue;
+      }
+      writeFrame(out, r);
     }
     // One flush per chunk: latency matters more than syscalls here, and awaiting it is our backpressure.
     await out.flush?.();
   }
   if (!frames.idle) log.debug("lsp: stream ended inside a message");
+}
+
+/** Header and body as two writes: the sink buffers them together, and a large body is not copied twice. */
+function writeFrame(out: WritableLike, b: Uint8Array) {
+  out.write(encodeHeader(b.length));
+  out.write(b);
 }
 
 /** Wait for `p`, at most `ms` (and leave no timer behind that would keep the process alive). */
