@@ -53,6 +53,9 @@ export type Verdict =
   /** A request from the server refused: `toServer` answers it. */
   | { kind: "refuse"; why: string; toServer: object };
 
+/** `info`: shown or offered; `open`: the editor opens it on the server's say; `edit`: the editor writes it. */
+export type Mode = "info" | "open" | "edit";
+
 interface Finding {
   why: string;
   /** The smallest array element or map entry that holds it (and, for an edit, the whole edit). */
@@ -63,8 +66,8 @@ interface Finding {
 export interface Guard {
   /** Check (and trim) one parsed server -> editor message, already rewritten to host paths. */
   check(msg: unknown): Verdict;
-  /** Is this URI allowed in a message to the editor? (strict: an edit target) */
-  allows(uri: string, strict?: boolean): string | null;
+  /** Why this URI may not go to the editor (null: it may). `open`: the editor acts on it (symlinks resolved); `edit`: it writes it. */
+  allows(uri: string, mode?: Mode): string | null;
 }
 
 export function createGuard(opts: GuardOptions): Guard {
@@ -75,24 +78,23 @@ export function createGuard(opts: GuardOptions): Guard {
   const resolvedRoot = () => (realRootResolved ??= realpath(realRoot) ?? realRoot);
   const protectedRel = [...ALWAYS_PROTECTED, ...(opts.protectedPaths ?? [])].map((p) => normalizePath(`/${p}`).slice(1));
 
-  /** Why `uri` may not go to the editor, or null. `strict`: an edit target (symlinks resolved, protected paths). */
-  function allows(uri: string, strict = false): string | null {
+  function allows(uri: string, mode: Mode = "info"): string | null {
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
     let path: string | null;
     if (scheme === undefined) path = uri.startsWith("/") ? normalizePath(uri) : null; // editors read a bare path as file:
     else if (scheme === "file") path = fileUriPath(uri);
-    else return SAFE_SCHEMES.has(scheme) && !strict ? null : `the ${scheme}: URI ${clip(uri)}`;
+    else return SAFE_SCHEMES.has(scheme) && mode !== "edit" ? null : `the ${scheme}: URI ${clip(uri)}`;
     if (path === null) return `the malformed URI ${clip(uri)}`;
     const root = roots.find((r) => below(path!, r));
     if (root === undefined) return `${clip(path)}, outside the project`;
-    if (!strict) return null;
+    if (mode === "info") return null;
     const rel = path.slice(root.length + 1);
-    if (protectedRel.some((p) => rel === p || rel.startsWith(`${p}/`))) return `${clip(path)}, a protected path`;
+    const isProtected = (r: string) => mode === "edit" && protectedRel.some((p) => r === p || r.startsWith(`${p}/`));
+    if (isProtected(rel)) return `${clip(path)}, a protected path`;
     // The editor writes through symlinks the project (that is, the sandbox) planted: resolve what exists.
     const real = realpathOfPrefix(`${realRoot}${rel ? `/${rel}` : ""}`, realpath);
     if (real === null || !below(real, resolvedRoot())) return `${clip(path)}, which leads outside the project (${real ? clip(real) : "?"})`;
-    const realRel = real.slice(resolvedRoot().length + 1);
-    if (protectedRel.some((p) => realRel === p || realRel.startsWith(`${p}/`))) return `${clip(path)}, a protected path`;
+    if (isProtected(real.slice(resolvedRoot().length + 1))) return `${clip(path)}, a protected path`;
     return null;
   }
 
@@ -102,6 +104,9 @@ export function createGuard(opts: GuardOptions): Guard {
     if (g.startsWith("/") || g.startsWith("~") || g.split("/").includes("..") || g.includes("\0")) return `the glob ${clip(glob)}, not relative to the project`;
     return null;
   }
+
+  /** The mode of URIs outside edits in the message being checked: a server request makes the editor act. */
+  let baseMode: Mode = "info";
 
   function scan(node: unknown, out: Finding[], at: Finding["at"], edit: boolean) {
     if (Array.isArray(node)) {
@@ -117,7 +122,7 @@ export function createGuard(opts: GuardOptions): Guard {
       const value = obj[key];
       if (typeof value === "string") {
         let why: string | null = null;
-        if (URI_KEYS.has(key) || LINK_KEYS.has(key)) why = allows(value, inEdit && !LINK_KEYS.has(key));
+        if (URI_KEYS.has(key) || LINK_KEYS.has(key)) why = allows(value, inEdit && !LINK_KEYS.has(key) ? "edit" : baseMode);
         else if (GLOB_KEYS.has(key)) why = globIssue(value);
         if (why) out.push({ why, at, edit: inEdit });
       } else if (value && typeof value === "object") {
@@ -125,7 +130,7 @@ export function createGuard(opts: GuardOptions): Guard {
           const map = value as Record<string, unknown>;
           const strictMap = inEdit && EDIT_KEYS.has(key);
           for (const k of Object.keys(map)) {
-            const why = allows(k, strictMap);
+            const why = allows(k, strictMap ? "edit" : baseMode);
             if (why) out.push({ why, at: strictMap ? at : { container: map, key: k }, edit: strictMap });
           }
         }
@@ -141,6 +146,7 @@ export function createGuard(opts: GuardOptions): Guard {
     const findings: Finding[] = [];
     const isRequest = typeof m.method === "string" && m.id !== undefined && m.id !== null;
     const isNotification = typeof m.method === "string" && !isRequest;
+    baseMode = isRequest ? "open" : "info";
     if (m.params && typeof m.params === "object") scan(m.params, findings, null, false);
     if (!isRequest && !isNotification && m.result && typeof m.result === "object") scan(m.result, findings, null, false);
     if (findings.length === 0) return { kind: "pass", changed: false };
