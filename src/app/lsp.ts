@@ -2,7 +2,8 @@
  * `silo lsp <tool>`: the tool's language server in the tool's sandbox, proxied over stdio with host
  * paths <-> /workspace rewritten (src/lsp). stdout carries JSON-RPC only: every diagnostic goes to stderr.
  */
-import { existsSync, lstatSync, mkdirSync, realpathSync, renameSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
@@ -102,11 +103,10 @@ export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp
   if (existsSync(dir)) return dir;
   log.info(`installing ${opts.tool}'s language server (once): ${lsp.install!.join(" ")}`);
   const tmp = `${dir}.tmp-${process.pid}`;
-  const work = `${dir}.work-${process.pid}`;
-  for (const d of [tmp, work]) {
-    rmSync(d, { recursive: true, force: true });
-    mkdirSync(d, { recursive: true });
-  }
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  // An empty /workspace of its own (mode 0700, outside SILO_HOME, which a sandbox may never see).
+  const work = mkdtempSync(join(tmpdir(), "silo-lsp-install-"));
   const { prepareRun } = await import("./run.ts");
   const build = await prepareRun({ tool: opts.tool, args: [], argv: lsp.install, cwd: opts.cwd, driver: opts.driver, purpose: "build", tty: false });
   let code: number;
