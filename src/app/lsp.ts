@@ -57,7 +57,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
     const { createRewriter } = await import("../lsp/rewrite.ts");
     const { createGuard, createServerFilter } = await import("../lsp/guard.ts");
     const { proxyLsp } = await import("../lsp/proxy.ts");
-    const { PROTECTED_PATHS } = await import("./run.ts");
+    const { PROTECTED_PATHS } = await import("./protect.ts");
     const aliases = logicalRoots(prepared.hostRoot, opts.cwd);
     const rewriter = createRewriter({ hostRoot: prepared.hostRoot, hostAliases: aliases });
     // What the server sends the editor names nothing outside the project, and its edits leave protected paths alone.

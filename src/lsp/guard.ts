@@ -89,7 +89,9 @@ export function createGuard(opts: GuardOptions): Guard {
     if (root === undefined) return `${clip(path)}, outside the project`;
     if (mode === "info") return null;
     const rel = path.slice(root.length + 1);
-    const isProtected = (r: string) => mode === "edit" && protectedRel.some((p) => r === p || r.startsWith(`${p}/`));
+    // A `*.code-workspace` at the root is an editor's workspace file too (app/protect.ts quarantines new ones).
+    const isProtected = (r: string) =>
+      mode === "edit" && (protectedRel.some((p) => r === p || r.startsWith(`${p}/`)) || (!r.includes("/") && r.endsWith(".code-workspace")));
     if (isProtected(rel)) return `${clip(path)}, a protected path`;
     // The editor writes through symlinks the project (that is, the sandbox) planted: resolve what exists.
     const real = realpathOfPrefix(`${realRoot}${rel ? `/${rel}` : ""}`, realpath);

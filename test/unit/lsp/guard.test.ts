@@ -84,7 +84,7 @@ describe("workspace/applyEdit (server request)", () => {
     });
   }
   test("an edit through a symlink the project planted, or of a protected path, is refused", () => {
-    for (const uri of [`${IN}/link/.bashrc`, `${IN}/link/new-dir/x`, `${IN}/.vscode/tasks.json`, `${IN}/silo.toml`, `${IN}/.git/hooks/pre-commit`, `${IN}/.git/config`, `${IN}/src/../.git/config`])
+    for (const uri of [`${IN}/link/.bashrc`, `${IN}/link/new-dir/x`, `${IN}/.vscode/tasks.json`, `${IN}/silo.toml`, `${IN}/.git/hooks/pre-commit`, `${IN}/.git/config`, `${IN}/src/../.git/config`, `${IN}/x.code-workspace`])
       expect(refusedWith(edit({ documentChanges: [{ kind: "create", uri }] })).result.applied).toBe(false);
   });
   test("an edit inside the project passes (and is not changed)", () => {
