@@ -76,6 +76,8 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   a.push("--perms", "0644", "--ro-bind-data", String(FD.HOSTS), "/etc/hosts");
   a.push("--perms", "0644", "--ro-bind-data", String(FD.RESOLV), "/etc/resolv.conf");
   a.push("--bind", spec.workspace, "/workspace");
+  // The stage mounted the .git overlay on <dir>/mnt (in its own mount namespace).
+  if (spec.gitOverlay) a.push("--bind", `${spec.gitOverlay.dir}/mnt`, "/workspace/.git");
   for (const m of spec.mounts) a.push(m.readonly ? "--ro-bind" : "--bind", m.host, m.guest);
   if (spec.network.sshAgent) a.push("--bind", spec.network.sshAgent, "/run/silo/ssh-agent.sock");
   // Read-only first, masks last: a mask over a directory hides a protected path inside it as well.
@@ -122,7 +124,10 @@ export function overlayOptions(lowers: string[], upper: string, work: string): s
  * overlay upper (NFS, an overlay itself) fall back to a tmpfs, unless the upper is a build capture.
  * Exit 125 before bwrap means the stage failed; bwrap's status goes to <run>/status.
  */
-export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6; shift 6
+export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6 gl=$7 gd=$8; shift 8
+if [ -n "$gl" ] && ! "$mnt" -t overlay -o "userxattr,lowerdir=$gl,upperdir=$gd/upper,workdir=$gd/work" silo "$gd/mnt" 2>>"$r/err"; then
+  echo "the .git overlay failed (a trusted [mount] writable = [\".git\"] binds .git directly)" >>"$r/err"; exit 125
+fi
 if ! "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$up,workdir=$wk" silo "$r/root" 2>"$r/err"; then
   [ "$fb" = 1 ] && mkdir "$r/t" && "$mnt" -t tmpfs -o mode=0700 silo "$r/t" && mkdir "$r/t/u" "$r/t/w" &&
   "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$r/t/u,workdir=$r/t/w" silo "$r/root" 2>>"$r/err" || exit 125
@@ -145,6 +150,7 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
   return [
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
     plan.runDir, tools.mount, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0",
+    spec.gitOverlay?.lower ?? "", spec.gitOverlay?.dir ?? "",
     tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
 }
@@ -166,7 +172,8 @@ export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostT
   const str = (xs: (string | number)[]) => enc.encode(`${xs.join("\0")}\0`);
   const lowers = [...plan.lowers].reverse().join(":");
   const cmd = [tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv];
-  const parts: Uint8Array[] = [str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, relays.length, ...relays, fds.length])];
+  const git = [spec.gitOverlay?.lower ?? "", spec.gitOverlay?.dir ?? ""];
+  const parts: Uint8Array[] = [str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, ...git, relays.length, ...relays, fds.length])];
   for (const f of fds) parts.push(str([f.length]), f);
   parts.push(str([cmd.length, ...cmd]));
   let length = 0;

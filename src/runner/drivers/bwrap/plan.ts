@@ -65,7 +65,7 @@ export function checkSpec(spec: RunSpec, siloHome: string): void {
   if (spec.argv.some(nul) || Object.entries(spec.env).some(([k, v]) => nul(k) || nul(v) || k.includes("=") || k === ""))
     throw bad("an argument or environment variable contains a NUL byte (or a bad name)");
   // overlayfs splits its options on ',' and lowerdir on ':'.
-  for (const p of [...spec.layers, siloHome, spec.captureUpper ?? ""])
+  for (const p of [...spec.layers, siloHome, spec.captureUpper ?? "", spec.gitOverlay?.lower ?? "", spec.gitOverlay?.dir ?? ""])
     if (/[,:\\\n]/.test(p))
       throw bad(`the path ${p} contains ',', ':', '\\' or a newline, which overlayfs options cannot carry`, "move SILO_HOME to a plainer path");
 }

@@ -17,11 +17,13 @@
  *      1, a network namespace with loopback up;
  *   2. then it reads one message on fd 3 (EOF instead: silo gave up; exit 0). The message is
  *      "SILO-STAGE 1\n<length>\n" and <length> bytes of NUL-terminated fields:
- *        RUNDIR LOWERDIRS UPPER WORK FALLBACK NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG...
+ *        RUNDIR LOWERDIRS UPPER WORK FALLBACK GITLOWER GITDIR NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG...
  *      BYTES are raw (LEN of them, no terminator); the NFDS blobs become bwrap's fds 3, 4, ... (memfds);
  *      ARG... is the bwrap command line;
  *   3. the overlay: LOWERDIRS (top first, ':'-joined) read-only under UPPER, mounted on RUNDIR/root;
  *      when FALLBACK is 1 and UPPER's filesystem cannot hold an overlay upper, a tmpfs upper instead;
+ *      unless GITLOWER is empty, the project's .git (GITLOWER) under GITDIR/upper, on GITDIR/mnt (no
+ *      fallback: silo applies that upper after the sandbox, so it must be on disk);
  *   4. with NET, the relays, the sandbox's only ways out of its network namespace. Each RELAY is one of
  *        IP:PORT>SOCKET         listen on IP:PORT in the namespace; each connection goes to the host's
  *                               Unix socket SOCKET (the egress proxy)
@@ -582,14 +584,64 @@ static void signal_sandbox(pid_t stage, int sig) {
   if (!sent) kill(stage, sig);
 }
 
-/* Any of these (absolute, one per line in FILE) exists now? */
+/*
+ * Below DIR (an open directory, closed here), is there an entry named .git (ROOT: not DIR's own) whose
+ * inode changed at or after START (ctime, which the sandbox cannot set back), or such an entry inside a
+ * .git directory (objects/ aside)? Names only, d_type where the filesystem gives it; more than *BUDGET
+ * entries count as yes (silo then looks itself, src/app/git-guard.ts, and says what it could not check).
+ */
+static int git_changed(int dir, int root, int in_git, time_t start, long *budget) {
+  DIR *d = fdopendir(dir);
+  if (!d) return close(dir), 0;
+  struct dirent *e;
+  int found = 0;
+  while (!found && (e = readdir(d))) {
+    const char *n = e->d_name;
+    if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]))) continue;
+    if (--*budget < 0) found = 1;
+    int is_git = strcmp(n, ".git") == 0;
+    if (found || (root && is_git)) continue;
+    struct stat st;
+    int is_dir = e->d_type == DT_DIR;
+    if (in_git || is_git || e->d_type == DT_UNKNOWN) {
+      if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+      if ((in_git || is_git) && st.st_ctim.tv_sec >= start) found = 1;
+      is_dir = S_ISDIR(st.st_mode);
+    }
+    if (found || !is_dir || (in_git == 1 && strcmp(n, "objects") == 0)) continue;
+    int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub >= 0) found = git_changed(sub, 0, in_git ? in_git + 1 : is_git, start, budget);
+  }
+  closedir(d);
+  return found;
+}
+
 /*
  * One line of RUNDIR/watch (app/protect.ts watchLines): "PATH" changed when PATH exists now (a protected
  * path that did not); "=SIG\tPATH" when lstat(PATH) is no longer SIG, "ino:ctime_ns" (a protected
- * symlink); "*N\tDIR\tSUFFIX" when DIR no longer holds N names ending in SUFFIX (*.code-workspace).
+ * symlink); "*N\tDIR\tSUFFIX" when DIR no longer holds N names ending in SUFFIX (*.code-workspace);
+ * "/DIR/" when DIR has an entry (the .git overlay's upper: app/git-guard.ts); "?START\tBUDGET\tROOT"
+ * when git_changed finds a .git below ROOT (ROOT's own skipped: overlaid, or writable by trusted config),
+ * "+START\tBUDGET\tROOT" the same with ROOT/.git.
  */
 static int changed(char *line) {
   struct stat st;
+  size_t len = strlen(line);
+  if (line[0] == '/' && len > 1 && line[len - 1] == '/') {
+    DIR *d = opendir(line);
+    struct dirent *e;
+    int any = 0;
+    while (d && !any && (e = readdir(d))) any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d) closedir(d);
+    return any;
+  }
+  if (line[0] == '?' || line[0] == '+') {
+    char *p;
+    time_t start = (time_t)strtoll(line + 1, &p, 10);
+    long budget = *p == '\t' ? strtol(p + 1, &p, 10) : 0;
+    if (*p != '\t') return 1;
+    return git_changed(open(p + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC), line[0] == '?', 0, start, &budget);
+  }
   char *tab = strchr(line, '\t');
   if (line[0] == '/' || !tab) return lstat(line, &st) == 0;
   *tab++ = 0;
@@ -863,6 +915,7 @@ int main(int argc, char **argv) {
   rundir = next_str(&rd);
   const char *lowers = next_str(&rd), *upper = next_str(&rd), *work = next_str(&rd);
   int fallback = strcmp(next_str(&rd), "1") == 0;
+  const char *gitlower = next_str(&rd), *gitdir = next_str(&rd);
   int nrelays = (int)next_num(&rd, MAX_RELAYS);
   char *relay_specs[MAX_RELAYS];
   for (int k = 0; k < nrelays; k++) relay_specs[k] = (char *)next_str(&rd);
@@ -896,6 +949,14 @@ int main(int argc, char **argv) {
     if (mkdir(t, 0700) < 0 || mount("silo", t, "tmpfs", 0, "mode=0700") < 0 || mkdir(u, 0755) < 0 || mkdir(w, 0755) < 0)
       fail("mount overlay: %s; tmpfs fallback: %s", strerror(first), strerror(errno));
     if (mount_overlay(lowers, u, w, root, 1) < 0) fail("mount overlay: %s; on a tmpfs upper: %s", strerror(first), strerror(errno));
+  }
+  if (gitlower[0]) {
+    char u[4096], w[4096], m[4096];
+    snprintf(u, sizeof u, "%s/upper", gitdir);
+    snprintf(w, sizeof w, "%s/work", gitdir);
+    snprintf(m, sizeof m, "%s/mnt", gitdir);
+    if (mount_overlay(gitlower, u, w, m, 1) < 0)
+      fail("mount the .git overlay: %s (a trusted [mount] writable = [\".git\"] binds .git directly)", strerror(errno));
   }
   place_fds(blobs, lens, nfds);
 

@@ -1,0 +1,70 @@
+/**
+ * The project's git, guarded (THREATS.md invariant 2). Host git runs code that files under `.git/` name
+ * (`core.fsmonitor`, hooks, `commondir` → another config, a `gitdir:` file), and editors run `git status`
+ * every few seconds, so nothing the sandbox writes may reach a `.git` while it runs, or unchecked after.
+ *
+ * - A real `.git` directory at the project root is seen through an overlay (RunSpec.gitOverlay): git works
+ *   inside (commit, branch, stash), the host sees none of it, and the `.git` mount point cannot be renamed
+ *   or replaced. After the sandbox, git-apply.ts applies the safe part of the upper (objects, refs, HEAD,
+ *   index, ...: each checked) to the real `.git` and quarantines the rest.
+ * - A `.git` file at the root (a worktree's or submodule's `gitdir:`) is bound read-only.
+ * - Anywhere else (and at the root when it was no directory, or none): a `.git` that is new or changed
+ *   after the run is quarantined (git-apply.ts scanGit).
+ * - A trusted `[mount] writable = [".git"]` keeps today's direct bind of the root `.git`.
+ *
+ * This part runs before the sandbox, on every run: one lstat, and for a repository three mkdirs.
+ */
+import { lstatSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { HomePaths } from "../core/paths.ts";
+
+/** What the exit side needs: plain data, it travels in handoff.json to `silo __after`. */
+export interface GitGuard {
+  root: string;
+  tool: string;
+  /** Entries whose ctime (seconds) is at least this are the sandbox's (or the host's during the run). */
+  sinceSec: number;
+  /** The overlay's directory (upper, work, mnt), when the root `.git` is overlaid. */
+  dir: string | null;
+  /** The root `.git` is not scanned: overlaid, or writable by trusted config. */
+  skipRoot: boolean;
+  /** Lines for the native waiter's RUNDIR/watch (native/silo-stage.c any_exists): any true → `silo __after`. */
+  watch: string[];
+}
+
+/**
+ * The scan at exit stops after this many entries and says so. Measured on a 100,000-file tree (README):
+ * ~60 ms in the native waiter, ~150 ms in silo, warm cache.
+ */
+export const SCAN_BUDGET = 300_000;
+
+/** Decide how the sandbox sees the root `.git`; creates the overlay's directories. */
+export function guardGit(root: string, tool: string, home: HomePaths, writable: boolean): { guard: GitGuard; overlay?: { lower: string; dir: string }; readonly: string[] } {
+  // ctime has a coarse clock (a tick behind) and some filesystems keep whole seconds: a second's margin.
+  const sinceSec = Math.floor(Date.now() / 1000) - 1;
+  const lower = join(root, ".git");
+  let kind: "dir" | "file" | "other" | "none" = "none";
+  try {
+    const st = lstatSync(lower);
+    kind = st.isDirectory() ? "dir" : st.isFile() ? "file" : "other";
+  } catch {
+    // no repository
+  }
+  // A directory is overlaid (or read-only), a file read-only: only a symlink or a missing one is scanned.
+  const guard: GitGuard = { root, tool, sinceSec, dir: null, skipRoot: writable || kind === "dir" || kind === "file", watch: [] };
+  const readonly = kind === "file" && !writable ? ["/workspace/.git"] : [];
+  let overlay: { lower: string; dir: string } | undefined;
+  // overlayfs options cannot carry these; such a `.git` is bound read-only instead (git cannot write inside).
+  if (kind === "dir" && !writable && /[,:\\\n]/.test(lower)) readonly.push("/workspace/.git");
+  else if (kind === "dir" && !writable) {
+    const dir = join(home.run, `${process.pid}-${Math.random().toString(36).slice(2, 10)}-git`);
+    mkdirSync(home.run, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
+    for (const d of ["upper", "work", "mnt"]) mkdirSync(join(dir, d), { mode: 0o755 });
+    overlay = { lower, dir };
+    guard.dir = dir;
+    guard.watch.push(`${dir}/upper/`);
+  }
+  guard.watch.push(`${guard.skipRoot ? "*" : "+"}${sinceSec} ${SCAN_BUDGET} ${root}`);
+  return { guard, overlay, readonly };
+}
