@@ -22,7 +22,13 @@ import type { HomePaths } from "../core/paths.ts";
 export interface GitGuard {
   root: string;
   tool: string;
-  /** Entries whose ctime (seconds) is at least this are the sandbox's (or the host's during the run). */
+  /** When the run started (ms): a ref the host changed after it keeps the host's version. */
+  startMs: number;
+  /**
+   * Entries whose ctime (seconds) is at least this count as the sandbox's in the scan for planted `.git`s:
+   * ctime comes from a coarse clock (a tick behind) and some filesystems keep whole seconds, so the scan
+   * takes a second's margin (a false alarm costs a look; a miss would let a planted `.git` stay).
+   */
   sinceSec: number;
   /** The overlay's directory (upper, work, mnt), when the root `.git` is overlaid. */
   dir: string | null;
@@ -40,8 +46,8 @@ export const SCAN_BUDGET = 300_000;
 
 /** Decide how the sandbox sees the root `.git`; creates the overlay's directories. */
 export function guardGit(root: string, tool: string, home: HomePaths, writable: boolean): { guard: GitGuard; overlay?: { lower: string; dir: string }; readonly: string[] } {
-  // ctime has a coarse clock (a tick behind) and some filesystems keep whole seconds: a second's margin.
-  const sinceSec = Math.floor(Date.now() / 1000) - 1;
+  const startMs = Date.now();
+  const sinceSec = Math.floor(startMs / 1000) - 1;
   const lower = join(root, ".git");
   let kind: "dir" | "file" | "other" | "none" = "none";
   try {
@@ -51,7 +57,7 @@ export function guardGit(root: string, tool: string, home: HomePaths, writable: 
     // no repository
   }
   // A directory is overlaid (or read-only), a file read-only: only a symlink or a missing one is scanned.
-  const guard: GitGuard = { root, tool, sinceSec, dir: null, skipRoot: writable || kind === "dir" || kind === "file", watch: [] };
+  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, skipRoot: writable || kind === "dir" || kind === "file", watch: [] };
   const readonly = kind === "file" && !writable ? ["/workspace/.git"] : [];
   let overlay: { lower: string; dir: string } | undefined;
   // overlayfs options cannot carry these; such a `.git` is bound read-only instead (git cannot write inside).

@@ -5,14 +5,16 @@
  *   silo __register FILE           record the sandbox for `silo status` (once it has run 100 ms)
  *   silo __proxy FILE              the egress proxy, on the sandbox's first connection out, until SIGTERM
  *   silo __after FILE CODE SIGNAL  the sandbox ended without an exit code from bwrap, or a protected name
- *                                  may have changed (RUNDIR/watch): report as `silo run` does, quarantine
- *                                  what the sandbox planted, and exit with the code `silo run` would have
+ *                                  may have changed (RUNDIR/watch), or the sandbox wrote to .git: report as
+ *                                  `silo run` does, quarantine what the sandbox planted, apply its git
+ *                                  writes (git-apply.ts), and exit with the code `silo run` would have
  */
 import { readFileSync } from "node:fs";
 import { homePaths } from "../core/paths.ts";
 import { mark } from "../core/trace.ts";
 import type { HandoffFile } from "../runner/drivers/bwrap/handoff.ts";
 import { signalNameOf } from "../runner/spec.ts";
+import type { GitGuard } from "./git-guard.ts";
 
 export async function main(verb: string, args: string[]): Promise<number> {
   const file = JSON.parse(readFileSync(args[0] ?? "", "utf8")) as HandoffFile;
@@ -31,6 +33,7 @@ export async function main(verb: string, args: string[]): Promise<number> {
     const { settleProtected } = await import("./protect.ts");
     await settleProtected(homePaths(), file.protect.snapshot as import("./protect.ts").ProtectSnapshot);
   }
+  if (file.git) (await import("./git-apply.ts")).finishGit(file.git as GitGuard, homePaths());
   return result.code;
 }
 

@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, mkdirSync, realpathSync } from "node:fs";
-import { basename, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, normalize, relative, resolve } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
@@ -15,6 +15,7 @@ import { selectDriver } from "./driver-select.ts";
 import { maybeAutoGc } from "./auto-gc.ts";
 import { protectedPaths, settleProtected, snapshotProtected, watchLines } from "./protect.ts";
 import { excludedPaths } from "./exclude.ts";
+import { guardGit } from "./git-guard.ts";
 import { localImage } from "../image/local.ts";
 import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
@@ -120,9 +121,13 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const homeInside = homeRel !== "" && !homeRel.startsWith("..") && !isAbsolute(homeRel);
   const masked = excludedPaths(root, tool.mount.exclude, homeInside ? homeRel : undefined).map((p) => join("/workspace", p));
   if (homeInside) masked.push(join("/workspace", homeRel));
+  // `writable = [".git"]`: the root .git bound directly, what is inside it too.
+  const gitWritable = tool.mount.writable.some((w) => normalize(w).replace(/\/+$/, "") === ".git");
+  const writable = gitWritable ? [...tool.mount.writable, ".git/hooks", ".git/config"] : tool.mount.writable;
   // Protected paths (app/protect.ts): bound read-only where they exist, watched where they do not or are symlinks.
   // (`?? []`: a resolved-config cache written by an earlier build of the same version has no `protect`.)
-  const { snapshot: protect, readonly } = snapshotProtected(root, tool.name, protectedPaths(root, tool.mount.protect ?? [], tool.mount.writable));
+  const { snapshot: protect, readonly } = snapshotProtected(root, tool.name, protectedPaths(root, tool.mount.protect ?? [], writable));
+  const git = guardGit(root, tool.name, home, gitWritable);
 
   const spec: RunSpec = {
     tool: tool.name,
@@ -132,7 +137,8 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     argv,
     env,
     mounts,
-    readonlyPaths: readonly.map((p) => `/workspace/${p}`),
+    readonlyPaths: [...git.readonly, ...readonly.map((p) => `/workspace/${p}`)],
+    gitOverlay: git.overlay,
     maskedPaths: masked,
     tty: opts.tty ?? (isatty(0) && isatty(1)), // not process.stdin.isTTY: that builds a stream (+MBs of RSS)
     hostname: tool.name,
@@ -144,15 +150,23 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const cleanup = async () => {
     await net.close();
     await settleProtected(home, protect);
+    (await import("./git-apply.ts")).finishGit(git.guard, home);
+    gitReaper?.release();
   };
   mark("spec");
   // A `silo run` that needs nothing of silo after its sandbox but the proxy and the protected-path check
   // may be handed over to the driver's waiter (the bwrap driver's handoff.ts); --timing reports afterwards.
   const handoff: HandoffHooks | undefined =
     net.handoff && !opts.timing && (opts.purpose ?? "run") === "run"
-      ? { ...net.handoff, protect: { watch: watchLines(protect), snapshot: protect } }
+      ? { ...net.handoff, protect: { watch: watchLines(protect), snapshot: protect }, git: git.guard }
       : undefined;
-  return { spec, driver, hostRoot: root, hooks: { afterLaunch: net.afterLaunch, onFirstConnection: net.onFirstConnection, handoff }, cleanup };
+  // The .git overlay's directory goes with silo however it ends (a dead run's writes are not applied).
+  let gitReaper: Reaper | null = null;
+  const afterLaunch = async () => {
+    if (git.guard.dir) gitReaper = startReaper(git.guard.dir);
+    await net.afterLaunch();
+  };
+  return { spec, driver, hostRoot: root, hooks: { afterLaunch, onFirstConnection: net.onFirstConnection, handoff }, cleanup };
 }
 
 /** `silo run`: prepare, run with stdio inherited, clean up; resolves with the exit code to use. */

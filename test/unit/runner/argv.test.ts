@@ -127,8 +127,8 @@ describe("stage", () => {
     expect(argv.slice(0, 6)).toEqual(["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh"]);
     expect(argv).not.toContain("--net");
     const i = argv.indexOf("silo-stage");
-    expect(argv.slice(i + 1, i + 7)).toEqual(["/h/run/1-abc", "/bin/mount", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1"]);
-    expect(argv.slice(i + 7)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
+    expect(argv.slice(i + 1, i + 9)).toEqual(["/h/run/1-abc", "/bin/mount", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1", "", ""]);
+    expect(argv.slice(i + 9)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
   });
   test("with relays the stage joins the relay's user and network namespaces, then makes its mount namespace", () => {
     const argv = buildStageArgv(spec(), plan({ relays: true, tmpfsFallback: false }), tools, 77);
@@ -149,7 +149,7 @@ describe("stage", () => {
     expect(Number(head[1])).toBe(msg.length - head[0].length);
     const body = text.slice(head[0].length);
     const fields = [
-      "/h/run/1-abc", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1",
+      "/h/run/1-abc", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1", "", "",
       "2", "127.0.0.1:3128>/r/p.sock", "127.0.0.2:5432>/r/h.sock>5432", "2",
     ].map((f) => `${f}\0`).join("");
     expect(body.startsWith(fields)).toBe(true);
@@ -158,7 +158,19 @@ describe("stage", () => {
     const cmd = ["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"];
     expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd].map((f) => `${f}\0`).join(""));
     const quiet = Buffer.from(buildStageMessage(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, [], [])).toString();
-    expect(quiet).toContain("/h/run/1-abc/work\u00000\u00000\u00000\u0000"); // no fallback, no relays, no descriptors
+    expect(quiet).toContain("/h/run/1-abc/work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
+  });
+  test("the .git overlay: its lower and directory to both stages, its mount point bound over /workspace/.git", () => {
+    const s = spec({ gitOverlay: { lower: "/p/.git", dir: "/h/run/1-abc-git" } });
+    const argv = buildStageArgv(s, plan(), tools);
+    const i = argv.indexOf("silo-stage");
+    expect(argv.slice(i + 7, i + 9)).toEqual(["/p/.git", "/h/run/1-abc-git"]);
+    const msg = Buffer.from(buildStageMessage(s, plan({ stage: "native" }), tools, [], [])).toString();
+    expect(msg).toContain("/h/run/1-abc/work\u00001\u0000/p/.git\u0000/h/run/1-abc-git\u00000\u0000");
+    const a = buildBwrapArgs(s, plan());
+    expect(valuesOf(a, "--bind", 2)).toContain("/h/run/1-abc-git/mnt /workspace/.git");
+    // After the project, before the read-only binds (.git/hooks, .git/config) that go on top of it.
+    expect(a.indexOf("/h/run/1-abc-git/mnt")).toBeGreaterThan(a.indexOf("/workspace"));
   });
   test("native relays: the proxy, each hostAccess port with its header, the port forwards' socket with the guest ports", () => {
     expect(nativeRelays({ mode: "none", hostAccess: false, ports: [] }, [])).toEqual([]);

@@ -39,6 +39,11 @@ export interface HandoffHooks {
    * a line says one may have changed, `silo __after` checks `snapshot` and quarantines what was planted.
    */
   protect?: { watch: string[]; snapshot: unknown };
+  /**
+   * The project's git guard (src/app/git-guard.ts; `silo __after` reads the rest): more RUNDIR/watch lines
+   * (silo-stage.c `changed`): the .git overlay's upper has an entry, a .git below the project changed.
+   */
+  git?: { watch: string[] };
 }
 
 /** The part of a RunSpec that telling a failed command from a failed sandbox needs (lookup.ts). */
@@ -76,7 +81,8 @@ export async function handOff(h: HandOff): Promise<Error> {
   };
   try {
     writeFileSync(join(plan.runDir, "handoff.json"), JSON.stringify(file), { mode: 0o600 });
-    writeFileSync(join(plan.runDir, "watch"), (h.hooks.protect?.watch ?? []).map((l) => `${l}\n`).join(""), { mode: 0o600 });
+    const watch = [...(h.hooks.protect?.watch ?? []), ...(h.hooks.git?.watch ?? [])];
+    writeFileSync(join(plan.runDir, "watch"), watch.map((l) => `${l}\n`).join(""), { mode: 0o600 });
   } catch (e) {
     return e as Error;
   }

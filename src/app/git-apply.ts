@@ -1,0 +1,244 @@
+/**
+ * After the sandbox (git-guard.ts says why): apply the safe part of the `.git` overlay's upper to the real
+ * `.git`, and quarantine every `.git` the sandbox made or changed elsewhere in the tree.
+ *
+ * The upper holds what the sandbox wrote: whole files (copied up, or new), directories, and whiteouts
+ * (character devices 0/0: a deletion) and opaque directories (`user.overlay.opaque`: one that replaced a
+ * deleted one). Files that git-check.ts accepts are copied beneath the real `.git` (core/beneath.ts: no
+ * symlink followed at any component), to a temporary name and renamed into place, objects first and HEAD
+ * last, so git never sees a ref to a missing object; a ref, HEAD or packed-refs that the host changed too
+ * during the run keeps the host's version (the sandbox's goes to quarantine). Symlinks, special files and
+ * everything outside the safe set are quarantined from the upper; deletions are applied to refs, reflogs,
+ * the index and the *_HEAD files only.
+ */
+import { closeSync, copyFileSync, constants, fchmodSync, lstatSync, openSync, readdirSync, renameSync, type Stats, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { at, closeQuietly, lstatBeneath, openDir, openParent, removeEntry } from "../core/beneath.ts";
+import { log } from "../core/log.ts";
+import type { HomePaths } from "../core/paths.ts";
+import { checkGitFile, isApplyDir, isConflictChecked, isDeletable } from "./git-check.ts";
+import { SCAN_BUDGET, type GitGuard } from "./git-guard.ts";
+import { quarantine, type QuarantineItem } from "./quarantine.ts";
+
+/** Apply the upper, scan the tree, quarantine; reports to the user through the quarantine's warning. */
+export function finishGit(g: GitGuard, home: HomePaths): void {
+  const items: QuarantineItem[] = [];
+  if (g.dir) applyUpper(g, items);
+  const scan = scanGit(g.root, g.skipRoot, g.sinceSec * 1000, SCAN_BUDGET);
+  items.push(...scan.items);
+  if (!scan.complete)
+    log.warn(`the project has more than ${SCAN_BUDGET} files: silo did not look for a .git that ${g.tool} may have planted past them; check with \`find . -name .git\``);
+  if (items.length) quarantine(home, { root: g.root, tool: g.tool }, items);
+}
+
+const isWhiteout = (st: Stats) => st.isCharacterDevice() && st.rdev === 0;
+
+/** Order of application: objects, then refs and reflogs, then the rest, HEAD last. */
+const rank = (rel: string) => (rel.startsWith("objects/") ? 0 : rel.startsWith("refs/") || rel === "packed-refs" ? 1 : rel === "HEAD" ? 3 : 2);
+
+export function applyUpper(g: GitGuard, items: QuarantineItem[]): { applied: string[]; deleted: string[] } {
+  const upper = join(g.dir!, "upper");
+  const files: string[] = [];
+  const whiteouts: string[] = [];
+  const opaque: string[] = [];
+  const q = (rel: string, reason: string) => items.push({ base: upper, from: rel, path: `.git/${rel}`, reason });
+  const walk = (rel: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(rel ? join(upper, rel) : upper);
+    } catch (e) {
+      if (rel) q(rel, `silo could not read it: ${(e as Error).message}`);
+      return;
+    }
+    for (const name of names) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(upper, r));
+      if (isWhiteout(st)) whiteouts.push(r);
+      else if (st.isDirectory()) {
+        if (!isApplyDir(r)) q(r, "a part of .git that silo does not apply (config, hooks, another git directory, ...)");
+        else {
+          if ((r.startsWith("refs/") || r.startsWith("logs/")) && isOpaque(join(upper, r))) opaque.push(r);
+          walk(r);
+        }
+      } else if (!st.isFile()) q(r, "a symlink or special file in .git");
+      else {
+        const why = checkGitFile(r, join(upper, r));
+        if (why) q(r, why);
+        else files.push(r);
+      }
+    }
+  };
+  walk("");
+  // The coarse clock behind ctime lags by a tick at most: a host write before the run is not a conflict.
+  const since = g.startMs - 20;
+  const applied: string[] = [];
+  const deleted: string[] = [];
+  const realFd = openDir(join(g.root, ".git"));
+  try {
+    for (const r of files.sort((a, b) => rank(a) - rank(b))) {
+      const cur = lstatBeneath(realFd, r);
+      if (cur && r.startsWith("objects/") && cur.isFile() && !r.startsWith("objects/info/")) continue; // content-addressed: the same
+      if (cur && isConflictChecked(r) && cur.ctimeMs >= since) {
+        q(r, "the host changed it during the run too; the host's version was kept");
+        continue;
+      }
+      try {
+        copyBeneath(realFd, r, join(upper, r));
+        applied.push(r);
+      } catch (e) {
+        q(r, `silo could not apply it to .git: ${(e as Error).message}`);
+      }
+    }
+    // Deletions, and what an opaque directory dropped: refs and reflogs first, never objects or config.
+    const gone = [...whiteouts.filter(isDeletable), ...opaque.flatMap((d) => droppedBy(realFd, upper, d))];
+    for (const r of gone) {
+      const cur = lstatBeneath(realFd, r);
+      if (!cur || (isConflictChecked(r) && cur.ctimeMs >= since)) continue;
+      try {
+        const p = openParent(realFd, r);
+        try {
+          removeEntry(p.fd, p.name);
+        } finally {
+          closeSync(p.fd);
+        }
+        deleted.push(r);
+      } catch (e) {
+        log.warn(`could not apply the deletion of .git/${r} by ${g.tool}: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    closeQuietly(realFd);
+  }
+  const ignored = whiteouts.filter((w) => !isDeletable(w) && !w.startsWith("objects/"));
+  if (ignored.length) log.debug(`git: deletions not applied: ${ignored.join(", ")}`);
+  log.debug(`git: applied ${applied.length} file(s) and ${deleted.length} deletion(s) from the sandbox to ${g.root}/.git`);
+  return { applied, deleted };
+}
+
+/** Copy `src` (a regular file silo checked) to `rel` beneath the directory open as `baseFd`: temp + rename. */
+function copyBeneath(baseFd: number, rel: string, src: string) {
+  const p = openParent(baseFd, rel, true);
+  const tmp = `.silo-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  try {
+    copyFileSync(src, at(p.fd, tmp), constants.COPYFILE_EXCL);
+    // No execute, setuid or setgid bits: git's own files are 0644, objects 0444.
+    const fd = openSync(at(p.fd, tmp), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      fchmodSync(fd, rel.startsWith("objects/") ? 0o444 : 0o644);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(at(p.fd, tmp), at(p.fd, p.name));
+  } catch (e) {
+    try {
+      unlinkSync(at(p.fd, tmp));
+    } catch {
+      // not made
+    }
+    throw e;
+  } finally {
+    closeSync(p.fd);
+  }
+}
+
+/** Entries of the real `dir` that an opaque `dir` in the upper no longer has (the sandbox deleted them). */
+function droppedBy(realFd: number, upper: string, dir: string): string[] {
+  const out: string[] = [];
+  let names: string[];
+  try {
+    const p = openParent(realFd, `${dir}/x`);
+    try {
+      names = readdirSync(at(p.fd));
+    } finally {
+      closeSync(p.fd);
+    }
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    let st: Stats | null = null;
+    try {
+      st = lstatSync(join(upper, dir, n));
+    } catch {
+      // gone in the sandbox
+    }
+    if (!st) out.push(`${dir}/${n}`);
+    else if (st.isDirectory()) out.push(...droppedBy(realFd, upper, `${dir}/${n}`));
+  }
+  return out;
+}
+
+let getxattr: ((path: Uint8Array, name: Uint8Array, buf: Uint8Array, size: number) => number) | null = null;
+/** Does the upper's directory carry overlayfs's opaque mark (userxattr mounts: `user.overlay.opaque`)? */
+function isOpaque(path: string): boolean {
+  if (!getxattr) {
+    const { dlopen, FFIType } = require("bun:ffi") as typeof import("bun:ffi");
+    const sym = { lgetxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i64 } } as const;
+    const lib = dlopen("libc.so.6", sym).symbols;
+    getxattr = (p, n, b, s) => Number(lib.lgetxattr(p, n, b, s));
+  }
+  const enc = (s: string) => new TextEncoder().encode(`${s}\0`);
+  const buf = new Uint8Array(8);
+  return getxattr(enc(path), enc("user.overlay.opaque"), buf, buf.length) > 0 && buf[0] === 0x79; // "y"
+}
+
+/**
+ * Every `.git` below `root` (and `root/.git` unless `skipRoot`) that the run made or changed: names only,
+ * without following symlinks or walking into a `.git`, at most `budget` entries. A new one (born at
+ * `sinceMs` or later; a file or symlink: changed) goes whole; in an older directory, each changed entry
+ * outside the safe set (objects/ not walked). Returns what to quarantine and whether the walk finished.
+ */
+export function scanGit(root: string, skipRoot: boolean, sinceMs: number, budget: number): { items: QuarantineItem[]; complete: boolean } {
+  const items: QuarantineItem[] = [];
+  let left = budget;
+  const q = (rel: string, reason: string) => items.push({ base: root, from: rel, path: rel, reason });
+  const inner = (git: string, rel: string) => {
+    let ents;
+    try {
+      ents = readdirSync(join(root, git, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      if (--left < 0) return;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (r !== "objects") inner(git, r);
+        continue;
+      }
+      let st: Stats;
+      try {
+        st = lstatSync(join(root, git, r));
+      } catch {
+        continue;
+      }
+      if (st.ctimeMs >= sinceMs && (!st.isFile() || checkGitFile(r, join(root, git, r)) !== null)) q(`${git}/${r}`, "a file in a .git directory the sandbox changed, which the host's git may run or read as configuration");
+    }
+  };
+  const walk = (rel: string) => {
+    let ents;
+    try {
+      ents = readdirSync(rel ? join(root, rel) : root, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      if (--left < 0) return;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === ".git") {
+        if (!rel && skipRoot) continue;
+        let st: Stats;
+        try {
+          st = lstatSync(join(root, r));
+        } catch {
+          continue;
+        }
+        const born = st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
+        if (!st.isDirectory() ? st.ctimeMs >= sinceMs : born >= sinceMs) q(r, "a .git the sandbox created or changed: the host's git would use it");
+        else if (st.isDirectory()) inner(r, "");
+      } else if (e.isDirectory()) walk(r);
+    }
+  };
+  walk("");
+  return { items, complete: left >= 0 };
+}
