@@ -22,9 +22,12 @@ import { quarantine, type QuarantineItem } from "./quarantine.ts";
 
 /** Apply the upper, scan the tree, quarantine; reports to the user through the quarantine's warning. */
 export function finishGit(g: GitGuard, home: HomePaths): void {
+  const t0 = performance.now();
   const items: QuarantineItem[] = [];
   if (g.dir) applyUpper(g, items);
+  const t1 = performance.now();
   const scan = scanGit(g.root, g.skipRoot, g.sinceSec * 1000, SCAN_BUDGET);
+  log.debug(`git: upper applied in ${(t1 - t0).toFixed(1)} ms, tree scanned for .git in ${(performance.now() - t1).toFixed(1)} ms`);
   items.push(...scan.items);
   if (!scan.complete)
     log.warn(`the project has more than ${SCAN_BUDGET} files: silo did not look for a .git that ${g.tool} may have planted past them; check with \`find . -name .git\``);

@@ -213,6 +213,21 @@ print(json.dumps("planted"))`);
     expect(quarantined(home, before)).toContain(".git/config");
   }, T);
 
+  test("a trusted [mount] writable = [\".git\"] binds .git directly: the host sees a commit at once", async () => {
+    const { project } = repo();
+    writeFileSync(join(project, "silo.toml"), `[mount]\nwritable = [".git"]\n`);
+    ok(await runSilo(["trust"], { home, cwd: project }));
+    const code = `import subprocess
+env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin", "HOME": "/root"}
+subprocess.run(["git", "config", "user.name", "direct"], check=True, env=env)
+subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "direct"], check=True, env=env)
+print(json.dumps(open("/proc/self/mountinfo").read().count(" /workspace/.git ")))`;
+    const r = await run(project, code);
+    expect(JSON.parse(r.stdout)).toBe(0); // no mount of its own: the project's directory itself
+    expect(gitOk(project, "config", "user.name").trim()).toBe("direct");
+    expect(gitOk(project, "log", "-1", "--format=%s").trim()).toBe("direct");
+  }, T);
+
   for (const stage of ["native", "sh"] as const) {
     test(`git add/commit/branch/stash work inside (${stage} stage); the host sees them only after the sandbox, fsck-clean`, async () => {
       const { project, marker } = repo();
