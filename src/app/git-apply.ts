@@ -12,7 +12,7 @@
  * the index and the *_HEAD files only.
  */
 import { closeSync, copyFileSync, constants, fchmodSync, lstatSync, openSync, readdirSync, renameSync, type Stats, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { at, closeQuietly, lstatBeneath, openDir, openParent, removeEntry } from "../core/beneath.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
@@ -44,7 +44,8 @@ export function applyUpper(g: GitGuard, items: QuarantineItem[]): { applied: str
   const files: string[] = [];
   const whiteouts: string[] = [];
   const opaque: string[] = [];
-  const q = (rel: string, reason: string) => items.push({ base: upper, from: rel, path: `.git/${rel}`, reason });
+  const shown = relative(g.root, g.gitDir); // .git, or where a .git symlink leads
+  const q = (rel: string, reason: string) => items.push({ base: upper, from: rel, path: `${shown}/${rel}`, reason });
   const walk = (rel: string) => {
     let names: string[];
     try {
@@ -76,7 +77,7 @@ export function applyUpper(g: GitGuard, items: QuarantineItem[]): { applied: str
   const since = g.startMs - 20;
   const applied: string[] = [];
   const deleted: string[] = [];
-  const realFd = openDir(join(g.root, ".git"));
+  const realFd = openDir(g.gitDir);
   try {
     for (const r of files.sort((a, b) => rank(a) - rank(b))) {
       const cur = lstatBeneath(realFd, r);
@@ -114,7 +115,7 @@ export function applyUpper(g: GitGuard, items: QuarantineItem[]): { applied: str
   }
   const ignored = whiteouts.filter((w) => !isDeletable(w) && !w.startsWith("objects/"));
   if (ignored.length) log.debug(`git: deletions not applied: ${ignored.join(", ")}`);
-  log.debug(`git: applied ${applied.length} file(s) and ${deleted.length} deletion(s) from the sandbox to ${g.root}/.git`);
+  log.debug(`git: applied ${applied.length} file(s) and ${deleted.length} deletion(s) from the sandbox to ${g.gitDir}`);
   return { applied, deleted };
 }
 

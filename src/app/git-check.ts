@@ -5,7 +5,7 @@
  * objects/info/alternates, rebase and sequencer todo lists with their `exec` lines, anything new) is
  * quarantined.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 
 const HEX = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Files with one object id per line first (FETCH_HEAD has more after it). */
@@ -47,6 +47,9 @@ export function checkGitFile(rel: string, path: string): string | null {
   if (PACK.test(rel) || OBJECT_INFO.test(rel)) return null;
   if (TEXT_FILES.has(rel)) return null;
   if (rel === "logs/HEAD" || (rel.startsWith("logs/refs/") && isRefName(rel.slice(5)))) return null;
+  if (rel === "index") return readHead(path, 4) === "DIRC" ? null : "not a git index";
+  // Read whole below: bounded, so a sandbox cannot make silo read gigabytes.
+  if (statSync(path).size > (rel === "packed-refs" ? 64 << 20 : 1 << 20)) return "too large for silo to check";
   const text = () => readFileSync(path, "latin1");
   if (rel === "HEAD") return isRefValue(text(), true) ? null : "HEAD is neither `ref: refs/...` nor an object id";
   if (rel.startsWith("refs/")) {
@@ -55,10 +58,6 @@ export function checkGitFile(rel: string, path: string): string | null {
   }
   if (OID_FILES.has(rel)) return text().split("\n").every((l, i, all) => (l === "" && i === all.length - 1) || HEX.test(l.split(/[\t ]/)[0]!)) ? null : `${rel} holds something other than object ids`;
   if (rel === "packed-refs") return checkPackedRefs(text());
-  if (rel === "index") {
-    const head = readFileSync(path).subarray(0, 4).toString("latin1");
-    return head === "DIRC" ? null : "not a git index";
-  }
   return "not a part of .git that silo applies";
 }
 
@@ -80,13 +79,31 @@ function checkPackedRefs(s: string): string | null {
   return null;
 }
 
+function readHead(path: string, n: number): string {
+  const fd = openSync(path, "r");
+  try {
+    const b = Buffer.alloc(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0)).toString("latin1");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Inflating more than this much compressed data could take a gigabyte (deflate's ratio reaches ~1000:1):
+ * a bigger loose object is checked for its zlib header and name only, as pack files are.
+ */
+const MAX_VERIFIED_OBJECT = 64 << 10;
+
 /** A loose object's name is the hash of its inflated content: anything else is not git's. */
 function checkLooseObject(rel: string, path: string): string | null {
   const name = rel.slice(8, 10) + rel.slice(11);
   // A zlib stream: a 2-byte header (deflate, no preset dictionary), then raw deflate (Bun's inflate; node:zlib
   // costs ~50 ms to load), then a checksum that the content hash makes redundant.
-  const z = readFileSync(path);
+  const big = statSync(path).size > MAX_VERIFIED_OBJECT;
+  const z = big ? Buffer.from(readHead(path, 2), "latin1") : readFileSync(path);
   if (z.length < 2 || (z[0]! & 0x0f) !== 8 || (z[1]! & 0x20) !== 0 || (z[0]! * 256 + z[1]!) % 31 !== 0) return "a loose object that is not a zlib stream";
+  if (big) return null;
   let body: Buffer;
   try {
     body = Buffer.from(Bun.inflateSync(z.subarray(2)));

@@ -3,7 +3,7 @@
  * (`core.fsmonitor`, hooks, `commondir` → another config, a `gitdir:` file), and editors run `git status`
  * every few seconds, so nothing the sandbox writes may reach a `.git` while it runs, or unchecked after.
  *
- * - A real `.git` directory at the project root is seen through an overlay (RunSpec.gitOverlay): git works
+ * - A real `.git` directory at the project root (or one that a `.git` symlink leads to inside it) is seen through an overlay (RunSpec.gitOverlay): git works
  *   inside (commit, branch, stash), the host sees none of it, and the `.git` mount point cannot be renamed
  *   or replaced. After the sandbox, git-apply.ts applies the safe part of the upper (objects, refs, HEAD,
  *   index, ...: each checked) to the real `.git` and quarantines the rest.
@@ -14,8 +14,8 @@
  *
  * This part runs before the sandbox, on every run: one lstat, and for a repository three mkdirs.
  */
-import { lstatSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { lstatSync, mkdirSync, realpathSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import type { HomePaths } from "../core/paths.ts";
 
 /** What the exit side needs: plain data, it travels in handoff.json to `silo __after`. */
@@ -32,6 +32,8 @@ export interface GitGuard {
   sinceSec: number;
   /** The overlay's directory (upper, work, mnt), when the root `.git` is overlaid. */
   dir: string | null;
+  /** The git directory the upper applies to: ROOT/.git, or where a `.git` symlink leads inside the project. */
+  gitDir: string;
   /** The root `.git` is not scanned: overlaid, or writable by trusted config. */
   skipRoot: boolean;
   /** Lines for the native waiter's RUNDIR/watch (native/silo-stage.c any_exists): any true → `silo __after`. */
@@ -45,29 +47,36 @@ export interface GitGuard {
 export const SCAN_BUDGET = 300_000;
 
 /** Decide how the sandbox sees the root `.git`; creates the overlay's directories. */
-export function guardGit(root: string, tool: string, home: HomePaths, writable: boolean): { guard: GitGuard; overlay?: { lower: string; dir: string }; readonly: string[] } {
+export function guardGit(root: string, tool: string, home: HomePaths, writable: boolean): { guard: GitGuard; overlay?: { lower: string; dir: string; guest: string }; readonly: string[] } {
   const startMs = Date.now();
   const sinceSec = Math.floor(startMs / 1000) - 1;
-  const lower = join(root, ".git");
-  let kind: "dir" | "file" | "other" | "none" = "none";
+  let lower = join(root, ".git");
+  let kind: "dir" | "file" | "link" | "none" = "none";
   try {
     const st = lstatSync(lower);
-    kind = st.isDirectory() ? "dir" : st.isFile() ? "file" : "other";
+    kind = st.isDirectory() ? "dir" : st.isSymbolicLink() ? "link" : "file";
+    // `.git` → a directory elsewhere in the project (`.bare`): that directory is overlaid where it is.
+    if (kind === "link") {
+      const real = realpathSync(lower);
+      if (real.startsWith(`${root}/`) && statSync(real).isDirectory()) lower = real;
+    }
   } catch {
-    // no repository
+    // no repository (or a dangling link)
   }
-  // A directory is overlaid (or read-only), a file read-only: only a symlink or a missing one is scanned.
-  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, skipRoot: writable || kind === "dir" || kind === "file", watch: [] };
+  const overlaid = kind === "dir" || (kind === "link" && lower !== join(root, ".git"));
+  // A directory is overlaid (or read-only), a file read-only: a symlink itself or a missing one is scanned.
+  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, gitDir: lower, skipRoot: writable || kind === "dir" || kind === "file", watch: [] };
+  const guest = join("/workspace", relative(root, lower));
   const readonly = kind === "file" && !writable ? ["/workspace/.git"] : [];
-  let overlay: { lower: string; dir: string } | undefined;
+  let overlay: { lower: string; dir: string; guest: string } | undefined;
   // overlayfs options cannot carry these; such a `.git` is bound read-only instead (git cannot write inside).
-  if (kind === "dir" && !writable && /[,:\\\n]/.test(lower)) readonly.push("/workspace/.git");
-  else if (kind === "dir" && !writable) {
+  if (overlaid && !writable && /[,:\\\n]/.test(lower)) readonly.push(guest);
+  else if (overlaid && !writable) {
     const dir = join(home.run, `${process.pid}-${Math.random().toString(36).slice(2, 10)}-git`);
     mkdirSync(home.run, { recursive: true, mode: 0o700 });
     mkdirSync(dir, { mode: 0o700 });
     for (const d of ["upper", "work", "mnt"]) mkdirSync(join(dir, d), { mode: 0o755 });
-    overlay = { lower, dir };
+    overlay = { lower, dir, guest };
     guard.dir = dir;
     guard.watch.push(`${dir}/upper/`);
   }

@@ -23,12 +23,12 @@ export interface RunSpec {
   /** Guest paths inside /workspace hidden behind an empty, writable, discarded directory (`[mount] exclude`). */
   maskedPaths: string[];
   /**
-   * The project's `.git` directory (`lower`, a host path), seen at /workspace/.git through an overlay whose
+   * The project's `.git` directory (`lower`, a host path), seen at `guest` through an overlay whose
    * upper, work dir and mount point are `dir`/upper, /work and /mnt (created by the caller, which applies
    * what is safe of the upper to the real `.git` after the sandbox: src/app/git-guard.ts). A mount point
    * cannot be renamed or replaced from inside. Missing: /workspace/.git is whatever the project has.
    */
-  gitOverlay?: { lower: string; dir: string };
+  gitOverlay?: { lower: string; dir: string; guest: string };
   /** Allocate/keep a terminal: stdin is a TTY and the tool is interactive. */
   tty: boolean;
   hostname: string;

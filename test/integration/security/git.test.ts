@@ -4,7 +4,7 @@
 // which writes a marker), then through dist/silo host git runs nothing afterwards and the planted bits are
 // in quarantine; git itself still works inside, and its commits reach the host only after the sandbox.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok, py } from "../isolation/_helpers.ts";
@@ -198,6 +198,38 @@ print(json.dumps(out))`;
     expect(r).toEqual({ ".git/config": "Read-only file system", ".git/hooks/pre-commit": "Read-only file system" });
     gitOk(project, "status");
     gitOk(project, "commit", "-q", "--allow-empty", "-m", "host");
+    expect(existsSync(marker)).toBe(false);
+  }, T);
+
+  test("a .git symlink to a directory in the project: that directory is overlaid, the link itself cannot change unseen", async () => {
+    const control = repo();
+    renameSync(join(control.project, ".git"), join(control.project, ".bare"));
+    symlinkSync(".bare", join(control.project, ".git"));
+    writeFileSync(join(control.project, ".bare/commondir"), "../evil\n");
+    cpSync(join(control.project, ".bare"), join(control.project, "evil"), { recursive: true });
+    writeFileSync(join(control.project, "evil/config"), evilConfig(control.marker));
+    git(control.project, "status");
+    expect(existsSync(control.marker)).toBe(true);
+
+    const { project, marker } = repo();
+    renameSync(join(project, ".git"), join(project, ".bare"));
+    symlinkSync(".bare", join(project, ".git"));
+    const before = records(home);
+    const code = `import shutil, subprocess
+env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin", "HOME": "/root"}
+subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "through the link"], check=True, env=env)
+shutil.copytree(".bare", "evil", symlinks=True)
+open("evil/config", "w").write(${JSON.stringify(evilConfig(marker))})
+open(".bare/commondir", "w").write("../evil\\n")
+os.remove(".git"); os.symlink("evil", ".git")
+print(json.dumps("planted"))`;
+    await run(project, code);
+    expect(existsSync(join(project, ".bare/commondir"))).toBe(false);
+    expect(existsSync(join(project, ".git"))).toBe(false); // the replaced link: quarantined
+    expect(quarantined(home, before)).toEqual(expect.arrayContaining([".git", ".bare/commondir"]));
+    symlinkSync(".bare", join(project, ".git"));
+    expect(gitOk(project, "log", "-1", "--format=%s").trim()).toBe("through the link");
+    gitOk(project, "status");
     expect(existsSync(marker)).toBe(false);
   }, T);
 

@@ -161,7 +161,7 @@ describe("stage", () => {
     expect(quiet).toContain("/h/run/1-abc/work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
   });
   test("the .git overlay: its lower and directory to both stages, its mount point bound over /workspace/.git", () => {
-    const s = spec({ gitOverlay: { lower: "/p/.git", dir: "/h/run/1-abc-git" } });
+    const s = spec({ gitOverlay: { lower: "/p/.git", dir: "/h/run/1-abc-git", guest: "/workspace/.git" } });
     const argv = buildStageArgv(s, plan(), tools);
     const i = argv.indexOf("silo-stage");
     expect(argv.slice(i + 7, i + 9)).toEqual(["/p/.git", "/h/run/1-abc-git"]);

@@ -77,7 +77,7 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   a.push("--perms", "0644", "--ro-bind-data", String(FD.RESOLV), "/etc/resolv.conf");
   a.push("--bind", spec.workspace, "/workspace");
   // The stage mounted the .git overlay on <dir>/mnt (in its own mount namespace).
-  if (spec.gitOverlay) a.push("--bind", `${spec.gitOverlay.dir}/mnt`, "/workspace/.git");
+  if (spec.gitOverlay) a.push("--bind", `${spec.gitOverlay.dir}/mnt`, spec.gitOverlay.guest);
   for (const m of spec.mounts) a.push(m.readonly ? "--ro-bind" : "--bind", m.host, m.guest);
   if (spec.network.sshAgent) a.push("--bind", spec.network.sshAgent, "/run/silo/ssh-agent.sock");
   // Read-only first, masks last: a mask over a directory hides a protected path inside it as well.
