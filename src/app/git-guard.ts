@@ -8,8 +8,9 @@
  *   or replaced. After the sandbox, git-apply.ts applies the safe part of the upper (objects, refs, HEAD,
  *   index, ...: each checked) to the real `.git` and quarantines the rest.
  * - A `.git` file at the root (a worktree's or submodule's `gitdir:`) is bound read-only.
- * - Anywhere else (and at the root when it was no directory, or none): a `.git` that is new or changed
- *   after the run is quarantined (git-apply.ts scanGit).
+ * - A `.git` symlink at the root is app/protect.ts's: it puts the link back if the sandbox changed it.
+ * - Anywhere else (and at the root when there was none): a `.git` that is new or changed after the run is
+ *   quarantined (git-apply.ts scanGit).
  * - A trusted `[mount] writable = [".git"]` keeps today's direct bind of the root `.git`.
  *
  * This part runs before the sandbox, on every run: one lstat, and for a repository three mkdirs.
@@ -36,7 +37,7 @@ export interface GitGuard {
   gitDir: string;
   /** The root `.git` is not scanned: overlaid, or writable by trusted config. */
   skipRoot: boolean;
-  /** Lines for the native waiter's RUNDIR/watch (native/silo-stage.c any_exists): any true → `silo __after`. */
+  /** Lines for the native waiter's RUNDIR/watch (native/silo-stage.c `changed`): any true → `silo __after`. */
   watch: string[];
 }
 
@@ -64,8 +65,9 @@ export function guardGit(root: string, tool: string, home: HomePaths, writable: 
     // no repository (or a dangling link)
   }
   const overlaid = kind === "dir" || (kind === "link" && lower !== join(root, ".git"));
-  // A directory is overlaid (or read-only), a file read-only: a symlink itself or a missing one is scanned.
-  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, gitDir: lower, skipRoot: writable || kind === "dir" || kind === "file", watch: [] };
+  // A directory is overlaid (or read-only), a file read-only, a symlink watched by app/protect.ts (it puts
+  // the link back if the sandbox changed it): only a missing one is scanned.
+  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, gitDir: lower, skipRoot: kind !== "none" || writable, watch: [] };
   const guest = join("/workspace", relative(root, lower));
   const readonly = kind === "file" && !writable ? ["/workspace/.git"] : [];
   let overlay: { lower: string; dir: string; guest: string } | undefined;
@@ -80,6 +82,6 @@ export function guardGit(root: string, tool: string, home: HomePaths, writable: 
     guard.dir = dir;
     guard.watch.push(`${dir}/upper/`);
   }
-  guard.watch.push(`${guard.skipRoot ? "*" : "+"}${sinceSec} ${SCAN_BUDGET} ${root}`);
+  guard.watch.push(`${guard.skipRoot ? "?" : "+"}${sinceSec}\t${SCAN_BUDGET}\t${root}`);
   return { guard, overlay, readonly };
 }

@@ -4,7 +4,7 @@
 // which writes a marker), then through dist/silo host git runs nothing afterwards and the planted bits are
 // in quarantine; git itself still works inside, and its commits reach the host only after the sandbox.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok, py } from "../isolation/_helpers.ts";
@@ -201,7 +201,7 @@ print(json.dumps(out))`;
     expect(existsSync(marker)).toBe(false);
   }, T);
 
-  test("a .git symlink to a directory in the project: that directory is overlaid, the link itself cannot change unseen", async () => {
+  test("a .git symlink to a directory in the project: that directory is overlaid, a replaced link is put back", async () => {
     const control = repo();
     renameSync(join(control.project, ".git"), join(control.project, ".bare"));
     symlinkSync(".bare", join(control.project, ".git"));
@@ -225,9 +225,8 @@ os.remove(".git"); os.symlink("evil", ".git")
 print(json.dumps("planted"))`;
     await run(project, code);
     expect(existsSync(join(project, ".bare/commondir"))).toBe(false);
-    expect(existsSync(join(project, ".git"))).toBe(false); // the replaced link: quarantined
+    expect(readlinkSync(join(project, ".git"))).toBe(".bare"); // the replaced link: put back (app/protect.ts)
     expect(quarantined(home, before)).toEqual(expect.arrayContaining([".git", ".bare/commondir"]));
-    symlinkSync(".bare", join(project, ".git"));
     expect(gitOk(project, "log", "-1", "--format=%s").trim()).toBe("through the link");
     gitOk(project, "status");
     expect(existsSync(marker)).toBe(false);
