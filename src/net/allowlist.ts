@@ -43,6 +43,7 @@ export function validatePattern(pattern: string): string | null {
   if (/^[a-z][a-z0-9+.-]*:\/\//.test(p)) return `"${pattern}" is a URL: write only the host name`;
   if (isIpLiteral(p)) return null;
   if (cidrOf(p)) return null;
+  if (/^\[?[0-9a-f:.]+\]?\/\d+$/.test(p)) return `"${pattern}" is not an address range (a prefix of 0–32 bits for IPv4, 0–128 for IPv6)`;
   if (p.includes("/")) return `"${pattern}": paths are not part of a host pattern (an address range is written 10.0.0.0/8)`;
   if (/:\d+$/.test(p)) return `"${pattern}": ports are not part of a host pattern, write the host alone`;
   if (p.startsWith("*.")) {
