@@ -109,13 +109,13 @@ export function snapshotProtected(root: string, tool: string, paths: string[]): 
 
 /**
  * RUNDIR/watch for the native stage's waiter (silo-stage.c `changed`): it runs `silo __after` only when
- * a line says the project may have changed where it matters. "PATH": PATH exists now; "=SIG\tPATH":
- * lstat(PATH) is no longer SIG; "*N\tDIR\tSUFFIX": DIR no longer holds N names ending in SUFFIX.
+ * a line says the project may have changed where it matters. "PATH": PATH exists now;
+ * "=SIG\tPATH\tTARGET": lstat(PATH) is no longer SIG, or PATH no longer links to TARGET; "*N\tDIR\tSUFFIX": DIR no longer holds N names ending in SUFFIX.
  */
 export function watchLines(s: ProtectSnapshot): string[] {
   return [
     ...s.missing.map((p) => join(s.root, p)),
-    ...s.links.map((l) => `=${l.sig}\t${join(s.root, l.path)}`),
+    ...s.links.map((l) => `=${l.sig}\t${join(s.root, l.path)}\t${l.target}`),
     `*${s.workspaces.length}\t${s.root}\t${WORKSPACE_SUFFIX}`,
   ];
 }
@@ -128,7 +128,8 @@ export function watchLines(s: ProtectSnapshot): string[] {
 export async function settleProtected(home: HomePaths, s: ProtectSnapshot): Promise<string[]> {
   const changedLinks = s.links.filter((l) => {
     const st = lstatBig(join(s.root, l.path));
-    return !st || signature(st) !== l.sig;
+    // The target too: where ctime is coarse, a new link can get the old one's inode within a tick.
+    return !st || signature(st) !== l.sig || readLink(join(s.root, l.path)) !== l.target;
   });
   const appeared = s.missing.filter((p) => lstatSync(join(s.root, p), { throwIfNoEntry: false }) !== undefined);
   const workspaces = workspaceFiles(s.root).filter((n) => !s.workspaces.includes(n));
@@ -146,6 +147,14 @@ export function resolveLink(root: string, linkRel: string, target: string): stri
 
 /** `ino:ctime_ns`, as silo-stage.c prints it: a new or replaced name has a new inode or ctime. */
 export const signature = (st: BigIntStats) => `${st.ino}:${st.ctimeNs}`;
+
+function readLink(p: string): string | null {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return null;
+  }
+}
 
 function lstatBig(p: string): BigIntStats | null {
   return lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;

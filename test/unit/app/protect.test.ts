@@ -71,7 +71,7 @@ describe("snapshot before the run", () => {
     expect(snapshot.workspaces).toEqual(["x.code-workspace"]);
     const lines = watchLines(snapshot);
     expect(lines).toContain(join(root, ".husky"));
-    expect(lines).toContain(`=${snapshot.links[0]!.sig}\t${join(root, ".vscode")}`);
+    expect(lines).toContain(`=${snapshot.links[0]!.sig}\t${join(root, ".vscode")}\teditor/vscode`);
     expect(lines).toContain(`*1\t${root}\t.code-workspace`);
   });
   test("a link loop ends", () => {

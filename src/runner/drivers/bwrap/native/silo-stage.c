@@ -618,11 +618,11 @@ static int git_changed(int dir, int root, int in_git, time_t start, long *budget
 
 /*
  * One line of RUNDIR/watch (app/protect.ts watchLines): "PATH" changed when PATH exists now (a protected
- * path that did not); "=SIG\tPATH" when lstat(PATH) is no longer SIG, "ino:ctime_ns" (a protected
- * symlink); "*N\tDIR\tSUFFIX" when DIR no longer holds N names ending in SUFFIX (*.code-workspace);
- * "/DIR/" when DIR has an entry (the .git overlay's upper: app/git-guard.ts); "?START\tBUDGET\tROOT"
- * when git_changed finds a .git below ROOT (ROOT's own skipped: overlaid, or writable by trusted config),
- * "+START\tBUDGET\tROOT" the same with ROOT/.git.
+ * path that did not); "=SIG\tPATH[\tTARGET]" when lstat(PATH) is no longer SIG, "ino:ctime_ns", or it
+ * no longer links to TARGET (a protected symlink); "*N\tDIR\tSUFFIX" when DIR no longer holds N names
+ * ending in SUFFIX (*.code-workspace); "/DIR/" when DIR has an entry (the .git overlay's upper:
+ * app/git-guard.ts); "?START\tBUDGET\tROOT" when git_changed finds a .git below ROOT (ROOT's own
+ * skipped: overlaid, or writable by trusted config), "+START\tBUDGET\tROOT" the same with ROOT/.git.
  */
 static int changed(char *line) {
   struct stat st;
@@ -646,11 +646,17 @@ static int changed(char *line) {
   if (line[0] == '/' || !tab) return lstat(line, &st) == 0;
   *tab++ = 0;
   if (line[0] == '=') {
-    char sig[64];
+    char sig[64], target[4096], *want = strchr(tab, '\t');
+    if (want) *want++ = 0;
     if (lstat(tab, &st) != 0) return 1;
     snprintf(sig, sizeof sig, "%llu:%llu", (unsigned long long)st.st_ino,
              (unsigned long long)st.st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st.st_ctim.tv_nsec);
-    return strcmp(sig, line + 1) != 0;
+    if (strcmp(sig, line + 1) != 0) return 1;
+    /* The target too: where ctime is coarse, a new link can get the old one's inode within a tick. */
+    ssize_t n = want ? readlink(tab, target, sizeof target - 1) : 0;
+    if (n < 0) return 1;
+    target[n] = 0;
+    return want && strcmp(target, want) != 0;
   }
   char *suffix = strchr(tab, '\t');
   if (!suffix) return 1;
