@@ -25,7 +25,12 @@ for (const t of targets) {
   const result = await Bun.build({
     // The native sandbox stage rides along as an embedded file (Bun.embeddedFiles; bwrap/native.ts).
     entrypoints: ["src/main.ts", ...(stage ? [stage] : [])],
-    compile: { target: TARGETS[t], outfile },
+    // A compiled Bun binary reads bunfig.toml (preload = code run at start-up) and .env files from the
+    // working directory unless told not to: in a cloned project that is project code run on the host by
+    // `silo --version` or any shim (THREATS.md invariant 1). Every autoload is off, including those off by
+    // default today, so a Bun upgrade that changes a default changes nothing here.
+    // test/integration/security/host-exec.test.ts checks the built binary.
+    compile: { target: TARGETS[t], outfile, autoloadBunfig: false, autoloadDotenv: false, autoloadTsconfig: false, autoloadPackageJson: false },
     minify: true,
     // Measured (scripts/bench/startup.ts): one plain bundle starts in ~70 ms, because every lazily imported
     // module (c12, giget, consola, ...) is still parsed at start-up. Splitting keeps each lazy import in its

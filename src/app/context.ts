@@ -1,20 +1,25 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
-import { findProjectConfig, trustRecordPath } from "../config/locate.ts";
+import { readProject, readTrustedHash, sha256, type ProjectBytes } from "../config/locate.ts";
 import type { InstalledTool } from "../config/schema.ts";
 import type { ProjectConfig, ResolvedTool } from "../config/resolve.ts";
 import { VERSION } from "../version.ts";
 
-/** What `silo run` needs from configuration, resolved once and cached by the stat of every input file. */
+/** What `silo run` needs from configuration, resolved once and cached by the content of every input file. */
 export interface RunContext {
   project: Pick<ProjectConfig, "root" | "file" | "trust" | "ignored"> & {
     driver?: string;
-    /** Tools the project's silo.toml lists under [tools]; null when it lists none (every tool is welcome). */
+    /**
+     * Tools a trusted project file claims (`tools`); null when it claims none or is not trusted (every tool
+     * is welcome). Only this list may send a shim past its sandbox to a host command (THREATS.md inv. 1).
+     */
     claimed: string[] | null;
+    /** Claims of an untrusted file, kept only to say that they were ignored. */
+    claimedUntrusted?: string[] | null;
   };
   installed: InstalledTool | null;
   tool: ResolvedTool | null;
@@ -22,22 +27,24 @@ export interface RunContext {
 
 /**
  * The resolved-config cache: c12, defu, the TOML parser and schema checks cost tens of milliseconds of
- * start-up that every shim call would pay. Their result depends only on a few files, so it is keyed on
- * those files' (inode, size, mtime): any edit, trust or install invalidates it.
+ * start-up that every shim call would pay. Their result depends only on a few small files, so it is keyed
+ * on those files' contents (sha256): a stat signature (inode, size, mtime) can be matched by a swapped file
+ * of the same size written within one mtime tick, and hashing a few KB costs microseconds. The project
+ * file's hash is that of the one read whose bytes are parsed on a miss, so an entry can never hold a
+ * context built from other bytes than its key names.
  */
-function signature(home: HomePaths, projectFile: string | null, tool: string): string {
-  const files = [home.globalConfig, home.installed, projectFile, projectFile && trustRecordPath(home, projectFile)];
-  const parts: string[] = [VERSION, tool, projectFile ?? "", process.env.SILO_DRIVER ?? ""];
-  for (const f of files) {
-    if (!f) continue;
-    try {
-      const s = statSync(f);
-      parts.push(`${f}:${s.ino}:${s.size}:${s.mtimeMs}`);
-    } catch {
-      parts.push(`${f}:-`);
-    }
-  }
+function signature(home: HomePaths, project: ProjectBytes | null, trusted: string | null, tool: string): string {
+  const parts: string[] = [VERSION, tool, process.env.SILO_DRIVER ?? "", project?.file ?? "", project?.hash ?? "-", trusted ?? "-"];
+  for (const f of [home.globalConfig, home.installed]) parts.push(contentHash(f));
   return parts.join("|");
+}
+
+function contentHash(f: string): string {
+  try {
+    return sha256(readFileSync(f));
+  } catch {
+    return "-";
+  }
 }
 
 const memo = new Map<string, RunContext>();
@@ -53,9 +60,10 @@ export async function loadRunContext(home: HomePaths, cwd: string, toolName: str
 }
 
 async function loadRunContextUncached(home: HomePaths, cwd: string, toolName: string): Promise<RunContext> {
-  const projectFile = findProjectConfig(cwd);
-  const sig = signature(home, projectFile, toolName);
-  const key = Bun.hash(`${projectFile ?? cwd}\0${toolName}`).toString(16);
+  const project = readProject(cwd, home);
+  const trusted = project ? readTrustedHash(home, project.file) : null;
+  const sig = signature(home, project, trusted, toolName);
+  const key = Bun.hash(`${project?.file ?? cwd}\0${toolName}`).toString(16);
   const cacheFile = join(home.state, "resolved", `${key}.json`);
   if (existsSync(cacheFile)) {
     try {
@@ -63,7 +71,7 @@ async function loadRunContextUncached(home: HomePaths, cwd: string, toolName: st
       if (cached.sig === sig) {
         log.debug("config: resolved-config cache hit");
         // A cached context must still say which directory is the project when there is no silo.toml.
-        if (!projectFile) cached.ctx.project.root = cwd;
+        if (!project) cached.ctx.project.root = cwd;
         warnIgnored(cached.ctx);
         return cached.ctx;
       }
@@ -71,12 +79,18 @@ async function loadRunContextUncached(home: HomePaths, cwd: string, toolName: st
       /* a corrupt cache entry is rebuilt below */
     }
   }
-  const ctx = await resolveRunContext(home, cwd, toolName);
-  mkdirSync(join(home.state, "resolved"), { recursive: true });
-  writeFileAtomic(cacheFile, JSON.stringify({ sig, ctx }));
+  const ctx = await resolveRunContext(home, cwd, toolName, project);
+  // The global and installed files are re-read by the loader: store the result only if they did not change
+  // meanwhile (the project file and its trust went through as the bytes hashed above).
+  if (signature(home, project, readProjectTrust(home, project), toolName) === sig) {
+    mkdirSync(join(home.state, "resolved"), { recursive: true });
+    writeFileAtomic(cacheFile, JSON.stringify({ sig, ctx }));
+  }
   warnIgnored(ctx);
   return ctx;
 }
+
+const readProjectTrust = (home: HomePaths, p: ProjectBytes | null) => (p ? readTrustedHash(home, p.file) : null);
 
 function warnIgnored(ctx: RunContext) {
   const p = ctx.project;
@@ -85,10 +99,10 @@ function warnIgnored(ctx: RunContext) {
   log.warn(`${p.file} is ${what}; ignoring ${p.ignored.join(", ")}. Review it, then run \`silo trust\` to apply them.`);
 }
 
-async function resolveRunContext(home: HomePaths, cwd: string, toolName: string): Promise<RunContext> {
+async function resolveRunContext(home: HomePaths, cwd: string, toolName: string, read: ProjectBytes | null): Promise<RunContext> {
   const { loadProject, resolveTool } = await import("../config/resolve.ts");
   const { readInstalled } = await import("../config/installed.ts");
-  const project = await loadProject(cwd, home);
+  const project = await loadProject(cwd, home, read);
   const installed = (await readInstalled(home)).tools[toolName] ?? null;
   let def = installed?.definition;
   if (!def) {
@@ -105,7 +119,8 @@ async function resolveRunContext(home: HomePaths, cwd: string, toolName: string)
       trust: project.trust,
       ignored: project.ignored,
       driver: project.merged.driver,
-      claimed: project.project.tools ? Object.keys(project.project.tools) : null,
+      claimed: project.trust === "trusted" ? project.claims : null,
+      claimedUntrusted: project.trust === "trusted" ? null : project.claims,
     },
     installed,
     tool,

@@ -1,4 +1,4 @@
-import { realpathSync } from "node:fs";
+import { statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
@@ -11,7 +11,9 @@ import { readShimIndex } from "./shims.ts";
 
 /**
  * A shim was invoked (argv[0] is `npm`, ...). Run the owning tool in its sandbox, or, when the tool is not
- * installed or this project's silo.toml does not list it, fall through to the next `npm` on PATH (pyenv-style).
+ * installed or this project's trusted silo.toml does not claim it, fall through to the next `npm` on PATH
+ * (pyenv-style). Running a host binary instead of the sandbox is widening: an untrusted file's `tools` list
+ * never causes it (THREATS.md invariant 1), its shims all run sandboxed.
  */
 export async function dispatchShim(name: string, args: string[]): Promise<number> {
   const home = homePaths();
@@ -19,34 +21,45 @@ export async function dispatchShim(name: string, args: string[]): Promise<number
   const cwd = process.cwd();
   if (entry) {
     const ctx = await loadRunContext(home, cwd, entry.tool);
-    const claimed = ctx.project.claimed === null || ctx.project.claimed.includes(entry.tool);
+    const p = ctx.project;
+    const claimed = p.claimed === null || p.claimed.includes(entry.tool);
+    if (ctx.installed && p.claimedUntrusted && !p.claimedUntrusted.includes(entry.tool))
+      log.warn(`${p.file} is not trusted, so its \`tools\` list (without ${entry.tool}) cannot send \`${name}\` to a host command; running it in ${entry.tool}'s sandbox. Run \`silo trust\` to apply the list.`);
     if (ctx.installed && claimed) return runTool({ tool: entry.tool, shim: name, args, cwd });
-    log.debug(`shim ${name}: ${ctx.installed ? `${ctx.project.file} does not list ${entry.tool}` : `${entry.tool} is not installed`}; falling through`);
+    log.debug(`shim ${name}: ${ctx.installed ? `${p.file} does not list ${entry.tool}` : `${entry.tool} is not installed`}; falling through`);
   }
-  return fallThrough(name, args, home.bin);
+  return fallThrough(name, args);
 }
 
-/** Run the next `name` on PATH that is not silo's own shim, with stdio inherited. */
-export async function fallThrough(name: string, args: string[], shimDir: string): Promise<number> {
-  const real = (p: string) => {
-    try {
-      return realpathSync(p);
-    } catch {
-      return p;
-    }
-  };
-  const self = real(shimDir);
+/**
+ * Run the next `name` on PATH that is not silo itself, with stdio inherited. Every PATH entry whose `name`
+ * is this very binary (same device and inode: a shim symlink, a hard link, a copy of the shim dir under
+ * another path) is skipped, so a shim never execs itself, whatever PATH holds: with nothing else it
+ * fails with 127 instead of looping.
+ */
+export async function fallThrough(name: string, args: string[]): Promise<number> {
+  const self = identity(process.execPath);
   const next = (process.env.PATH ?? "")
     .split(delimiter)
-    .filter((d) => d && real(d) !== self)
+    .filter((d) => d)
     .map((d) => join(d, name))
-    .find(isExecutable);
+    .find((p) => isExecutable(p) && identity(p) !== self);
   if (!next)
-    throw new SiloError("E_TOOL_NOT_INSTALLED", `${name}: command not found`, `no silo tool provides it here, and there is none on PATH`, EXIT.NOT_FOUND);
+    throw new SiloError("E_TOOL_NOT_INSTALLED", `${name}: command not found`, `no silo tool provides it here, and PATH has no other \`${name}\` than silo's own shim`, EXIT.NOT_FOUND);
   log.debug(`shim ${name}: running ${next}`);
   const proc = Bun.spawn([next, ...args], { stdio: ["inherit", "inherit", "inherit"], argv0: name });
   const forward = (s: NodeJS.Signals) => () => proc.kill(s);
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, forward(s));
   await proc.exited;
   return exitCodeFor(proc.exitCode, proc.signalCode as string | null);
+}
+
+/** `dev:ino` of what `p` resolves to (symlinks followed), or null when it cannot be stat'ed. */
+function identity(p: string): string | null {
+  try {
+    const s = statSync(p);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return null;
+  }
 }

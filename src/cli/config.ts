@@ -43,19 +43,26 @@ const allow = defineCommand({
     const problem = validatePattern(args.host);
     if (problem) throw new SiloError("E_USAGE", problem);
     const { homePaths } = await import("../core/paths.ts");
-    const { findProjectConfig } = await import("../config/load.ts");
-    const { trustState, trust } = await import("../config/trust.ts");
+    const { findProjectConfig, sha256 } = await import("../config/locate.ts");
+    const { trustStateOf, trust } = await import("../config/trust.ts");
     const { setTomlValue } = await import("../config/edit.ts");
+    const { existsSync, readFileSync } = await import("node:fs");
     const home = homePaths();
-    const project = args.global ? null : findProjectConfig(process.cwd());
+    const project = args.global ? null : findProjectConfig(process.cwd(), home);
     const file = project ?? home.globalConfig;
-    const wasTrusted = project ? trustState(home, project) === "trusted" : true;
-    const { note } = await setTomlValue(file, ["overrides", args.tool, "network", "proxy"], "allow", (old) => [
-      ...new Set([...((old as string[] | undefined) ?? []), args.host]),
-    ]);
+    // One read: the trust check and the edit see the same bytes; the new trust is for what silo wrote.
+    const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+    const wasTrusted = project ? trustStateOf(home, project, sha256(text)) === "trusted" : true;
+    const { note, written } = await setTomlValue(
+      file,
+      ["overrides", args.tool, "network", "proxy"],
+      "allow",
+      (old) => [...new Set([...((old as string[] | undefined) ?? []), args.host])],
+      text,
+    );
     if (note) log.warn(note);
     // The user's own command changed the file: keep a trust they had given; never grant one they had not.
-    if (project && wasTrusted) trust(home, project);
+    if (project && wasTrusted) trust(home, project, sha256(written));
     log.success(`${args.tool} may now reach ${args.host} (${file})`);
     if (project && !wasTrusted) log.warn(`${project} is not trusted; run \`silo trust\` for the allowlist to apply`);
   },

@@ -19,13 +19,18 @@ export const trust = defineCommand({
   async run() {
     const file = await projectFile();
     const { homePaths } = await import("../core/paths.ts");
-    const { loadTomlData, validateOrThrow } = await import("../config/load.ts");
+    const { readProjectConfig } = await import("../config/locate.ts");
+    const { parseTomlBytes, validateOrThrow } = await import("../config/load.ts");
     const { siloConfigSchema } = await import("../config/schema.ts");
     const { stripWidening, trust: doTrust } = await import("../config/trust.ts");
-    const data = await loadTomlData(file);
-    validateOrThrow(file, data, siloConfigSchema);
+    const home = homePaths();
+    // One read: the bytes validated and summarised here are the bytes whose hash is trusted.
+    const read = readProjectConfig(file, home);
+    if (!read) throw new SiloError("E_CONFIG", `${file} cannot be trusted as it is (see the warning above)`);
+    const { data, text } = await parseTomlBytes(file, read.bytes);
+    validateOrThrow(file, data, siloConfigSchema, text);
     const { ignored } = stripWidening(data);
-    const hash = doTrust(homePaths(), file);
+    const hash = doTrust(home, file, read.hash);
     log.success(`trusted ${file} (sha256 ${hash.slice(0, 12)})${ignored.length ? `; now in effect: ${ignored.join(", ")}` : ""}`);
   },
 });

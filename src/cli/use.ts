@@ -16,12 +16,16 @@ async function target(global: boolean | undefined) {
 /** Pinning a version is not widening, but editing the file changes its hash: keep a trust the user had given. */
 async function edit(global: boolean | undefined, tool: string, value: string | undefined) {
   const { home, file, project } = await target(global);
-  const { trustState, trust } = await import("../config/trust.ts");
-  const was = project && trustState(home, file) === "trusted";
+  const { readFileSync } = await import("node:fs");
+  const { sha256 } = await import("../config/locate.ts");
+  const { trustStateOf, trust } = await import("../config/trust.ts");
+  // One read: the trust check, the edit and the new trust all concern these bytes and what silo wrote.
+  const text = readFileSync(file, "utf8");
+  const was = project && trustStateOf(home, file, sha256(text)) === "trusted";
   const { setTomlValue } = await import("../config/edit.ts");
-  const { note } = await setTomlValue(file, ["tools"], tool, () => value);
+  const { note, written } = await setTomlValue(file, ["tools"], tool, () => value, text);
   if (note) log.warn(note);
-  if (was) trust(home, file);
+  if (was) trust(home, file, sha256(written));
   return file;
 }
 

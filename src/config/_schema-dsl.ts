@@ -95,12 +95,19 @@ export function checkSchema(value: unknown, schema: Schema, path = ""): SchemaIs
           issues.push(...checkSchema(v, schema.of, join(path, k)));
         }
       break;
-    case "union":
-      if (!schema.of.some((s) => checkSchema(value, s, path).length === 0)) bad(schema.desc);
+    case "union": {
+      if (schema.of.some((s) => checkSchema(value, s, path).length === 0)) break;
+      // One alternative of the value's own shape (a table, a list): its problems say more than "expected ...".
+      const shaped = schema.of.filter((s) => kindOf(s) === typeOf(value));
+      if (shaped.length === 1) issues.push(...checkSchema(value, shaped[0]!, path));
+      else bad(schema.desc);
       break;
+    }
   }
   return issues;
 }
+
+const kindOf = (s: Schema) => (s.kind === "object" || s.kind === "record" ? "table" : s.kind);
 
 function preview(v: unknown): string {
   const s = JSON.stringify(v);

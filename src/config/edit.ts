@@ -6,9 +6,15 @@ import { writeFileAtomic } from "../core/fs.ts";
  * end when missing. The result is re-parsed and checked; if the text edit did not land (the file spells the
  * table in another form), the document is rewritten whole (comments lost, said in the returned note).
  */
-export async function setTomlValue(file: string, table: string[], key: string, update: (old: unknown) => unknown): Promise<{ note?: string }> {
+export async function setTomlValue(
+  file: string,
+  table: string[],
+  key: string,
+  update: (old: unknown) => unknown,
+  /** The file's text as the caller already read it (one read: its trust was judged on these bytes). */
+  text = existsSync(file) ? readFileSync(file, "utf8") : "",
+): Promise<{ note?: string; written: string }> {
   const { parse, stringify } = await import("smol-toml");
-  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
   const doc = parse(text) as Record<string, unknown>;
   let node: Record<string, unknown> = doc;
   for (const t of table) node = (node[t] ??= {}) as Record<string, unknown>;
@@ -34,13 +40,14 @@ export async function setTomlValue(file: string, table: string[], key: string, u
   try {
     if (JSON.stringify(parse(edited)) === JSON.stringify(doc)) {
       writeFileAtomic(file, edited);
-      return {};
+      return { written: edited };
     }
   } catch {
     /* fall through to a whole rewrite */
   }
-  writeFileAtomic(file, stringify(doc) + "\n");
-  return { note: `rewrote ${file} whole (its layout did not allow an in-place edit; comments were not kept)` };
+  const whole = stringify(doc) + "\n";
+  writeFileAtomic(file, whole);
+  return { written: whole, note: `rewrote ${file} whole (its layout did not allow an in-place edit; comments were not kept)` };
 }
 
 const tomlKey = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k));

@@ -34,6 +34,22 @@ export async function loadTomlData(file: string): Promise<Record<string, unknown
   }
 }
 
+/**
+ * Parse a project silo.toml from the bytes already read (locate.ts readProjectConfig), not from its path:
+ * trust compares the hash of these bytes, so these bytes and no others must be what applies. c12 only
+ * loads by path (a second read that a sandbox could race with a swap), and with every c12 source switched
+ * off it adds nothing over its TOML parser (confbox → smol-toml), so smol-toml parses them directly.
+ */
+export async function parseTomlBytes(file: string, bytes: Uint8Array): Promise<{ data: Record<string, unknown>; text: string }> {
+  const text = new TextDecoder().decode(bytes);
+  const { parse } = await import("smol-toml");
+  try {
+    return { data: parse(text) as Record<string, unknown>, text };
+  } catch (e) {
+    throw tomlError(file, e, text);
+  }
+}
+
 /** Parse TOML directly (silo's own files); syntax errors name file:line:col. */
 export async function parseTomlFile(file: string): Promise<Record<string, unknown>> {
   if (!existsSync(file)) return {};
@@ -46,13 +62,13 @@ export async function parseTomlFile(file: string): Promise<Record<string, unknow
   }
 }
 
-function tomlError(file: string, e: unknown): SiloError {
+function tomlError(file: string, e: unknown, text?: string): SiloError {
   // smol-toml's TomlError carries line/column; c12 (via confbox) may wrap or re-throw it.
   let err = e as { line?: number; column?: number; message?: string };
   if (err?.line === undefined) {
     try {
       const { parse } = require("smol-toml") as typeof import("smol-toml");
-      parse(readFileSync(file, "utf8"));
+      parse(text ?? readFileSync(file, "utf8"));
     } catch (inner) {
       err = inner as typeof err;
     }
@@ -63,10 +79,10 @@ function tomlError(file: string, e: unknown): SiloError {
 }
 
 /** Validate parsed data against a schema; every problem is listed with its file:line where it can be found. */
-export function validateOrThrow(file: string, data: unknown, schema: Schema): void {
+export function validateOrThrow(file: string, data: unknown, schema: Schema, text?: string): void {
   const issues = checkSchema(data, schema);
   if (issues.length === 0) return;
-  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  text ??= existsSync(file) ? readFileSync(file, "utf8") : "";
   const lines = issues.map((i) => `  ${locate(file, text, i.path)}: ${i.message}`);
   throw new SiloError("E_CONFIG", `invalid configuration in ${file}:\n${lines.join("\n")}`);
 }

@@ -1,19 +1,24 @@
 import { dirname, resolve } from "node:path";
 import type { HomePaths } from "../core/paths.ts";
 import { log } from "../core/log.ts";
-import { findProjectConfig, loadTomlData, validateOrThrow } from "./load.ts";
+import { loadTomlData, parseTomlBytes, validateOrThrow } from "./load.ts";
+import { readProject, type ProjectBytes } from "./locate.ts";
 import { flatten, mergeConfig } from "./merge.ts";
 import { siloConfigSchema, type PortForward, type SiloConfig, type ToolDef } from "./schema.ts";
-import { stripWidening, trustState, type TrustState } from "./trust.ts";
+import { stripWidening, trustStateOf, type TrustState } from "./trust.ts";
 
 export interface ProjectConfig {
   /** Directory holding the project's silo.toml, else the working directory. */
   root: string;
   /** The project silo.toml, or null when there is none. */
   file: string | null;
+  /** sha256 of the bytes that were parsed (what a trust record must hold), or null without a file. */
+  hash: string | null;
   trust: TrustState | "none";
   /** Widening settings of an untrusted file that were ignored (paths as written). */
   ignored: string[];
+  /** Tools the project file names under `tools` (table keys or list), trusted or not; null when it names none. */
+  claims: string[] | null;
   global: SiloConfig;
   /** The project file after untrusted widening settings were removed. */
   project: SiloConfig;
@@ -21,22 +26,46 @@ export interface ProjectConfig {
   merged: SiloConfig;
 }
 
-/** Load, validate and trust-filter the global and the project silo.toml for `cwd`. */
-export async function loadProject(cwd: string, home: HomePaths): Promise<ProjectConfig> {
-  const file = findProjectConfig(cwd);
+/**
+ * Load, validate and trust-filter the global and the project silo.toml for `cwd`. `read` is the project
+ * file as the caller already read it (one read: its hash decided trust, its bytes are parsed here);
+ * without it the file is found and read now.
+ */
+export async function loadProject(cwd: string, home: HomePaths, read: ProjectBytes | null | undefined = undefined): Promise<ProjectConfig> {
+  const found = read === undefined ? readProject(cwd, home) : read;
   const global = (await loadTomlData(home.globalConfig)) as SiloConfig;
   validateOrThrow(home.globalConfig, global, siloConfigSchema);
+  if (Array.isArray(global.tools)) delete global.tools; // a list claims nothing for all projects; no versions in it
   let project: SiloConfig = {};
   let trust: ProjectConfig["trust"] = "none";
   let ignored: string[] = [];
-  if (file) {
-    const raw = (await loadTomlData(file)) as SiloConfig;
-    validateOrThrow(file, raw, siloConfigSchema);
-    trust = trustState(home, file);
+  let claims: string[] | null = null;
+  if (found) {
+    const { data, text } = await parseTomlBytes(found.file, found.bytes);
+    validateOrThrow(found.file, data, siloConfigSchema, text);
+    const raw = data as SiloConfig;
+    // `tools = ["python", "node"]` claims tools without pinning versions; the table form does both.
+    const tools = raw.tools as unknown;
+    if (Array.isArray(tools)) {
+      claims = [...new Set(tools as string[])];
+      delete raw.tools;
+    } else if (tools) claims = Object.keys(tools);
+    trust = trustStateOf(home, found.file, found.hash);
     if (trust === "trusted") project = raw;
     else ({ config: project, ignored } = stripWidening(raw));
   }
-  return { root: file ? dirname(file) : resolve(cwd), file, trust, ignored, global, project, merged: mergeConfig(project, global) };
+  const file = found?.file ?? null;
+  return {
+    root: file ? dirname(file) : resolve(cwd),
+    file,
+    hash: found?.hash ?? null,
+    trust,
+    ignored,
+    claims,
+    global,
+    project,
+    merged: mergeConfig(project, global),
+  };
 }
 
 /** One warning for an untrusted project file whose widening settings were dropped. */

@@ -1,4 +1,4 @@
-import { arr, bool, num, obj, rec, str, type Schema } from "./_schema-dsl.ts";
+import { arr, bool, num, obj, rec, str, union, type Schema } from "./_schema-dsl.ts";
 import { checkExcludePattern } from "./exclude.ts";
 
 // --- names that become host path components ------------------------------------------------------
@@ -99,7 +99,13 @@ export interface ToolOverride {
 export interface SiloConfig {
   /** Sandbox driver: `auto`, `bwrap`, `qemu` or `apple` (global file; `--driver` and SILO_DRIVER win). */
   driver?: string;
-  /** Tools this project uses, with pinned versions (`silo use python@3.11-slim`). */
+  /**
+   * Tools this project uses: a table with pinned versions (`silo use python@3.11-slim`) or a list of names
+   * (`tools = ["python", "node"]`; loadProject turns it into claims without versions). The list is a claim:
+   * the shims of tools not in it run the next command on PATH. Only a trusted file's claims count (an
+   * untrusted file's would send shims to host binaries); its version pins apply either way (a tag of the
+   * image that trusted configuration names, still sandboxed).
+   */
   tools?: Record<string, string>;
   /** Host environment variables passed into every sandbox. Widening. */
   passEnv?: string[];
@@ -121,6 +127,11 @@ export interface SiloConfig {
   images?: { mirrors?: Record<string, string>; insecure?: string[] };
   /** Global file only: where the tool registry comes from (a giget source). */
   registry?: { source?: string };
+  /**
+   * Global file only: directories whose silo.toml counts although another user owns the directory or the
+   * file, or other users can write it (shared checkouts; git's safe.directory). Missing or empty: none.
+   */
+  safeDirectories?: string[];
 }
 
 const overrideSchema = obj({
@@ -136,7 +147,7 @@ const overrideSchema = obj({
 
 export const siloConfigSchema: Schema = obj({
   driver: str((d) => (["auto", "bwrap", "qemu", "apple"].includes(d) ? null : `unknown driver \`${d}\` (auto, bwrap, qemu, apple)`)),
-  tools: rec(str(versionIssue), toolNameIssue),
+  tools: union("a table of tool = version, or a list of tool names", rec(str(versionIssue), toolNameIssue), arr(str(toolNameIssue))),
   passEnv: arr(str()),
   passFiles: arr(str()),
   passSshAgent: bool(),
@@ -151,6 +162,7 @@ export const siloConfigSchema: Schema = obj({
   }),
   images: obj({ mirrors: rec(str()), insecure: arr(str()) }),
   registry: obj({ source: str() }),
+  safeDirectories: arr(str()),
 });
 
 /** Keys of a project silo.toml that widen access; ignored until the file is trusted. */
@@ -175,6 +187,7 @@ export const WIDENING_KEYS = [
   "images",
   "registry",
   "driver",
+  "safeDirectories",
 ] as const;
 
 // --- registry/<tool>.toml ------------------------------------------------------------------------

@@ -1,29 +1,29 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { HomePaths } from "../core/paths.ts";
-import { trustRecordPath } from "./locate.ts";
+import { readTrustedHash, sha256, trustRecordPath } from "./locate.ts";
 import { WIDENING_KEYS, type SiloConfig } from "./schema.ts";
-
-const sha256 = (s: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(s).digest("hex");
 
 export { trustRecordPath };
 
 export type TrustState = "trusted" | "untrusted" | "changed";
 
-/** `trusted` only when this exact content was trusted; `changed` when an older content was. */
-export function trustState(home: HomePaths, configFile: string): TrustState {
-  const rec = trustRecordPath(home, configFile);
-  if (!existsSync(rec)) return "untrusted";
-  try {
-    const { hash } = JSON.parse(readFileSync(rec, "utf8")) as { hash: string };
-    return hash === sha256(readFileSync(configFile)) ? "trusted" : "changed";
-  } catch {
-    return "untrusted";
-  }
+/**
+ * `trusted` only when the content whose sha256 is `hash` was trusted; `changed` when an older content was.
+ * Callers hash the very bytes they parse (locate.ts readProjectConfig): one read, never a second look.
+ */
+export function trustStateOf(home: HomePaths, configFile: string, hash: string): TrustState {
+  const trusted = readTrustedHash(home, configFile);
+  return trusted === null ? "untrusted" : trusted === hash ? "trusted" : "changed";
 }
 
-export function trust(home: HomePaths, configFile: string): string {
-  const hash = sha256(readFileSync(configFile));
+/** The trust state of the file as it is on disk now (tests, and callers that only report it). */
+export function trustState(home: HomePaths, configFile: string): TrustState {
+  return trustStateOf(home, configFile, sha256(readFileSync(configFile)));
+}
+
+/** Remember `hash` (of bytes the caller read and showed or wrote) as the trusted content of `configFile`. */
+export function trust(home: HomePaths, configFile: string, hash = sha256(readFileSync(configFile))): string {
   writeFileAtomic(trustRecordPath(home, configFile), JSON.stringify({ path: configFile, hash, at: new Date().toISOString() }));
   return hash;
 }
