@@ -192,6 +192,8 @@ describe("shims", () => {
     const hostBin = tmp();
     writeFileSync(join(hostBin, "npm"), '#!/bin/sh\necho "host npm $*"\nexit 7\n', { mode: 0o755 });
     const proj = makeProject('[tools]\npython = "3.11-slim"\n'); // claims python only
+    // Only a trusted file's claims may send a shim to a host command (test/integration/security/host-exec).
+    expect((await runSilo(["trust"], { home, cwd: proj })).exitCode).toBe(0);
     const r = await runSilo(["test", "--flag"], { home, cwd: proj, bin: join(home, "bin", "npm"), env: { PATH: `${join(home, "bin")}:${hostBin}:/usr/bin:/bin` } });
     expect(r.stdout).toBe("host npm test --flag\n");
     expect(r.exitCode).toBe(7);
