@@ -89,3 +89,16 @@ describe("one read", () => {
     expect(p.merged.tools).toEqual({ deno: "2" });
   });
 });
+
+describe("the tools schema", () => {
+  test("a list of names or a table of versions; a bad entry is named by its own rule, not by the union", async () => {
+    const { checkSchema } = await import("../../../src/config/_schema-dsl.ts");
+    const { siloConfigSchema } = await import("../../../src/config/schema.ts");
+    const issues = (v: unknown) => checkSchema({ tools: v }, siloConfigSchema).map((i) => i.message);
+    expect(issues(["python", "node"])).toEqual([]);
+    expect(issues({ python: "3.11-slim" })).toEqual([]);
+    expect(issues(["python", "../x"])).toEqual(["tools[1]: `../x` is not a valid tool name (a-z, 0-9, . _ -)"]);
+    expect(issues({ python: "../3" })[0]).toContain("tools.python: `../3` is not a valid version");
+    expect(issues(3)).toEqual(["tools: expected a table of tool = version, or a list of tool names, got number (3)"]);
+  });
+});
