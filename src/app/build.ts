@@ -17,7 +17,7 @@ import { homePaths, type HomePaths } from "../core/paths.ts";
 import { mountedLayers } from "../cache/inuse.ts";
 import { forgetProjectLayer, recordProjectLayer } from "../cache/layer-index.ts";
 import {
-  commitLayer, currentLayer, ensureProjectSiloDir, globalBase, makeBuildDir, projectBase, readMeta, removeLayer,
+  commitLayer, currentLayer, ensureProjectSiloDir, globalBase, isRecordedLayer, layerIdentity, makeBuildDir, projectBase, readMeta, removeLayer,
   type BuildStep, type LayerMeta, type Scope,
 } from "../cache/layers.ts";
 import { applyUpper, checkUpper, linkTree, stripMountPoints } from "../cache/overlay.ts";
@@ -179,7 +179,9 @@ async function runBuild(home: HomePaths, t: Target, opts: BuildOptions, plan: { 
   return withLock(
     join(t.base, ".lock"),
     async () => {
-      const from = plan.append ? currentLayer(t.base, t.scope) : null;
+      // A project layer this SILO_HOME did not build (it came with the repository) is not built upon.
+      const current = plan.append ? currentLayer(t.base, t.scope) : null;
+      const from = current && (t.scope === "global" || isRecordedLayer(home, current)) ? current : null;
       const fromMeta = from ? readMeta(from) : null;
       const dir = makeBuildDir(t.base);
       const acc = join(dir, "root");
@@ -213,7 +215,9 @@ async function runBuild(home: HomePaths, t: Target, opts: BuildOptions, plan: { 
           silo: VERSION,
         };
         const { gen, previous } = commitLayer(t.base, dir, meta);
-        if (t.scope === "project") recordProjectLayer(home, { base: t.base, tool: t.tool, project: dirname(dirname(t.base)), digest });
+        // Recorded with its root's identity: runs stack only project layers this SILO_HOME built (or trusted).
+        if (t.scope === "project")
+          recordProjectLayer(home, { base: t.base, tool: t.tool, project: dirname(dirname(t.base)), digest, gen, id: layerIdentity(join(t.base, gen, "root")) ?? undefined });
         if (previous && previous !== gen && !mountedLayers().has(join(t.base, previous, "root"))) removeTree(join(t.base, previous));
         log.success(`${t.tool}: ${t.scope} layer ${from ? "updated" : "built"} (${meta.steps.length} step${meta.steps.length === 1 ? "" : "s"} in its script)`);
         return 0;

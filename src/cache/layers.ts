@@ -9,8 +9,15 @@
  *
  * The image digest in the generation's name lets `silo run` spot a layer built on an older image with one
  * readlink, without reading build.json: stacking stays O(1) in the number and size of layers.
+ *
+ * A project's `.silo/` may come with the repository (THREATS.md invariant 3): a project layer is stacked
+ * only when this SILO_HOME built it or the user trusted it, i.e. SILO_HOME/state/project-layers.json records
+ * its scope, its generation and the identity (device, inode, ctime) of its `root/` as it was then. A copy
+ * under the same name, a replaced directory or a re-pointed `current` does not match. What that identity
+ * does not see is a file changed in place deep inside a recorded layer; the sandbox cannot do that (`.silo`
+ * is bound read-only), someone who can write the project directory outside any sandbox can.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { removeTree, writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
@@ -103,6 +110,31 @@ export function readMeta(ref: Pick<LayerRef, "base" | "gen">): LayerMeta | null 
 
 const warned = new Set<string>();
 
+/** Device, inode and ctime of a layer's `root/`: what a copy, a replacement or a chmod changes. */
+export function layerIdentity(root: string): string | null {
+  try {
+    const st = statSync(root, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Did this SILO_HOME build (or the user trust) the project layer `ref` as it is now? One read of the small
+ * index (src/cache/layer-index.ts writes it) and one stat, only for projects that have a layer.
+ */
+export function isRecordedLayer(home: HomePaths, ref: LayerRef): boolean {
+  let all: { base: string; gen?: string; id?: string }[];
+  try {
+    all = JSON.parse(readFileSync(join(home.state, "project-layers.json"), "utf8"));
+  } catch {
+    return false;
+  }
+  const rec = Array.isArray(all) ? all.find((r) => r.base === ref.base) : undefined;
+  return !!rec && rec.gen === ref.gen && rec.id !== undefined && rec.id === layerIdentity(ref.root);
+}
+
 /**
  * The build layers a run stacks on the image, lowest first: the global layer, then the project's. `root` is
  * the real path of the project root; `imageRootfs` the image's rootfs (SILO_HOME/rootfs/<manifest hex>),
@@ -116,6 +148,14 @@ export function buildLayersFor(home: HomePaths, tool: string, root: string, imag
   for (const [scope, base] of [["global", globalBase(home, tool)], ["project", projectBase(root, tool)]] as const) {
     const ref = currentLayer(base, scope);
     if (!ref) continue;
+    if (scope === "project" && !isRecordedLayer(home, ref)) {
+      if (!warned.has(base)) {
+        warned.add(base);
+        log.warn(`ignoring the build layer ${base}: this silo did not build it (did it come with the project?)`);
+        log.hint(`build it here with \`silo rebuild ${tool}\` or \`silo build ${tool} <command>\`, or review it and run \`silo trust\` to use it as it is`);
+      }
+      continue;
+    }
     if (hex12 && genDigest12(ref.gen) !== hex12 && !warned.has(base)) {
       warned.add(base);
       log.warn(`${tool}'s ${scope} build layer was built on an older image than the one ${tool} uses now (sha256:${hex12})`);

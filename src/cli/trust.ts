@@ -32,6 +32,11 @@ export const trust = defineCommand({
     const { ignored } = stripWidening(data);
     const hash = doTrust(home, file, read.hash);
     log.success(`trusted ${file} (sha256 ${hash.slice(0, 12)})${ignored.length ? `; now in effect: ${ignored.join(", ")}` : ""}`);
+    // Build layers in the project's .silo/ as they are now (one that came with the repository is ignored until then).
+    const { trustProjectLayers } = await import("../cache/layer-index.ts");
+    const { dirname } = await import("node:path");
+    const layers = trustProjectLayers(homePaths(), (await import("node:fs")).realpathSync(dirname(file)));
+    if (layers.length) log.success(`trusted the build layers of ${layers.join(", ")} in ${dirname(file)}/.silo`);
   },
 });
 

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { homePaths } from "../../../src/core/paths.ts";
 import { buildLayersFor, commitLayer, currentLayer, genName, makeBuildDir, oldGenerations, removeLayer, staleBuildDirs, type LayerMeta } from "../../../src/cache/layers.ts";
 import { parseSiloMounts } from "../../../src/cache/inuse.ts";
+import { trustProjectLayers } from "../../../src/cache/layer-index.ts";
 import { tmp } from "../../helpers/silo.ts";
 
 const HEX = "ab".repeat(32);
@@ -75,6 +76,8 @@ describe("layer store", () => {
     const project = tmp();
     commit(join(home.builds, "python"), "g", `sha256:${"cd".repeat(32)}`);
     commit(join(project, ".silo", "python"), "p");
+    mkdirSync(home.state, { recursive: true });
+    expect(trustProjectLayers(home, project)).toEqual(["python"]); // as a build (or `silo trust`) records it
     const rootfs = join(home.rootfs, HEX);
     const writes: string[] = [];
     setLogSink((s) => writes.push(s));
@@ -89,6 +92,30 @@ describe("layer store", () => {
     expect(writes.filter((w) => w.includes("older image"))).toHaveLength(1);
     expect(writes.join("")).toContain("silo rebuild python --global");
     expect(buildLayersFor(home, "node", project, rootfs)).toEqual([]);
+  });
+
+  test("a project layer this SILO_HOME did not record is not stacked: unrecorded, or copied under the recorded name", () => {
+    const home = homePaths(tmp());
+    const project = tmp();
+    const base = join(project, ".silo", "python");
+    commit(base, "p");
+    const rootfs = join(home.rootfs, HEX);
+    const writes: string[] = [];
+    setLogSink((s) => writes.push(s));
+    try {
+      expect(buildLayersFor(home, "python", project, rootfs)).toEqual([]);
+      expect(writes.join("")).toContain("this silo did not build it");
+      mkdirSync(home.state, { recursive: true });
+      trustProjectLayers(home, project);
+      expect(buildLayersFor(home, "python", project, rootfs)).toHaveLength(1);
+      // The same generation name, a different directory (a clone of the layer, or one put in its place).
+      const root = join(base, readlinkSync(join(base, "current")), "root");
+      Bun.spawnSync(["mv", root, `${root}.orig`]);
+      Bun.spawnSync(["cp", "-a", `${root}.orig`, root]);
+      expect(buildLayersFor(home, "python", project, rootfs)).toEqual([]);
+    } finally {
+      setLogSink(null);
+    }
   });
 });
 
