@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<number> {
   mark("main");
   const invoked = basename(process.argv0 || "silo");
   if (argv[0] === "__stage") return (await import("./runner/drivers/bwrap/stage.ts")).main(argv.slice(1));
-  if (argv[0] === "__after" || argv[0] === "__proxy" || argv[0] === "__register")
+  if (argv[0] === "__after" || argv[0] === "__proxy" || argv[0] === "__register" || argv[0] === "__quarantine")
     return (await import("./app/handoff.ts")).main(argv[0], argv.slice(1));
   // Past silo's own helpers (they run inside a command that checked already): SILO_HOME is the user's alone.
   ensureHome();

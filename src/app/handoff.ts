@@ -4,12 +4,15 @@
  *
  *   silo __register FILE           record the sandbox for `silo status` (once it has run 100 ms)
  *   silo __proxy FILE              the egress proxy, on the sandbox's first connection out, until SIGTERM
+ *   silo __quarantine FILE         (run by the stage's reaper) silo's process ended, killed, before `__after`
+ *                                  had settled the protected names and .git: settle them now
  *   silo __after FILE CODE SIGNAL  the sandbox ended without an exit code from bwrap, or a protected name
  *                                  may have changed (RUNDIR/watch), or the sandbox wrote to .git: report as
  *                                  `silo run` does, quarantine what the sandbox planted, apply its git
  *                                  writes (git-apply.ts), and exit with the code `silo run` would have
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { homePaths } from "../core/paths.ts";
 import { mark } from "../core/trace.ts";
 import type { HandoffFile } from "../runner/drivers/bwrap/handoff.ts";
@@ -24,17 +27,27 @@ export async function main(verb: string, args: string[]): Promise<number> {
     return 0;
   }
   if (verb === "__proxy") return proxy(file);
+  if (verb === "__quarantine") {
+    await settle(file, file.home, args[0]!);
+    return 0;
+  }
   // SILO_TRACE=1 shows that the waiter handed over (tests tell a quiet exit from a checked one by it).
   mark("__after");
   const code = Number(args[1]);
   const { interpret } = await import("../runner/drivers/bwrap/index.ts");
   const result = await interpret(file.interpret.spec, file.interpret, code >= 0 ? code : null, signalNameOf(Number(args[2])));
+  await settle(file, undefined, args[0]!);
+  return result.code;
+}
+
+/** Settle the protected names and .git, then say so (RUNDIR/settled): the stage's reaper runs `__quarantine` only without it. */
+async function settle(file: HandoffFile, home: string | undefined, path: string) {
   if (file.protect) {
     const { settleProtected } = await import("./protect.ts");
-    await settleProtected(homePaths(), file.protect.snapshot as import("./protect.ts").ProtectSnapshot);
+    await settleProtected(homePaths(home), file.protect.snapshot as import("./protect.ts").ProtectSnapshot);
   }
-  if (file.git) (await import("./git-apply.ts")).finishGit(file.git as GitGuard, homePaths());
-  return result.code;
+  if (file.git) (await import("./git-apply.ts")).finishGit(file.git as GitGuard, homePaths(home));
+  if (file.protect || file.git) writeFileSync(join(dirname(path), "settled"), "");
 }
 
 async function proxy(file: HandoffFile): Promise<number> {

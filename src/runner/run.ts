@@ -7,18 +7,18 @@ import { readdirSync, readFileSync } from "node:fs";
 
 export type ForwardedSignal = "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGQUIT";
 
-/** Signals a TTY delivers to the whole foreground process group (the sandbox gets them from the terminal). */
-const TERMINAL_SIGNALS: ForwardedSignal[] = ["SIGINT", "SIGQUIT"];
 const ALL: ForwardedSignal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 
 /**
- * Catch SIGINT/SIGTERM/SIGHUP/SIGQUIT while a sandbox runs and hand each to `deliver`. With a TTY the
- * command shares silo's foreground process group, so Ctrl-C and Ctrl-\ already reach it: silo only keeps
- * itself alive for those. Returns the function that removes the handlers.
+ * Catch SIGINT/SIGTERM/SIGHUP/SIGQUIT while a sandbox runs and hand each to `deliver`. The command runs in
+ * a session of its own, with or without a TTY, so nothing sent to silo's process group (Ctrl-C from
+ * silo's terminal among them) reaches it but through here. (With a TTY and the native stage the terminal
+ * is raw and Ctrl-C travels through the sandbox's own pseudo-terminal instead.) Returns the function that
+ * removes the handlers.
  */
-export function forwardSignals(deliver: (sig: ForwardedSignal) => void, opts: { tty: boolean }): () => void {
+export function forwardSignals(deliver: (sig: ForwardedSignal) => void): () => void {
   const handlers = ALL.map((sig) => {
-    const h = opts.tty && TERMINAL_SIGNALS.includes(sig) ? () => {} : () => deliver(sig);
+    const h = () => deliver(sig);
     process.on(sig, h);
     return [sig, h] as const;
   });

@@ -94,8 +94,8 @@ describe("buildBwrapArgs", () => {
     expect(a).not.toContain("--");
     expect(a).not.toContain("python3");
   });
-  test("with a TTY: no new session (seccomp keeps TIOCSTI out instead)", () => {
-    expect(buildBwrapArgs(spec({ tty: true }), plan())).not.toContain("--new-session");
+  test("with a TTY too: a session of its own (the native stage gives it a pseudo-terminal)", () => {
+    expect(buildBwrapArgs(spec({ tty: true }), plan())).toContain("--new-session");
   });
   test("with relays: the stage's network namespace is shared and the command waits on the block fd", () => {
     const r = buildBwrapArgs(spec({ network: { mode: "proxy", hostAccess: false, ports: [], proxySocket: "/s" } }), plan({ relays: true }));
@@ -156,7 +156,7 @@ describe("stage", () => {
     const rest = body.slice(fields.length);
     expect(rest.startsWith("5\0\x00\x01\x02\x00\x0a0\0")).toBe(true);
     const cmd = ["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"];
-    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd].map((f) => `${f}\0`).join(""));
+    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd, "0"].map((f) => `${f}\0`).join(""));
     const quiet = Buffer.from(buildStageMessage(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, [], [])).toString();
     expect(quiet).toContain("/h/run/1-abc/work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
   });

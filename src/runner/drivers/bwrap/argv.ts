@@ -63,9 +63,11 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
     if (plan.stage === "sh") a.push("--block-fd", String(FD.BLOCK));
   } else a.push("--unshare-net");
   a.push("--die-with-parent");
-  // A new session keeps the tool from reaching the caller's terminal (TIOCSTI); a TTY session needs the
-  // terminal as its controlling one, so there seccomp refuses TIOCSTI instead (it does in both cases).
-  if (!spec.tty) a.push("--new-session");
+  // A session of its own, always: kill(0, ...) inside then reaches no process of silo's, and the caller's
+  // terminal is not its controlling one (TIOCSTI, which seccomp refuses as well). With a TTY, the native
+  // stage gives it a pseudo-terminal of its own (native/silo-stage.c, "the terminal"); the /bin/sh stage
+  // cannot, and the command runs with the caller's terminal but without a controlling one.
+  a.push("--new-session");
   a.push("--cap-drop", "ALL");
   for (const c of KEPT_CAPS) a.push("--cap-add", c);
   a.push("--hostname", spec.hostname || spec.tool);
@@ -176,6 +178,7 @@ export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostT
   const parts: Uint8Array[] = [str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, ...git, relays.length, ...relays, fds.length])];
   for (const f of fds) parts.push(str([f.length]), f);
   parts.push(str([cmd.length, ...cmd]));
+  parts.push(str([spec.tty ? 1 : 0]));
   let length = 0;
   for (const p of parts) length += p.length;
   parts.unshift(enc.encode(`SILO-STAGE 1\n${length}\n`));

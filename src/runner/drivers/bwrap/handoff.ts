@@ -83,6 +83,10 @@ export async function handOff(h: HandOff): Promise<Error> {
     writeFileSync(join(plan.runDir, "handoff.json"), JSON.stringify(file), { mode: 0o600 });
     const watch = [...(h.hooks.protect?.watch ?? []), ...(h.hooks.git?.watch ?? [])];
     writeFileSync(join(plan.runDir, "watch"), watch.map((l) => `${l}\n`).join(""), { mode: 0o600 });
+    // For the stage's reaper: if silo's process ends, killed, before `silo __after` settled what the sandbox
+    // may have planted, the reaper runs this (native/silo-stage.c reap_quarantine).
+    if (watch.length)
+      writeFileSync(join(plan.runDir, "after"), [...spec.self, "__quarantine", join(plan.runDir, "handoff.json")].map((a) => `${a}\0`).join(""), { mode: 0o600 });
   } catch (e) {
     return e as Error;
   }

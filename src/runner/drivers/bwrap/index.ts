@@ -143,7 +143,9 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   } else {
     const argv = buildStageArgv(spec, plan, tools, relay?.pid);
     try {
-      launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds });
+      // With a TTY, out of silo's session as well: the terminal's Ctrl-C then reaches silo alone (which passes
+      // it to the command), not bwrap, which would die of it and take the sandbox down.
+      launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds, detached: spec.tty });
     } catch (e) {
       relay?.kill();
       await cleanup();
@@ -366,7 +368,7 @@ const driver: Driver = {
     // Catch signals from the start: one arriving while the sandbox is set up is delivered once it exists.
     let sandbox: SandboxProcess | null = null;
     const pending: NodeJS.Signals[] = [];
-    const stop = forwardSignals((sig) => (sandbox ? sandbox.kill(sig) : pending.push(sig)), { tty: spec.tty });
+    const stop = forwardSignals((sig) => (sandbox ? sandbox.kill(sig) : pending.push(sig)));
     try {
       sandbox = await spawnSandbox(spec, "inherit", hooks);
       for (const sig of pending) sandbox.kill(sig);

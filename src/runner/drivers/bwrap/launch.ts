@@ -16,12 +16,15 @@ export interface LaunchOptions {
   stdio: "inherit" | "pipe";
   /** fds 3, 4, ... in order. */
   fds: ExtraFd[];
+  /** In a session of its own (setsid). */
+  detached?: boolean;
 }
 
 export function launch(argv: string[], opts: LaunchOptions) {
   const io = opts.stdio === "pipe" ? "pipe" : "inherit";
   const proc = Bun.spawn(argv, {
     env: opts.env,
+    detached: opts.detached,
     stdio: [io, io, "inherit", ...opts.fds.map(() => "pipe")] as never,
   });
   const held: number[] = [];

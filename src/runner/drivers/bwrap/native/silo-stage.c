@@ -17,9 +17,9 @@
  *      1, a network namespace with loopback up;
  *   2. then it reads one message on fd 3 (EOF instead: silo gave up; exit 0). The message is
  *      "SILO-STAGE 1\n<length>\n" and <length> bytes of NUL-terminated fields:
- *        RUNDIR LOWERDIRS UPPER WORK FALLBACK GITLOWER GITDIR NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG...
+ *        RUNDIR LOWERDIRS UPPER WORK FALLBACK GITLOWER GITDIR NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG... TTY
  *      BYTES are raw (LEN of them, no terminator); the NFDS blobs become bwrap's fds 3, 4, ... (memfds);
- *      ARG... is the bwrap command line;
+ *      ARG... is the bwrap command line; TTY 1: the run has a terminal (see "the terminal", below);
  *   3. the overlay: LOWERDIRS (top first, ':'-joined) read-only under UPPER, mounted on RUNDIR/root;
  *      when FALLBACK is 1 and UPPER's filesystem cannot hold an overlay upper, a tmpfs upper instead;
  *      unless GITLOWER is empty, the project's .git (GITLOWER) under GITDIR/upper, on GITDIR/mnt (no
@@ -37,10 +37,13 @@
  *      starts bwrap as its child, reaps them all, and exits as bwrap does (its code, or its signal). It is
  *      outside the sandbox's pid namespace and filesystem view, and dies with silo (parent-death
  *      signal); bwrap dies with it;
- *   5. exec bwrap (in that child, with relays), with its JSON status on fd 8 (RUNDIR/status).
+ *   5. with TTY 1 and a terminal on one of fds 0-2, a pseudo-terminal (as with relays, this process stays
+ *      as bwrap's parent and relays the terminal);
+ *   6. exec bwrap (in that child, with relays or a terminal), with its JSON status on fd 8 (RUNDIR/status).
  *
  *   silo-stage --relays-only RELAY...   only the relays, here, until killed (the throughput benchmark).
  *   silo-stage --wait ...                what silo becomes once its sandbox runs (wait_mode, below).
+ *   silo-stage --ctty COMMAND...         inside the sandbox: take the terminal, exec COMMAND (ctty_mode).
  *
  * Failures: the reason goes to RUNDIR/err (stderr before the message names RUNDIR) and the exit code is
  * 125 (silo reports it). Nothing here is a sandbox by itself; bwrap is, inside what this sets up.
@@ -70,6 +73,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define EXIT_STAGE 125
@@ -80,7 +84,10 @@
 static const char *rundir = NULL;
 static pid_t silo_pid = 0;
 
+static void terminal_restore(void);
+
 static void fail(const char *fmt, ...) {
+  terminal_restore();
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -367,6 +374,219 @@ static void exit_like(int status) {
   _exit(EXIT_STAGE);
 }
 
+/* ---- the terminal: a pseudo-terminal of the sandbox's own (runs with a TTY) ---- */
+
+/*
+ * The sandbox always runs in a session of its own (bwrap --new-session), so neither kill(0, ...) nor its
+ * terminal reaches silo's processes. With a terminal it gets a pseudo-terminal instead of silo's: the slave
+ * stands in for exactly those of fds 0-2 that are terminals (the others pass through untouched), and this
+ * process, outside the sandbox's session, copies between the real terminal (raw while the sandbox runs)
+ * and the master, passes window-size changes on (SIGWINCH reaches it as a member of silo's process group),
+ * and makes Ctrl-Z stop silo with its job. The command takes the slave as its controlling terminal through
+ * this program (`--ctty`, exec'd from fd FD_SELF: the stage's own executable, which is nowhere in the
+ * sandbox's filesystem), so that Ctrl-C and job control work inside.
+ *
+ * Ctrl-Z: the command leads a session whose parent (bwrap's pid 1) is outside it, so the kernel discards the
+ * terminal's SIGTSTP for it (an orphaned process group). When the suspend character comes while the
+ * foreground job is the session leader's (no shell inside runs a job of its own), this process stops it
+ * (SIGSTOP), gives the terminal back, and stops silo's process group as the terminal would have; continued,
+ * it takes the terminal again and continues the job. A job of a shell inside gets its SIGTSTP and its own
+ * shell's job control.
+ */
+#define FD_SELF 9
+
+static struct {
+  int master;          /* -1: no terminal */
+  int slave;
+  int is_tty[3];       /* which of fds 0-2 the slave replaces */
+  int in, out, ctl;    /* read typed input from, write output to, termios and window size of: real fds */
+  int raw, hup;        /* the real terminal is raw; the master has hung up (no slave left) */
+  struct termios saved;
+  char pending[4096];  /* typed input not yet taken by the master */
+  size_t npending, off;
+} term = {.master = -1, .slave = -1, .in = -1, .out = -1, .ctl = -1};
+
+static void terminal_restore(void) {
+  if (term.raw && tcsetattr(term.ctl, TCSADRAIN, &term.saved) == 0) term.raw = 0;
+}
+
+static void terminal_raw(void) {
+  if (term.in < 0 || term.raw) return;
+  struct termios t = term.saved;
+  cfmakeraw(&t);
+  if (tcsetattr(term.ctl, TCSADRAIN, &t) == 0) term.raw = 1;
+}
+
+static void terminal_resize(void) {
+  struct winsize ws;
+  if (ioctl(term.ctl, TIOCGWINSZ, &ws) == 0) ioctl(term.master, TIOCSWINSZ, &ws);
+}
+
+/* A pseudo-terminal when one of fds 0-2 is a terminal: 1, else 0. The slave starts with the real one's settings. */
+static int terminal_open(void) {
+  int any = 0;
+  for (int fd = 0; fd < 3; fd++) any |= term.is_tty[fd] = isatty(fd);
+  if (!any) return 0;
+  term.ctl = term.is_tty[0] ? 0 : term.is_tty[1] ? 1 : 2;
+  term.in = term.is_tty[0] ? 0 : -1;
+  /* Output goes where the command's terminal output would have: stdout, else stderr, else (only stdin is a
+     terminal: the echo of what is typed) the terminal behind stdin. */
+  term.out = term.is_tty[1] ? 1 : term.is_tty[2] ? 2 : 0;
+  term.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (term.master < 0 || unlockpt(term.master) < 0) fail("cannot open a pseudo-terminal: %s", strerror(errno));
+  term.slave = ioctl(term.master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (term.slave < 0) fail("cannot open the pseudo-terminal's slave: %s", strerror(errno));
+  if (tcgetattr(term.ctl, &term.saved) == 0) tcsetattr(term.slave, TCSANOW, &term.saved);
+  else term.in = -1; /* not a terminal after all: nothing to make raw */
+  terminal_resize();
+  fcntl(term.master, F_SETFL, O_NONBLOCK);
+  terminal_raw();
+  return 1;
+}
+
+/* In bwrap's child: the slave on the descriptors that were terminals; the command line through `--ctty`. */
+static char **terminal_child(char **cmd) {
+  for (int fd = 0; fd < 3; fd++)
+    if (term.is_tty[fd] && dup2(term.slave, fd) < 0) fail("dup2: %s", strerror(errno));
+  close(term.slave);
+  close(term.master);
+  int self = open("/proc/self/exe", O_RDONLY);
+  if (self < 0 || (self != FD_SELF && dup2(self, FD_SELF) < 0)) fail("cannot open the stage's executable: %s", strerror(errno));
+  if (self != FD_SELF) close(self);
+  int n = 0, dd = -1;
+  while (cmd[n]) {
+    if (dd < 0 && strcmp(cmd[n], "--") == 0) dd = n;
+    n++;
+  }
+  if (dd < 0) fail("bad bwrap command line");
+  char **out = calloc((size_t)n + 3, sizeof *out);
+  if (!out) fail("out of memory");
+  static char self_path[32], flag[] = "--ctty";
+  snprintf(self_path, sizeof self_path, "/proc/self/fd/%d", FD_SELF);
+  int k = 0;
+  for (int i = 0; i <= dd; i++) out[k++] = cmd[i];
+  out[k++] = self_path;
+  out[k++] = flag;
+  for (int i = dd + 1; i < n; i++) out[k++] = cmd[i];
+  return out;
+}
+
+/*
+ * silo-stage --ctty COMMAND...: inside the sandbox, lead a session of its own (bwrap's --new-session made
+ * one for its pid 1, this process in it) with the terminal as its controlling one, then run COMMAND.
+ */
+static void ctty_mode(char **cmd) {
+  setsid();
+  for (int fd = 0; fd < 3; fd++)
+    if (isatty(fd)) {
+      ioctl(fd, TIOCSCTTY, 0);
+      break;
+    }
+  close(FD_SELF);
+  execvp(cmd[0], cmd);
+  int e = errno;
+  dprintf(2, "silo: execvp %s: %s\n", cmd[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+/* Ctrl-Z for the whole job: see above. Returns once silo is continued (or at once, if nothing stops). */
+static void terminal_suspend(void) {
+  pid_t fg = tcgetpgrp(term.master), leader = tcgetsid(term.master);
+  if (fg <= 0 || fg != leader) return;
+  kill(-fg, SIGSTOP);
+  terminal_restore();
+  kill(0, SIGTSTP); /* silo's process group, this process with it, as the terminal would have */
+  terminal_raw();   /* continued in the background, this stops the group again (SIGTTOU) until fg */
+  terminal_resize();
+  kill(-fg, SIGCONT);
+}
+
+/* Typed input to the master, up to and including a suspend character (then the job stops). */
+static void terminal_flush_input(void) {
+  while (term.off < term.npending) {
+    size_t end = term.npending;
+    int suspend = 0;
+    struct termios t;
+    if (tcgetattr(term.master, &t) == 0 && (t.c_lflag & ISIG) && t.c_cc[VSUSP] != _POSIX_VDISABLE) {
+      char *z = memchr(term.pending + term.off, t.c_cc[VSUSP], end - term.off);
+      if (z) end = (size_t)(z - term.pending) + 1, suspend = 1;
+    }
+    ssize_t w = write(term.master, term.pending + term.off, end - term.off);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (w <= 0) break; /* the slave is gone */
+    term.off += (size_t)w;
+    if (suspend && term.off == end) terminal_suspend();
+  }
+  term.npending = term.off = 0;
+}
+
+/* Copy what the sandbox wrote; 0 once there is nothing more for now. */
+static int terminal_copy_output(void) {
+  char buf[65536];
+  ssize_t r = read(term.master, buf, sizeof buf);
+  if (r > 0) {
+    if (term.out >= 0 && write_all(term.out, buf, (size_t)r) < 0) term.out = -1;
+    return 1;
+  }
+  if (r == 0 || (errno != EAGAIN && errno != EINTR)) term.hup = 1; /* EIO: every slave is closed */
+  return 0;
+}
+
+/* The terminal's entries for poll(2), at most 2. */
+static int terminal_pollfds(struct pollfd *p) {
+  int k = 0;
+  if (term.master < 0 || term.hup) return 0;
+  p[k++] = (struct pollfd){.fd = term.master, .events = POLLIN | (term.npending ? POLLOUT : 0)};
+  if (term.in >= 0 && !term.npending) p[k++] = (struct pollfd){.fd = term.in, .events = POLLIN};
+  return k;
+}
+
+static void terminal_serve(const struct pollfd *p, int n) {
+  for (int k = 0; k < n; k++) {
+    if (!p[k].revents) continue;
+    if (p[k].fd == term.master) {
+      if (p[k].revents & (POLLIN | POLLHUP | POLLERR)) terminal_copy_output();
+      if (p[k].revents & POLLOUT) terminal_flush_input();
+    } else {
+      ssize_t r = read(term.in, term.pending, sizeof term.pending);
+      if (r > 0) {
+        term.npending = (size_t)r;
+        term.off = 0;
+        terminal_flush_input();
+      } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        term.in = -1; /* the real terminal is gone */
+      }
+    }
+  }
+}
+
+static volatile sig_atomic_t winched;
+
+static void on_winch(int sig) {
+  (void)sig;
+  winched = 1;
+  int saved = errno;
+  if (write(sigchld_pipe[1], "w", 1) < 0) { /* a wake-up is pending anyway */ }
+  errno = saved;
+}
+
+/* The relay process's signals with a terminal: it ends as bwrap ends, never of a termination signal. */
+static void terminal_signals(void) {
+  signal(SIGTERM, SIG_IGN);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_winch;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGWINCH, &sa, NULL);
+}
+
+/* bwrap ended: what the sandbox wrote last, then the terminal as it was. */
+static void terminal_end(void) {
+  if (term.master < 0) return;
+  while (!term.hup && terminal_copy_output()) {}
+  terminal_restore();
+}
+
 /*
  * The relay process: bwrap's parent. It accepts on every relay (a child per connection), reaps its
  * children, and ends as bwrap ends. It ignores the terminal's signals (a Ctrl-C in `silo shell` is the
@@ -383,7 +603,8 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
   sa.sa_handler = on_sigchld;
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
-  struct pollfd p[MAX_RELAYS + 1];
+  if (term.master >= 0) terminal_signals();
+  struct pollfd p[MAX_RELAYS + 3];
   for (int k = 0; k < n; k++) p[k] = (struct pollfd){.fd = relays[k].fd, .events = POLLIN};
   p[n] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
   pid_t self = getpid();
@@ -392,8 +613,13 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
     int status;
     pid_t dead;
     while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
-      if (dead == bwrap) exit_like(status);
-    if (poll(p, (nfds_t)n + 1, -1) < 0) {
+      if (dead == bwrap) {
+        terminal_end();
+        exit_like(status);
+      }
+    if (winched) winched = 0, terminal_resize();
+    int nt = terminal_pollfds(&p[n + 1]);
+    if (poll(p, (nfds_t)(n + 1 + nt), -1) < 0) {
       if (errno == EINTR) continue;
       fail("poll: %s", strerror(errno));
     }
@@ -401,6 +627,7 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
       char buf[64];
       while (read(sigchld_pipe[0], buf, sizeof buf) > 0) {}
     }
+    terminal_serve(&p[n + 1], nt);
     for (int k = 0; k < n; k++) {
       if (!(p[k].revents & POLLIN)) continue;
       int c = accept4(relays[k].fd, NULL, NULL, SOCK_CLOEXEC);
@@ -410,6 +637,7 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(0);
         signal(SIGCHLD, SIG_DFL);
         for (int j = 0; j < n; j++) close(relays[j].fd);
+        if (term.master >= 0) close(term.master);
         serve_connection(&relays[k], c);
         _exit(0);
       }
@@ -479,6 +707,40 @@ static void remove_tree(const char *path) {
 
 #define MAX_REAP 64
 
+static int any_changed(const char *file);
+
+/*
+ * The quarantine outlives silo: when silo's process ended before `silo __after` settled the protected names
+ * (silo or its waiter was killed), DIR/settled is missing, a line of DIR/watch says a name changed, and
+ * DIR/after (NUL-separated: silo's command line for it, written at the handover) runs now. This process
+ * cannot be signalled by the sandbox (another session, outside its pid namespace).
+ */
+static void reap_quarantine(const char *dir) {
+  char watch[4096], after[4096], settled[4096];
+  snprintf(watch, sizeof watch, "%s/watch", dir);
+  snprintf(after, sizeof after, "%s/after", dir);
+  snprintf(settled, sizeof settled, "%s/settled", dir);
+  if (access(settled, F_OK) == 0 || !any_changed(watch)) return;
+  int fd = open(after, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  static char buf[16384];
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r <= 0) return;
+  buf[r] = 0;
+  char *argv[32];
+  int n = 0;
+  for (char *p = buf; p < buf + r && n < 31; p += strlen(p) + 1) argv[n++] = p;
+  argv[n] = NULL;
+  pid_t c = fork();
+  if (c == 0) {
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  if (c > 0)
+    while (waitpid(c, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 /*
  * Never returns. See step 0 at the top. The directories go when silo's process ends, whatever program it
  * runs by then (silo hands a run over to its waiter with an execve, which closes silo's end of fd 4):
@@ -490,7 +752,9 @@ static void reap_loop(int fd, pid_t silo) {
   signal(SIGHUP, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGTSTP, SIG_IGN); /* a Ctrl-Z stops silo's process group (the terminal relay): not this one */
   int pidfd = (int)syscall(SYS_pidfd_open, silo, 0);
+  int stagefd = (int)syscall(SYS_pidfd_open, getppid(), 0); /* the stage, and the sandbox under it */
   static char *dirs[MAX_REAP];
   int ndirs = 0;
   static char buf[65536];
@@ -520,10 +784,13 @@ static void reap_loop(int fd, pid_t silo) {
     if (have == sizeof buf - 1) have = 0; /* a line that long is not ours */
   }
   close(fd);
-  if (pidfd >= 0) {
-    struct pollfd p = {.fd = pidfd, .events = POLLIN};
-    while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
+  for (int k = 0; k < 2; k++) {
+    struct pollfd p = {.fd = k ? stagefd : pidfd, .events = POLLIN};
+    if (p.fd >= 0)
+      while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
   }
+  for (int k = 0; k < ndirs; k++)
+    if (dirs[k]) reap_quarantine(dirs[k]);
   for (int k = 0; k < ndirs; k++)
     if (dirs[k]) remove_tree(dirs[k]);
   _exit(0);
@@ -716,8 +983,8 @@ static pid_t spawn_silo(char **silo, int nsilo, const char *verb, const char *fi
  *
  * What silo runs in its own process (execve) once its sandbox is under way, so that neither its exit
  * nor its teardown is on the path of the command's exit code. It waits for STAGE (its child), passes
- * SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the command as silo does (with TTY 1 the terminal delivers Ctrl-C
- * and Ctrl-\ itself), starts `SILO __proxy RUNDIR/handoff.json` on the first SIGURG when PROXY is 1, and
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT on to the command as silo does (the sandbox's own session has no part in
+ * silo's terminal: with TTY 1 the stage relays Ctrl-C through the sandbox's pseudo-terminal), starts `SILO __proxy RUNDIR/handoff.json` on the first SIGURG when PROXY is 1, and
  * `SILO __register ...` once the sandbox has run 100 ms. Then bwrap's status gives the
  * exit code; when it does not (the sandbox failed), or a line of RUNDIR/watch says a protected name may
  * have changed, `SILO __after RUNDIR/handoff.json CODE SIGNAL` takes over to report and clean up.
@@ -729,7 +996,7 @@ static void wait_mode(int argc, char **argv) {
   }
   pid_t stage = (pid_t)atol(argv[2]);
   rundir = argv[3];
-  int tty = strcmp(argv[4], "1") == 0, proxy = strcmp(argv[5], "1") == 0, register_pending = 1;
+  int proxy = strcmp(argv[5], "1") == 0, register_pending = 1; /* TTY (argv[4]): no longer needed here */
   char **silo = &argv[7];
   int nsilo = argc - 7;
   char handoff[4096], watch[4096], status_path[4096];
@@ -774,7 +1041,7 @@ static void wait_mode(int argc, char **argv) {
       pending_signals[sig] = 0;
       if (sig == SIGURG) {
         if (proxy && !proxy_pid) proxy_pid = spawn_silo(silo, nsilo, "__proxy", handoff);
-      } else if (!(tty && (sig == SIGINT || sig == SIGQUIT))) {
+      } else {
         signal_sandbox(stage, sig);
       }
     }
@@ -866,6 +1133,7 @@ int main(int argc, char **argv) {
     serve_relays(relays, n, -1);
   }
   if (argc >= 2 && strcmp(argv[1], "--wait") == 0) wait_mode(argc, argv);
+  if (argc >= 3 && strcmp(argv[1], "--ctty") == 0) ctty_mode(argv + 2);
   if (argc != 4 || strcmp(argv[1], "--control") != 0) {
     dprintf(2, "usage: silo-stage --control PARENT NET   (fd 3: control, fd 4: reaper)\n");
     return EXIT_STAGE;
@@ -939,6 +1207,7 @@ int main(int argc, char **argv) {
   char **cmd = calloc((size_t)cargc + 1, sizeof *cmd);
   if (!cmd) fail("out of memory");
   for (int k = 0; k < cargc; k++) cmd[k] = (char *)next_str(&rd);
+  int tty = rd.p < rd.end && strcmp(next_str(&rd), "1") == 0;
   if (early[0]) fail("%s", early);
   if (nrelays > 0 && !net) fail("relays need a network namespace");
 
@@ -966,23 +1235,25 @@ int main(int argc, char **argv) {
   }
   place_fds(blobs, lens, nfds);
 
-  /* 4. The relays, then bwrap. */
+  /* 4. The relays and the terminal, then bwrap. */
+  static struct relay relays[MAX_RELAYS];
   if (net) {
     loopback_up();
-    static struct relay relays[MAX_RELAYS];
     for (int k = 0; k < nrelays; k++) open_relay(relay_specs[k], &relays[k]);
-    if (nrelays > 0) {
-      /* This process stays, as the relays and bwrap's parent; bwrap starts in a child. */
-      pid_t child = fork();
-      if (child < 0) fail("fork: %s", strerror(errno));
-      if (child == 0) exec_bwrap(cmd);
-      for (int k = 3; k < 1024; k++) {
-        int keep = 0;
-        for (int j = 0; j < nrelays; j++) keep |= relays[j].fd == k;
-        if (!keep) close(k); /* bwrap's descriptors are its own now */
-      }
-      serve_relays(relays, nrelays, child);
+  }
+  int pty = tty && terminal_open();
+  if (nrelays > 0 || pty) {
+    /* This process stays, as the relays' server, the terminal's relay and bwrap's parent; bwrap starts in a child. */
+    pid_t child = fork();
+    if (child < 0) fail("fork: %s", strerror(errno));
+    if (child == 0) exec_bwrap(pty ? terminal_child(cmd) : cmd);
+    if (pty) close(term.slave);
+    for (int k = 3; k < 1024; k++) {
+      int keep = k == term.master;
+      for (int j = 0; j < nrelays; j++) keep |= relays[j].fd == k;
+      if (!keep) close(k); /* bwrap's descriptors are its own now */
     }
+    serve_relays(relays, nrelays, child);
   }
   exec_bwrap(cmd);
   return EXIT_STAGE;
