@@ -44,7 +44,10 @@ if shell == 0:
         for fd in (report_r, report_w, order_r, order_w, slave):
             os.close(fd)
         os.execvp(cmd[0], cmd)
-    os.setpgid(job, job)
+    try:
+        os.setpgid(job, job)  # as shells do, in both processes: whichever comes first
+    except PermissionError:
+        pass  # the job has exec'd already (after its own setpgid)
     os.write(report_w, f"P{job}\n".encode())
     while True:
         _, status = os.waitpid(job, os.WUNTRACED)
