@@ -38,7 +38,7 @@ for (const t of targets) {
     splitting: true,
     bytecode: true,
     format: "esm",
-    define: { SILO_VERSION: JSON.stringify(pkg.version) },
+    define: { SILO_VERSION: JSON.stringify(pkg.version), SILO_BUILD: JSON.stringify(buildId()) },
   });
   if (!result.success) {
     for (const l of result.logs) console.error(l);
@@ -68,4 +68,13 @@ function buildNativeStage(t: Target): string | null {
     process.exit(1);
   }
   return out;
+}
+
+/** The commit (with `-dirty` when the tree has changes) and the build time: one id per build. */
+function buildId(): string {
+  const git = (args: string[]) => Bun.spawnSync(["git", ...args], { stderr: "ignore" });
+  const head = git(["rev-parse", "--short=12", "HEAD"]);
+  const commit = head.exitCode === 0 ? head.stdout.toString().trim() : "unknown";
+  const dirty = git(["status", "--porcelain", "--untracked-files=no"]).stdout.toString().trim() ? "-dirty" : "";
+  return `${commit}${dirty}-${Date.now().toString(36)}`;
 }

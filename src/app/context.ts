@@ -7,7 +7,7 @@ import type { HomePaths } from "../core/paths.ts";
 import { readProject, readTrustedHash, sha256, type ProjectBytes } from "../config/locate.ts";
 import type { InstalledTool } from "../config/schema.ts";
 import type { ProjectConfig, ResolvedTool } from "../config/resolve.ts";
-import { VERSION } from "../version.ts";
+import { BUILD } from "../version.ts";
 
 /** What `silo run` needs from configuration, resolved once and cached by the content of every input file. */
 export interface RunContext {
@@ -34,7 +34,7 @@ export interface RunContext {
  * context built from other bytes than its key names.
  */
 function signature(home: HomePaths, project: ProjectBytes | null, trusted: string | null, tool: string): string {
-  const parts: string[] = [VERSION, tool, process.env.SILO_DRIVER ?? "", project?.file ?? "", project?.hash ?? "-", trusted ?? "-"];
+  const parts: string[] = [BUILD, tool, process.env.SILO_DRIVER ?? "", project?.file ?? "", project?.hash ?? "-", trusted ?? "-"];
   for (const f of [home.globalConfig, home.installed]) parts.push(contentHash(f));
   return parts.join("|");
 }
