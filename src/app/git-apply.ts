@@ -24,13 +24,20 @@ import { quarantine, type QuarantineItem } from "./quarantine.ts";
 export function finishGit(g: GitGuard, home: HomePaths): void {
   const t0 = performance.now();
   const items: QuarantineItem[] = [];
-  if (g.dir) applyUpper(g, items);
+  try {
+    if (g.dir) applyUpper(g, items);
+  } catch (e) {
+    // Nothing more is applied (the upper goes with the run directory); the scan below still runs.
+    log.warn(`silo could not apply what ${g.tool} wrote to .git: ${(e as Error).message}; those writes are dropped`);
+  }
   const t1 = performance.now();
   const scan = scanGit(g.root, g.skipRoot, g.sinceSec * 1000, SCAN_BUDGET);
   log.debug(`git: upper applied in ${(t1 - t0).toFixed(1)} ms, tree scanned for .git in ${(performance.now() - t1).toFixed(1)} ms`);
   items.push(...scan.items);
   if (!scan.complete)
     log.warn(`the project has more than ${SCAN_BUDGET} files: silo did not look for a .git that ${g.tool} may have planted past them; check with \`find . -name .git\``);
+  if (scan.unreadable.length)
+    log.warn(`silo could not look for a planted .git inside ${scan.unreadable.slice(0, 3).join(", ")}${scan.unreadable.length > 3 ? ", ..." : ""} (unreadable); check before using git there`);
   if (items.length) quarantine(home, { root: g.root, tool: g.tool }, items);
 }
 
@@ -188,61 +195,56 @@ function isOpaque(path: string): boolean {
 
 /**
  * Every `.git` below `root` (and `root/.git` unless `skipRoot`) that the run made or changed: names only,
- * without following symlinks or walking into a `.git`, at most `budget` entries. A new one (born at
- * `sinceMs` or later; a file or symlink: changed) goes whole; in an older directory, each changed entry
- * outside the safe set (objects/ not walked). Returns what to quarantine and whether the walk finished.
+ * without following symlinks or walking into a `.git`, at most `budget` entries (iteratively: no depth
+ * limit). A new one (born at `sinceMs` or later; a file or symlink: changed) goes whole; in an older
+ * directory, each changed entry outside the safe set (objects/ not walked). Returns what to quarantine,
+ * whether the walk finished, and the directories it could not read.
  */
-export function scanGit(root: string, skipRoot: boolean, sinceMs: number, budget: number): { items: QuarantineItem[]; complete: boolean } {
+export function scanGit(root: string, skipRoot: boolean, sinceMs: number, budget: number): { items: QuarantineItem[]; complete: boolean; unreadable: string[] } {
   const items: QuarantineItem[] = [];
+  const unreadable: string[] = [];
   let left = budget;
   const q = (rel: string, reason: string) => items.push({ base: root, from: rel, path: rel, reason });
-  const inner = (git: string, rel: string) => {
-    let ents;
-    try {
-      ents = readdirSync(join(root, git, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of ents) {
-      if (--left < 0) return;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
-        if (r !== "objects") inner(git, r);
-        continue;
-      }
-      let st: Stats;
-      try {
-        st = lstatSync(join(root, git, r));
-      } catch {
-        continue;
-      }
-      if (st.ctimeMs >= sinceMs && (!st.isFile() || checkGitFile(r, join(root, git, r)) !== null)) q(`${git}/${r}`, "a file in a .git directory the sandbox changed, which the host's git may run or read as configuration");
-    }
-  };
-  const walk = (rel: string) => {
+  // [directory relative to root, the .git it is in (or null), its path inside that .git]
+  const stack: [string, string | null, string][] = [["", null, ""]];
+  while (stack.length > 0 && left >= 0) {
+    const [rel, git, inner] = stack.pop()!;
     let ents;
     try {
       ents = readdirSync(rel ? join(root, rel) : root, { withFileTypes: true });
-    } catch {
-      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(rel);
+      continue;
     }
     for (const e of ents) {
-      if (--left < 0) return;
+      if (--left < 0) break;
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.name === ".git") {
-        if (!rel && skipRoot) continue;
-        let st: Stats;
-        try {
-          st = lstatSync(join(root, r));
-        } catch {
+      if (git !== null) {
+        const ir = inner ? `${inner}/${e.name}` : e.name;
+        if (e.isDirectory()) {
+          if (ir !== "objects") stack.push([r, git, ir]);
           continue;
         }
+        const st = lstatOrNull(join(root, r));
+        if (st && st.ctimeMs >= sinceMs && (!st.isFile() || checkGitFile(ir, join(root, r)) !== null))
+          q(r, "a file in a .git directory the sandbox changed, which the host's git may run or read as configuration");
+      } else if (e.name === ".git") {
+        if (!rel && skipRoot) continue;
+        const st = lstatOrNull(join(root, r));
+        if (!st) continue;
         const born = st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
         if (!st.isDirectory() ? st.ctimeMs >= sinceMs : born >= sinceMs) q(r, "a .git the sandbox created or changed: the host's git would use it");
-        else if (st.isDirectory()) inner(r, "");
-      } else if (e.isDirectory()) walk(r);
+        else if (st.isDirectory()) stack.push([r, r, ""]);
+      } else if (e.isDirectory()) stack.push([r, null, ""]);
     }
-  };
-  walk("");
-  return { items, complete: left >= 0 };
+  }
+  return { items, complete: left >= 0, unreadable };
+}
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
 }

@@ -4,7 +4,7 @@
 // which writes a marker), then through dist/silo host git runs nothing afterwards and the planted bits are
 // in quarantine; git itself still works inside, and its commits reach the host only after the sandbox.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok, py } from "../isolation/_helpers.ts";
@@ -229,6 +229,30 @@ print(json.dumps("planted"))`;
     expect(quarantined(home, before)).toEqual(expect.arrayContaining([".git", ".bare/commondir"]));
     expect(gitOk(project, "log", "-1", "--format=%s").trim()).toBe("through the link");
     gitOk(project, "status");
+    expect(existsSync(marker)).toBe(false);
+  }, T);
+
+  test("a gitdir: file 300 directories down (deeper than the waiter walks) is still found and quarantined", async () => {
+    const deep = Array(300).fill("d").join("/");
+    const control = repo();
+    cpSync(join(control.project, ".git"), join(control.project, "evil"), { recursive: true });
+    writeFileSync(join(control.project, "evil/config"), evilConfig(control.marker));
+    mkdirSync(join(control.project, deep), { recursive: true });
+    writeFileSync(join(control.project, deep, ".git"), `gitdir: ${"../".repeat(300)}evil\n`);
+    git(join(control.project, deep), "status");
+    expect(existsSync(control.marker)).toBe(true);
+
+    const { project, marker } = repo();
+    const before = records(home);
+    await run(project, `import shutil
+shutil.copytree(".git", "evil", symlinks=True)
+open("evil/config", "w").write(${JSON.stringify(evilConfig(marker))})
+os.makedirs("${deep}")
+open("${deep}/.git", "w").write("gitdir: " + "../" * 300 + "evil\\n")
+print(json.dumps("planted"))`);
+    expect(existsSync(join(project, deep, ".git"))).toBe(false);
+    expect(quarantined(home, before)).toContain(`${deep}/.git`);
+    gitOk(join(project, deep), "status");
     expect(existsSync(marker)).toBe(false);
   }, T);
 

@@ -67,7 +67,7 @@ describe("scanGit", () => {
     mkdirSync(join(root, "vendor/lib/.git/refs"), { recursive: true });
     writeFileSync(join(root, "vendor/lib/.git/config"), "[core]\n");
     const since = Date.now() + 2000; // everything made so far is "before the run"
-    expect(scanGit(root, false, since, 1000)).toEqual({ items: [], complete: true });
+    expect(scanGit(root, false, since, 1000)).toEqual({ items: [], complete: true, unreadable: [] });
     mkdirSync(join(root, ".git"));
     mkdirSync(join(root, "a/b"), { recursive: true });
     writeFileSync(join(root, "a/b/.git"), "gitdir: ../../evil\n");

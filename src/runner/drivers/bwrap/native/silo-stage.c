@@ -857,7 +857,7 @@ static void signal_sandbox(pid_t stage, int sig) {
  * .git directory (objects/ aside)? Names only, d_type where the filesystem gives it; more than *BUDGET
  * entries count as yes (silo then looks itself, src/app/git-guard.ts, and says what it could not check).
  */
-static int git_changed(int dir, int root, int in_git, time_t start, long *budget) {
+static int git_changed(int dir, int root, int in_git, time_t start, long *budget, int depth) {
   DIR *d = fdopendir(dir);
   if (!d) return close(dir), 0;
   struct dirent *e;
@@ -876,8 +876,11 @@ static int git_changed(int dir, int root, int in_git, time_t start, long *budget
       is_dir = S_ISDIR(st.st_mode);
     }
     if (found || !is_dir || (in_git == 1 && strcmp(n, "objects") == 0)) continue;
-    int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub >= 0) found = git_changed(sub, 0, in_git ? in_git + 1 : is_git, start, budget);
+    /* Each level holds a descriptor and a frame: a tree deeper than this, or one it cannot open, is
+       silo's to walk (it counts as changed), never skipped. */
+    int sub = depth < 256 ? openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (sub >= 0) found = git_changed(sub, 0, in_git ? in_git + 1 : is_git, start, budget, depth + 1);
+    else found = depth >= 256 || errno != ENOENT; /* unreadable (mode 000), out of descriptors: silo looks */
   }
   closedir(d);
   return found;
@@ -907,7 +910,7 @@ static int changed(char *line) {
     time_t start = (time_t)strtoll(line + 1, &p, 10);
     long budget = *p == '\t' ? strtol(p + 1, &p, 10) : 0;
     if (*p != '\t') return 1;
-    return git_changed(open(p + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC), line[0] == '?', 0, start, &budget);
+    return git_changed(open(p + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC), line[0] == '?', 0, start, &budget, 0);
   }
   char *tab = strchr(line, '\t');
   if (line[0] == '/' || !tab) return lstat(line, &st) == 0;
