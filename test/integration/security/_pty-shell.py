@@ -63,7 +63,8 @@ if shell == 0:
         os.write(report_w, f"E{os.waitstatus_to_exitcode(status)}\n".encode())
         os._exit(0)
 
-os.close(slave)
+# The slave stays open here too: the master then never reads EIO, which can come before the last bytes
+# a finished job wrote are read.
 out = b""
 reports = b""
 result = {"stops": [], "failure": None}
