@@ -103,7 +103,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
   }
   for (const f of tool.passFiles) mounts.push(resolvePassFile(f, root));
-  for (const m of tool.mount.extra) mounts.push({ host: resolve(root, m.host), guest: m.guest, readonly: m.readonly, kind: "dir" });
+  for (const m of tool.mount.extra) mounts.push({ host: resolveExtraSource(m.host, root), guest: m.guest, readonly: m.readonly, kind: "dir" });
 
   const runDir = join(home.run, `${process.pid}-${Date.now().toString(36)}`);
   mark("plugin+mounts");
@@ -217,6 +217,36 @@ function existsInside(root: string, rel: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A trusted `[mount] extra` source. Trust covers the text `host = "data"`, not what `data` is when the run
+ * starts: a sandbox can replace a directory of the project with a symlink to any host path, and bwrap follows
+ * it. So below the project root no component may be a symlink (outside the project the user's own paths are
+ * as they wrote them). A sandbox of the same project running meanwhile could still swap it between this check
+ * and the bind (a concurrent run only).
+ */
+export function resolveExtraSource(entry: string, root: string): string {
+  const host = resolve(root, entry);
+  const rel = relative(root, host);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) return host;
+  let at = root;
+  for (const part of rel.split("/")) {
+    at = join(at, part);
+    let st;
+    try {
+      st = lstatSync(at);
+    } catch {
+      throw new SiloError("E_CONFIG", `[mount] extra: ${at} does not exist`, "create it, or remove the entry from silo.toml");
+    }
+    if (st.isSymbolicLink())
+      throw new SiloError(
+        "E_CONFIG",
+        `[mount] extra: refusing \`${entry}\`: ${at} is a symbolic link inside the project (a sandbox can make one point anywhere)`,
+        "name the real directory in silo.toml, then `silo trust` again",
+      );
+  }
+  return host;
 }
 
 /**
