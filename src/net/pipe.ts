@@ -5,7 +5,7 @@
  */
 import type { Socket, SocketHandler, SocketListener } from "bun";
 import { rmSync } from "node:fs";
-import { offload, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
+import { offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
 export interface End {
@@ -70,7 +70,7 @@ function flush(s: Socket<End>) {
     s.data.finPending = false;
     s.shutdown();
   }
-  if (s.data.peer && s.data.moved + s.data.peer.data.moved >= SPLICE_AFTER && spliceReady()) offload(s, s.data.peer);
+  if (s.data.peer && s.data.moved + s.data.peer.data.moved >= SPLICE_AFTER && spliceReady()) offloadSoon(s, s.data.peer);
 }
 
 /** Pass the FIN from `from` on to its peer (after any backlog), and close both once both sides are done. */
@@ -95,7 +95,7 @@ export const pipeHandlers: SocketHandler<End> = {
     if (peer) {
       send(peer, d, s);
       s.data.moved += d.length;
-      if (s.data.moved >= SPLICE_AFTER && !peer.data.backlog && spliceReady()) offload(s, peer);
+      if (s.data.moved >= SPLICE_AFTER && !peer.data.backlog && spliceReady()) offloadSoon(s, peer);
     } else if (s.data.onData) s.data.onData(s, d);
     else s.data.early.push(d.slice());
   },

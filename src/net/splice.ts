@@ -88,6 +88,26 @@ function endPair(a: Socket<End>, b: Socket<End>, ok: boolean) {
 
 const fdOf = (s: Socket<End>) => (s as unknown as { fd?: number }).fd ?? -1;
 
+const soon = new Set<Socket<End>>();
+
+/**
+ * Hand a joined pair to the worker once the event loop is out of every socket callback, never from inside
+ * one. Bun decides what a socket is ready for before it calls `drain`, and reads it in the same turn even
+ * when that callback paused it: a hand-over made in `drain` lost the bytes of that read (they came as a late
+ * `data` event, and the pair was closed cleanly mid-transfer, a short download). Until the hand-over, bytes
+ * keep flowing through JavaScript; if the pair no longer qualifies then, it stays there.
+ */
+export function offloadSoon(a: Socket<End>, b: Socket<End>) {
+  if (soon.has(a) || soon.has(b) || a.data.offloaded) return;
+  soon.add(a);
+  soon.add(b);
+  setImmediate(() => {
+    soon.delete(a);
+    soon.delete(b);
+    if (a.data.peer === b && !a.data.offloaded) offload(a, b);
+  });
+}
+
 /**
  * Hand a joined pair to the worker. Only when nothing is buffered on our side (no backlog, no early
  * bytes), so the kernel holds every byte not yet delivered. Returns false when it stays in JavaScript.
@@ -102,8 +122,12 @@ export function offload(a: Socket<End>, b: Socket<End>): boolean {
   const fa = fdOf(a);
   const fb = fdOf(b);
   if (fa < 0 || fb < 0) return false;
-  a.pause();
-  b.pause();
+  // resume() then pause(): a socket already paused may still be polled for reading (a short write to it
+  // re-arms that), and pause() alone does nothing to a paused socket. From here Bun must never read either.
+  for (const s of [a, b]) {
+    s.resume();
+    s.pause();
+  }
   const da = ffi.dupCloexec(fa);
   const db = da < 0 ? -1 : ffi.dupCloexec(fb);
   if (db < 0) {
