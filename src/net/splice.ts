@@ -78,11 +78,14 @@ function onWorkerMessage(m: { type: string; wakeFd?: number; id?: number; ok?: b
 }
 
 function endPair(a: Socket<End>, b: Socket<End>, ok: boolean) {
+  // Both marked first: closing one must not make the pipe's close handler act on the other (it would reset it).
   for (const s of [a, b]) {
     s.data.offloaded = false;
     s.data.closed = true; // the worker already passed on FIN; nothing more to forward
+  }
+  for (const s of [a, b]) {
     if (ok) s.end();
-    else s.terminate();
+    else s.terminate(); // a reset: the pair was cut, and the client must not take it for an end
   }
 }
 

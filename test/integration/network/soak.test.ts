@@ -71,6 +71,38 @@ describe("tunnel soak", () => {
     expect(spliceStats.lateData).toBe(0);
   }
 
+  /**
+   * The upstream resets the connection part-way (before the hand-over to splice, and after it): the client
+   * must see an error, never a clean end of a short stream.
+   */
+  async function cut(via: Via) {
+    const outcomes = [];
+    for (const resetAfter of [256 * 1024, 6 * MiB]) {
+      const s = seed++;
+      const side = await transfer(via, upstream.port, s, 32 * MiB, 32 * MiB, resetAfter);
+      outcomes.push({ resetAfter, short: side.got < 32 * MiB, error: side.error, gotEnd: side.gotEnd });
+    }
+    return outcomes;
+  }
+
+  test("an upstream reset reaches the client through the native relay as a reset", async () => {
+    expect(await cut({ port: nativePort })).toEqual([
+      { resetAfter: 256 * 1024, short: true, error: "ECONNRESET", gotEnd: false },
+      { resetAfter: 6 * MiB, short: true, error: "ECONNRESET", gotEnd: false },
+    ]);
+  });
+
+  test("an upstream reset reaches the client through the relay process as a reset", async () => {
+    expect(await cut({ port: relays.proxyPort! })).toEqual([
+      { resetAfter: 256 * 1024, short: true, error: "ECONNRESET", gotEnd: false },
+      { resetAfter: 6 * MiB, short: true, error: "ECONNRESET", gotEnd: false },
+    ]);
+  });
+
+  test("an upstream reset: the proxy socket closes outright", async () => {
+    console.log(await cut({ unix: proxy.socketPath }));
+  });
+
   test(`${TRANSFERS} transfers through the proxy socket, ${SIZE / MiB} MiB each way at once, arrive whole`, async () => {
     await soak({ unix: proxy.socketPath });
   });

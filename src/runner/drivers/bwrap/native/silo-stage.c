@@ -246,8 +246,31 @@ static int read_full(int fd, unsigned char *buf, size_t n) {
 }
 
 /*
+ * Cut a connection with a reset, not a FIN, so that a client never takes a connection that broke for one
+ * that ended (a short download that looks complete). connect(AF_UNSPEC) disconnects a TCP socket at once,
+ * with an RST, whoever else holds it (the other direction's process does). On a Unix socket it fails, and
+ * shutdown() hangs the socket up, which the far end (the proxy) reads as a cut too.
+ */
+static void cut_off(int fd) {
+  struct sockaddr sa = {.sa_family = AF_UNSPEC};
+  if (connect(fd, &sa, sizeof sa) < 0) { /* not TCP: the shutdown below does it */ }
+  shutdown(fd, SHUT_RDWR);
+}
+
+/*
+ * `from` reached its end. A half-close is an end; a socket closed outright while `to`'s side is still
+ * sending to it (no FIN from `to` yet) is a cut: the proxy gave up on the tunnel (a Unix socket whose far
+ * end closes is hung up at once, and the proxy half-closes whatever it ends normally).
+ */
+static int was_cut(int from, int to) {
+  struct pollfd p[2] = {{.fd = from, .events = 0}, {.fd = to, .events = POLLRDHUP}};
+  if (poll(p, 2, 0) < 0) return 0;
+  return (p[0].revents & POLLHUP) && !(p[1].revents & (POLLRDHUP | POLLHUP));
+}
+
+/*
  * One direction with splice(2) through a pipe: the bytes never enter this process. When `from` ends, the
- * FIN is passed on (half-close); on an error both directions are cut.
+ * FIN is passed on (half-close); on an error, or a cut, both directions are cut with a reset.
  */
 static void splice_one_way(int from, int to) {
   int pfd[2];
@@ -258,6 +281,7 @@ static void splice_one_way(int from, int to) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) goto cut;
     if (n == 0) {
+      if (was_cut(from, to)) goto cut;
       shutdown(to, SHUT_WR);
       return;
     }
@@ -269,8 +293,8 @@ static void splice_one_way(int from, int to) {
     }
   }
 cut:
-  shutdown(from, SHUT_RDWR);
-  shutdown(to, SHUT_RDWR);
+  cut_off(from);
+  cut_off(to);
 }
 
 /* Both directions of one connection, the reverse one in a child of its own, each a blocking splice loop. */
