@@ -5,7 +5,7 @@
  */
 import type { Socket, SocketHandler, SocketListener } from "bun";
 import { rmSync } from "node:fs";
-import { offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
+import { hungUp, offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
 export interface End {
@@ -105,9 +105,14 @@ export const pipeHandlers: SocketHandler<End> = {
   end(s) {
     if (s.data.offloaded) return;
     s.data.gotFin = true;
-    // A Unix socket whose far side closed outright, not half-closed, reports `end` and then `close` in the
-    // same turn: pass the FIN on after the turn, once `close` had its say (a cut, not an end; see there).
-    setImmediate(() => s.data.closed || forwardFin(s));
+    // An end may be a cut: a Unix socket closed outright reports `end` (then `close`), and so may a reset
+    // TCP socket. Pass the FIN on only once the socket is known to be half-closed, not hung up; a cut one
+    // is closed, and `close` resets the peer.
+    void hungUp(s).then((cut) => {
+      if (s.data.closed) return;
+      if (cut && !s.data.peer?.data.gotFin) s.terminate();
+      else forwardFin(s);
+    });
   },
   close(s) {
     const wasOffloaded = s.data.offloaded;

@@ -91,6 +91,31 @@ function endPair(a: Socket<End>, b: Socket<End>, ok: boolean) {
 
 const fdOf = (s: Socket<End>) => (s as unknown as { fd?: number }).fd ?? -1;
 
+let pollOne: Promise<(fd: number) => boolean> | null = null;
+
+/**
+ * True when `s` is hung up, closed outright or reset rather than half-closed (poll(2) says POLLHUP). Bun may
+ * report a reset as an end: a write that failed took the socket's error, and the next read sees EOF.
+ */
+export async function hungUp(s: Socket<End>): Promise<boolean> {
+  const fd = fdOf(s);
+  if (fd < 0 || process.platform !== "linux") return false;
+  pollOne ??= import("bun:ffi")
+    .then(({ dlopen, FFIType: T, ptr }) => {
+      const lib = dlopen("libc.so.6", { poll: { args: [T.ptr, T.u64, T.i32], returns: T.i32 } });
+      const pfd = new Int32Array(2);
+      const revents = new Int16Array(pfd.buffer);
+      const POLLHUP = 16;
+      return (n: number) => {
+        pfd[0] = n;
+        pfd[1] = 0; // no events asked: POLLHUP is reported anyway
+        return lib.symbols.poll(ptr(pfd), 1, 0) === 1 && (revents[3]! & POLLHUP) !== 0;
+      };
+    })
+    .catch(() => () => false);
+  return (await pollOne)(fd);
+}
+
 const soon = new Set<Socket<End>>();
 
 /**

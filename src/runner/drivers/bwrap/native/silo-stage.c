@@ -247,14 +247,22 @@ static int read_full(int fd, unsigned char *buf, size_t n) {
 
 /*
  * Cut a connection with a reset, not a FIN, so that a client never takes a connection that broke for one
- * that ended (a short download that looks complete). connect(AF_UNSPEC) disconnects a TCP socket at once,
- * with an RST, whoever else holds it (the other direction's process does). On a Unix socket it fails, and
- * shutdown() hangs the socket up, which the far end (the proxy) reads as a cut too.
+ * that ended (a short download that looks complete). A Unix socket (to the proxy) is hung up, which the
+ * proxy reads as a cut. A TCP socket gets SO_LINGER 0 and connect(AF_UNSPEC), a reset at once; when the
+ * other direction's process is blocked on it the kernel refuses that (EBUSY), and shutdown(SHUT_RD) wakes
+ * that process instead, without a FIN: the reset then comes with the last close.
  */
 static void cut_off(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX) {
+    shutdown(fd, SHUT_RDWR);
+    return;
+  }
+  struct linger l = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   struct sockaddr sa = {.sa_family = AF_UNSPEC};
-  if (connect(fd, &sa, sizeof sa) < 0) { /* not TCP: the shutdown below does it */ }
-  shutdown(fd, SHUT_RDWR);
+  if (connect(fd, &sa, sizeof sa) < 0) shutdown(fd, SHUT_RD);
 }
 
 /*
@@ -272,7 +280,7 @@ static int was_cut(int from, int to) {
  * One direction with splice(2) through a pipe: the bytes never enter this process. When `from` ends, the
  * FIN is passed on (half-close); on an error, or a cut, both directions are cut with a reset.
  */
-static void splice_one_way(int from, int to) {
+static void splice_one_way(int from, int to, int *cutting) {
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0) goto cut;
   fcntl(pfd[1], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: a smaller pipe only means more system calls */
@@ -281,7 +289,8 @@ static void splice_one_way(int from, int to) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) goto cut;
     if (n == 0) {
-      if (was_cut(from, to)) goto cut;
+      /* The other direction cutting wakes this one with an EOF (SHUT_RD): that is the cut, too. */
+      if (__atomic_load_n(cutting, __ATOMIC_SEQ_CST) || was_cut(from, to)) goto cut;
       shutdown(to, SHUT_WR);
       return;
     }
@@ -293,21 +302,26 @@ static void splice_one_way(int from, int to) {
     }
   }
 cut:
+  __atomic_store_n(cutting, 1, __ATOMIC_SEQ_CST);
   cut_off(from);
   cut_off(to);
 }
 
 /* Both directions of one connection, the reverse one in a child of its own, each a blocking splice loop. */
 static void pump(int a, int b) {
+  /* Shared by both directions: set by the one that cuts the connection, so the other never ends it cleanly. */
+  static int fallback;
+  int *cutting = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (cutting == MAP_FAILED) cutting = &fallback;
   pid_t self = getpid();
   pid_t back = fork();
   if (back == 0) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(0);
-    splice_one_way(b, a);
+    splice_one_way(b, a, cutting);
     _exit(0);
   }
   if (back < 0) return;
-  splice_one_way(a, b);
+  splice_one_way(a, b, cutting);
   while (waitpid(back, NULL, 0) < 0 && errno == EINTR) {}
 }
 
