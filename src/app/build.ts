@@ -249,6 +249,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
     const below = t.scope === "project" ? currentLayer(globalBase(home, t.tool), "global") : null;
     prepared.spec.layers = [imageRoot, ...(below ? [below.root] : []), acc];
     prepared.spec.captureUpper = upper;
+    prepared.spec.keepSetuid = true; // dpkg sets them (ssh-keysign); the layer's directories are private
     code = (await prepared.driver.run(prepared.spec, prepared.hooks)).code;
   } finally {
     await prepared.cleanup();

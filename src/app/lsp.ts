@@ -125,6 +125,7 @@ export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp
       network: { ...build.spec.network, sshAgent: undefined },
     });
     build.spec.captureUpper = tmp;
+    build.spec.keepSetuid = true; // an install into SILO_HOME, with an empty /workspace of its own
     const proc = await build.driver.spawn(build.spec, "pipe", build.hooks);
     proc.stdin?.end();
     // stdout belongs to the editor: the installer's chatter goes to stderr.

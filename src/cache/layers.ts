@@ -171,7 +171,9 @@ export function makeBuildDir(base: string): string {
   mkdirSync(base, { recursive: true });
   removeStaleBuildDirs(base);
   const dir = join(base, `tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  mkdirSync(dir);
+  // Private (and so the generation it becomes): a build may leave setuid/setgid files and file
+  // capabilities in its layer (dpkg does), which no other host user may reach, in a project's .silo too.
+  mkdirSync(dir, { mode: 0o700 });
   return dir;
 }
 

@@ -39,6 +39,12 @@ export interface RunSpec {
    * dir, with whiteouts) instead of being discarded: this is how `silo build` captures a layer.
    */
   captureUpper?: string;
+  /**
+   * The sandbox may make setuid/setgid files and set file capabilities (`silo build`, whose layer lives in
+   * SILO_HOME or a private directory of the project's `.silo`: dpkg sets them). Missing: refused, so no
+   * host user can run a file the sandbox made as its owner (THREATS.md invariant 2).
+   */
+  keepSetuid?: boolean;
   /** How to re-invoke silo itself on the host (for helpers like the network relay). */
   self: string[];
 }

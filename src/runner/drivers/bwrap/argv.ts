@@ -30,14 +30,17 @@ import type { SandboxPlan } from "./plan.ts";
 export const FD = { ARGS: 3, SECCOMP: 4, HOSTS: 5, RESOLV: 6, BLOCK: 7, STATUS: 8 } as const;
 
 /**
- * Capabilities kept inside the sandbox's own user namespace (they mean nothing outside it): what package
- * managers and build scripts expect of root, as Docker's default set, without CAP_SYS_ADMIN, CAP_NET_RAW,
- * CAP_NET_ADMIN or CAP_AUDIT_WRITE.
+ * Capabilities kept inside the sandbox's own user namespace: what package managers and build scripts
+ * expect of root, as Docker's default set, without CAP_SYS_ADMIN, CAP_NET_RAW, CAP_NET_ADMIN,
+ * CAP_AUDIT_WRITE, and (but for a build, `keepSetuid`: BUILD_CAPS) CAP_SETFCAP and CAP_FSETID. A file
+ * capability set inside is written for the namespace's root, which is host root when silo runs as root;
+ * without CAP_FSETID a write to a setuid/setgid file clears the bits (THREATS.md invariant 2).
  */
 export const KEPT_CAPS = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-  "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_SETFCAP", "CAP_MKNOD",
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+  "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_MKNOD",
 ];
+export const BUILD_CAPS = ["CAP_FSETID", "CAP_SETFCAP"];
 
 /** Where host-side helpers live; resolved once on the host's PATH. */
 export interface HostTools {
@@ -69,7 +72,7 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   // cannot, and the command runs with the caller's terminal but without a controlling one.
   a.push("--new-session");
   a.push("--cap-drop", "ALL");
-  for (const c of KEPT_CAPS) a.push("--cap-add", c);
+  for (const c of spec.keepSetuid ? [...KEPT_CAPS, ...BUILD_CAPS] : KEPT_CAPS) a.push("--cap-add", c);
   a.push("--hostname", spec.hostname || spec.tool);
 
   a.push("--bind", plan.root, "/");

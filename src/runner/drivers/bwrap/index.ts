@@ -69,7 +69,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
       nativeRelayArgs = nativeRelays(spec.network, hostPorts);
     }
     plan = makePlan(spec, runRoot, process.pid, nativePath ? "native" : "sh");
-    fds = [encodeArgs(buildBwrapArgs(spec, plan)), Uint8Array.from(SECCOMP_FILTERS[arch]), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
+    fds = [encodeArgs(buildBwrapArgs(spec, plan)), Uint8Array.from(SECCOMP_FILTERS[arch][spec.keepSetuid ? "keepSetuid" : "run"]), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
   } catch (e) {
     relay?.kill();
     if (stage) abandonStage(stage);

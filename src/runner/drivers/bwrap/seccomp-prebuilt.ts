@@ -5,6 +5,8 @@
  */
 import { buildSeccompFilter, type SeccompArch } from "./seccomp.ts";
 
-export function prebuiltSeccompFilters(): Record<SeccompArch, number[]> {
-  return { x86_64: [...buildSeccompFilter("x86_64")], aarch64: [...buildSeccompFilter("aarch64")] };
+/** Per architecture: the filter for runs, and the `keepSetuid` one for builds (seccomp.ts). */
+export function prebuiltSeccompFilters(): Record<SeccompArch, { run: number[]; keepSetuid: number[] }> {
+  const both = (arch: SeccompArch) => ({ run: [...buildSeccompFilter(arch)], keepSetuid: [...buildSeccompFilter(arch, { keepSetuid: true })] });
+  return { x86_64: both("x86_64"), aarch64: both("aarch64") };
 }

@@ -21,10 +21,17 @@
  *           unshare and clone with CLONE_NEWUSER  no nested user namespaces (bwrap --disable-userns too)
  *           ioctl TIOCSTI, TIOCLINUX            no typing into the caller's terminal (needed with a TTY,
  *                                               where bwrap runs without --new-session)
+ *           chmod, fchmod, fchmodat, fchmodat2, no setuid/setgid file for a host user to run later
+ *             mknod, mknodat with S_ISUID or    (THREATS.md invariant 2); mkdir cannot set them (only a
+ *             S_ISGID in the mode; open, openat parent's setgid is inherited), and openat2 answers
+ *             and creat creating (O_CREAT,      ENOSYS (its mode sits in memory BPF cannot read). Not
+ *             O_TMPFILE) with them              in the `keepSetuid` variant (`silo build`: dpkg sets them)
  *   ENOSYS  clone3                              its flags sit in memory BPF cannot read; libc falls back
  *                                               to clone, which is checked
  *           io_uring_setup/enter/register       io_uring bypasses seccomp for the operations it runs;
  *                                               libuv and others fall back to plain syscalls on ENOSYS
+ *           openat2                             its mode sits in memory; callers fall back to openat
+ *                                               (only without `keepSetuid`)
  *           name_to_handle_at                   file handles (the other half of open_by_handle_at) and
  *                                               mount ids; callers fall back to paths/fdinfo on ENOSYS
  *           memfd_secret                        memory even the kernel cannot read (hides exploit state);
@@ -56,6 +63,8 @@ const NR: Record<string, [number, number]> = {
   name_to_handle_at: [303, 264], memfd_secret: [447, 447],
   clone3: [435, 435], io_uring_setup: [425, 425], io_uring_enter: [426, 426], io_uring_register: [427, 427],
   ioctl: [16, 29], clone: [56, 220], unshare: [272, 97],
+  chmod: [90, -1], fchmod: [91, 52], fchmodat: [268, 53], fchmodat2: [452, 452], mknod: [133, -1], mknodat: [259, 33],
+  creat: [85, -1], open: [2, -1], openat: [257, 56], openat2: [437, 437],
 };
 
 /** Denied outright with EPERM. */
@@ -77,6 +86,17 @@ export const CLONE_NEWUSER = 0x10000000;
 /** personality(2) arguments that pass: PER_LINUX, PER_LINUX32, UNAME26 | PER_LINUX32, and the query. */
 export const PERSONAS_ALLOWED = [0x0, 0x8, 0x20008, 0xffffffff] as const;
 const X32_SYSCALL_BIT = 0x40000000;
+/** S_ISUID | S_ISGID: refused in a mode argument (chmod family, mknod, file creation). */
+export const SETID_BITS = 0o6000;
+/** O_CREAT | __O_TMPFILE (the same on x86_64 and aarch64): the flags with which open uses its mode. */
+export const CREATE_FLAGS = 0o100 | 0o20000000;
+/** Where each call carries its mode: [syscall, argument index]. */
+const MODE_ARG: [string, number][] = [["chmod", 1], ["fchmod", 1], ["creat", 1], ["mknod", 1], ["fchmodat", 2], ["fchmodat2", 2], ["mknodat", 2]];
+
+export interface SeccompOptions {
+  /** Let the sandbox make setuid/setgid files (a build capturing a layer in SILO_HOME: dpkg sets them). */
+  keepSetuid?: boolean;
+}
 
 export const RET = { ALLOW: 0x7fff0000, KILL_PROCESS: 0x80000000, ERRNO: 0x00050000 } as const;
 export const EPERM = 1;
@@ -109,7 +129,7 @@ export function nativeSeccompArch(arch: string = process.arch): SeccompArch | nu
 export const syscallNumber = (name: string, arch: SeccompArch): number => NR[name]?.[arch === "x86_64" ? 0 : 1] ?? -1;
 
 /** The filter as bytes for `bwrap --seccomp FD`: an array of struct sock_filter (8 bytes each). */
-export function buildSeccompFilter(arch: SeccompArch): Uint8Array {
+export function buildSeccompFilter(arch: SeccompArch, opts: SeccompOptions = {}): Uint8Array {
   const nr = (name: string) => syscallNumber(name, arch);
   const p: Insn[] = [];
   const ld = (off: number, label?: string) => p.push({ code: LD_W_ABS, k: off, label });
@@ -126,6 +146,12 @@ export function buildSeccompFilter(arch: SeccompArch): Uint8Array {
   jeq(nr("clone"), "flags");
   jeq(nr("unshare"), "flags");
   jeq(nr("personality"), "persona");
+  if (!opts.keepSetuid) {
+    for (const [name, arg] of MODE_ARG) if (nr(name) >= 0) jeq(nr(name), `mode${arg}`);
+    if (nr("open") >= 0) jeq(nr("open"), "open");
+    jeq(nr("openat"), "openat");
+    jeq(nr("openat2"), "enosys");
+  }
   ret(RET.ALLOW);
   ld(argLow(1), "ioctl");
   jeq(TIOCSTI, "eperm");
@@ -138,6 +164,17 @@ export function buildSeccompFilter(arch: SeccompArch): Uint8Array {
   ld(argLow(0), "persona");
   for (const k of PERSONAS_ALLOWED) jeq(k, "allow");
   ret(RET.ERRNO | EPERM);
+  if (!opts.keepSetuid) {
+    // open(path, flags, mode) and openat(dirfd, path, flags, mode): the mode counts only when creating.
+    ld(argLow(1), "open");
+    p.push({ code: JSET_K, k: CREATE_FLAGS, jt: "mode2", jf: "allow" });
+    ld(argLow(2), "openat");
+    p.push({ code: JSET_K, k: CREATE_FLAGS, jt: "mode3", jf: "allow" });
+    for (const i of [1, 2, 3]) {
+      ld(argLow(i), `mode${i}`);
+      p.push({ code: JSET_K, k: SETID_BITS, jt: "eperm", jf: "allow" });
+    }
+  }
   ret(RET.ALLOW, "allow");
   ret(RET.ERRNO | EPERM, "eperm");
   ret(RET.ERRNO | ENOSYS, "enosys");
