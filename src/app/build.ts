@@ -22,6 +22,7 @@ import {
 } from "../cache/layers.ts";
 import { applyUpper, checkUpper, linkTree, stripMountPoints } from "../cache/overlay.ts";
 import { syncFs } from "../cache/xattr.ts";
+import { stripSetidBits } from "./strip-setid.ts";
 import { removeTree } from "../image/local.ts";
 import { VERSION } from "../version.ts";
 
@@ -245,6 +246,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
   );
   let code: number;
   const imageRoot = prepared.spec.layers[0]!;
+  const started = Date.now() - 1000; // file times come from a coarser clock
   try {
     const below = t.scope === "project" ? currentLayer(globalBase(home, t.tool), "global") : null;
     prepared.spec.layers = [imageRoot, ...(below ? [below.root] : []), acc];
@@ -254,6 +256,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
   } finally {
     await prepared.cleanup();
     removeTree(`${upper}.work`);
+    stripProjectSetid(prepared.spec.workspace, started);
   }
   if (code === 0) {
     checkUpper(upper);
@@ -262,6 +265,15 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
   }
   removeTree(upper);
   return { code, digest: `sha256:${basename(imageRoot)}` };
+}
+
+/** The build's filter let chmod set setuid bits (for its layer): none stays on a file in the project. */
+function stripProjectSetid(workspace: string, since: number) {
+  const t0 = performance.now();
+  const stripped = stripSetidBits(workspace, since);
+  log.debug(`build: setuid/setgid sweep of ${workspace} in ${(performance.now() - t0).toFixed(1)} ms`);
+  if (stripped.length)
+    log.warn(`the build left setuid/setgid files in the project; their bits were removed: ${stripped.slice(0, 5).join(", ")}${stripped.length > 5 ? ", ..." : ""}`);
 }
 
 /**

@@ -54,6 +54,10 @@ describe("buildBwrapArgs", () => {
     expect(valuesOf(a, "--cap-drop")).toEqual(["ALL"]);
     expect(valuesOf(a, "--cap-add")).not.toContain("CAP_SYS_ADMIN");
     expect(valuesOf(a, "--cap-add")).not.toContain("CAP_NET_RAW");
+    // file capabilities and setuid bits that survive writes: only a build (keepSetuid) keeps them
+    expect(valuesOf(a, "--cap-add")).not.toContain("CAP_SETFCAP");
+    expect(valuesOf(a, "--cap-add")).not.toContain("CAP_FSETID");
+    expect(valuesOf(buildBwrapArgs(spec({ keepSetuid: true }), plan()), "--cap-add")).toEqual(expect.arrayContaining(["CAP_SETFCAP", "CAP_FSETID"]));
   });
   test("the overlay is /, the project is /workspace, caches and files are bound as asked", () => {
     expect(valuesOf(a, "--bind", 2)).toEqual(["/h/run/1-abc/root /", "/p/proj /workspace", "/h/cache/python/pip /root/.cache/pip"]);

@@ -77,6 +77,35 @@ for (const arch of ["x86_64", "aarch64"] as SeccompArch[]) {
       for (const k of [0x40000n, 0x400000n, 0x200000n, 0x100000n, 0x6n, 0x40008n, (1n << 32n) | 0x40000n])
         expect({ k, ret: run("personality", k) }).toEqual({ k, ret: RET.ERRNO | EPERM });
     });
+    test("setuid/setgid modes are refused in chmod, fchmod(at)(2), mknod(at) and creating opens; openat2 answers ENOSYS", () => {
+      const SUID = 0o4755n, SGID = 0o2755n, HIGH = 1n << 32n;
+      const at = (name: string, ...a: bigint[]) => (syscallNumber(name, arch) < 0 ? "absent" : run(name, ...a));
+      const eperm = RET.ERRNO | EPERM;
+      for (const [name, mode] of [["chmod", 1], ["fchmod", 1], ["creat", 1], ["mknod", 1], ["fchmodat", 2], ["fchmodat2", 2], ["mknodat", 2]] as const) {
+        const args = (m: bigint) => [0n, 0n, 0n].map((z, i) => (i === mode ? m : z));
+        if (syscallNumber(name, arch) < 0) continue;
+        expect({ name, suid: run(name, ...args(SUID)), sgid: run(name, ...args(SGID)), high: run(name, ...args(HIGH | SUID)), plain: run(name, ...args(0o755n)) })
+          .toEqual({ name, suid: eperm, sgid: eperm, high: eperm, plain: RET.ALLOW });
+      }
+      expect(at("open", 0n, 0o101n, SUID)).toBe(arch === "x86_64" ? eperm : "absent"); // O_CREAT|O_WRONLY
+      expect(at("open", 0n, 0o1n, SUID)).toBe(arch === "x86_64" ? RET.ALLOW : "absent"); // no O_CREAT: mode unused
+      expect(run("openat", 0n, 0n, 0o101n, SGID)).toBe(eperm);
+      expect(run("openat", 0n, 0n, 0o20200001n, SUID)).toBe(eperm); // O_TMPFILE
+      expect(run("openat", 0n, 0n, 0o101n, 0o644n)).toBe(RET.ALLOW);
+      expect(run("openat", 0n, 0n, 0n, SUID)).toBe(RET.ALLOW);
+      expect(run("openat2")).toBe(RET.ERRNO | ENOSYS);
+      const mkdirat = arch === "x86_64" ? 258 : 34; // mkdir never takes them from its mode: not filtered
+      expect(evaluate(prog, { nr: mkdirat, arch: ARCH[arch], args: [0n, 0n, 0o6755n] })).toBe(RET.ALLOW);
+    });
+    test("the keepSetuid variant (builds) lets setuid modes and openat2 through, and keeps every other rule", () => {
+      const build = buildSeccompFilter(arch, { keepSetuid: true });
+      const b = (name: string, ...args: bigint[]) => evaluate(build, { nr: syscallNumber(name, arch), arch: ARCH[arch], args });
+      expect(b("fchmodat", 0n, 0n, 0o4755n)).toBe(RET.ALLOW);
+      expect(b("openat", 0n, 0n, 0o101n, 0o4755n)).toBe(RET.ALLOW);
+      expect(b("openat2")).toBe(RET.ALLOW);
+      expect(b("keyctl")).toBe(RET.ERRNO | EPERM);
+      expect(b("ioctl", 0n, BigInt(TIOCSTI))).toBe(RET.ERRNO | EPERM);
+    });
     test("kills any other ABI", () => {
       expect(evaluate(prog, { nr: 1, arch: 0x40000003 /* i386 */ })).toBe(RET.KILL_PROCESS);
       const other = arch === "x86_64" ? ARCH.aarch64 : ARCH.x86_64;
