@@ -30,6 +30,7 @@ const spec = (over: Partial<RunSpec> = {}): RunSpec => ({
 const plan = (over: Partial<SandboxPlan> = {}): SandboxPlan => ({
   id: "1-abc", ownerPid: 1, runDir: "/h/run/1-abc", root: "/h/run/1-abc/root", upper: "/h/run/1-abc/upper",
   work: "/h/run/1-abc/work", lowers: ["/h/rootfs/base", "/h/builds/extra"], tmpfsFallback: true,
+  mount: { lowers: "l1:l0", upper: "upper", work: "work", gitDir: "" },
   emptyFile: "/h/run/1-abc/empty", statusFile: "/h/run/1-abc/status", errFile: "/h/run/1-abc/err", relays: false, stage: "sh",
   readonly: [{ host: "/p/proj/.git/hooks", guest: "/workspace/.git/hooks" }],
   masked: [{ guest: "/workspace/node_modules", kind: "dir" }, { guest: "/workspace/.env", kind: "file" }],
@@ -131,7 +132,8 @@ describe("stage", () => {
     expect(argv.slice(0, 6)).toEqual(["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh"]);
     expect(argv).not.toContain("--net");
     const i = argv.indexOf("silo-stage");
-    expect(argv.slice(i + 1, i + 9)).toEqual(["/h/run/1-abc", "/bin/mount", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1", "", ""]);
+    // the overlay's paths relative to the run dir, where the stage mounts it (plan.mount)
+    expect(argv.slice(i + 1, i + 9)).toEqual(["/h/run/1-abc", "/bin/mount", "l1:l0", "upper", "work", "1", "", ""]);
     expect(argv.slice(i + 9)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
   });
   test("with relays the stage joins the relay's user and network namespaces, then makes its mount namespace", () => {
@@ -153,7 +155,7 @@ describe("stage", () => {
     expect(Number(head[1])).toBe(msg.length - head[0].length);
     const body = text.slice(head[0].length);
     const fields = [
-      "/h/run/1-abc", "/h/builds/extra:/h/rootfs/base", "/h/run/1-abc/upper", "/h/run/1-abc/work", "1", "", "",
+      "/h/run/1-abc", "l1:l0", "upper", "work", "1", "", "",
       "2", "127.0.0.1:3128>/r/p.sock", "127.0.0.2:5432>/r/h.sock>5432", "2",
     ].map((f) => `${f}\0`).join("");
     expect(body.startsWith(fields)).toBe(true);
@@ -162,15 +164,16 @@ describe("stage", () => {
     const cmd = ["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"];
     expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd, "0"].map((f) => `${f}\0`).join(""));
     const quiet = Buffer.from(buildStageMessage(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, [], [])).toString();
-    expect(quiet).toContain("/h/run/1-abc/work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
+    expect(quiet).toContain("\u0000work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
   });
   test("the .git overlay: its lower and directory to both stages, its mount point bound over /workspace/.git", () => {
     const s = spec({ gitOverlay: { lower: "/p/.git", dir: "/h/run/1-abc-git", guest: "/workspace/.git" } });
-    const argv = buildStageArgv(s, plan(), tools);
+    const mount = { lowers: "l0", upper: "upper", work: "work", gitDir: "g" }; // g: a symlink to the .git overlay's dir
+    const argv = buildStageArgv(s, plan({ mount }), tools);
     const i = argv.indexOf("silo-stage");
-    expect(argv.slice(i + 7, i + 9)).toEqual(["/p/.git", "/h/run/1-abc-git"]);
-    const msg = Buffer.from(buildStageMessage(s, plan({ stage: "native" }), tools, [], [])).toString();
-    expect(msg).toContain("/h/run/1-abc/work\u00001\u0000/p/.git\u0000/h/run/1-abc-git\u00000\u0000");
+    expect(argv.slice(i + 7, i + 9)).toEqual(["/p/.git", "g"]);
+    const msg = Buffer.from(buildStageMessage(s, plan({ stage: "native", mount }), tools, [], [])).toString();
+    expect(msg).toContain("\u0000work\u00001\u0000/p/.git\u0000g\u00000\u0000");
     const a = buildBwrapArgs(s, plan());
     expect(valuesOf(a, "--bind", 2)).toContain("/h/run/1-abc-git/mnt /workspace/.git");
     // After the project, before the read-only binds (.git/hooks, .git/config) that go on top of it.

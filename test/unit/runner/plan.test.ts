@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startReaper } from "../../../src/core/fs.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, resolveInWorkspace, STALE_RUN_GRACE_MS } from "../../../src/runner/drivers/bwrap/plan.ts";
@@ -88,6 +88,15 @@ describe("makePlan and clean-up", () => {
     expect(p.upper).toBe(cap);
     expect(p.work).toBe(`${cap}.work`);
     expect(p.tmpfsFallback).toBe(false);
+  });
+  test("the overlay's paths for mount(2) are short names in the run dir (mountinfo inside shows them as given)", () => {
+    const cap = join(tmp(), "layer");
+    const p = makePlan(spec(tmp(), { layers: ["/h/rootfs/base", "/h/builds/x"], captureUpper: cap, gitOverlay: { lower: "/p/.git", dir: "/h/run/g", guest: "/workspace/.git" } }), join(tmp(), "run"));
+    expect(p.mount).toEqual({ lowers: "l1:l0", upper: "cu", work: "cw", gitDir: "g" });
+    const links = Object.fromEntries(["l0", "l1", "cu", "cw", "g"].map((n) => [n, readlinkSync(join(p.runDir, n))]));
+    expect(links).toEqual({ l0: "/h/rootfs/base", l1: "/h/builds/x", cu: cap, cw: `${cap}.work`, g: "/h/run/g" });
+    const plain = makePlan(spec(tmp()), join(tmp(), "run"));
+    expect(plain.mount).toEqual({ lowers: "l0", upper: "upper", work: "work", gitDir: "" });
   });
   test("removeTree copes with the mode-000 work dir overlayfs leaves and read-only dirs", () => {
     const d = tmp();

@@ -125,11 +125,12 @@ export function overlayOptions(lowers: string[], upper: string, work: string): s
 }
 
 /**
- * The /bin/sh stage. Mount the overlay with its upper dir on disk; where that filesystem cannot hold an
+ * The /bin/sh stage, in the run dir (the overlay's paths are relative to it: SandboxPlan.mount). Mount the overlay with its upper dir on disk; where that filesystem cannot hold an
  * overlay upper (NFS, an overlay itself) fall back to a tmpfs, unless the upper is a build capture.
  * Exit 125 before bwrap means the stage failed; bwrap's status goes to <run>/status.
  */
 export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6 gl=$7 gd=$8; shift 8
+cd "$r" || exit 125
 if [ -n "$gl" ] && ! "$mnt" -t overlay -o "userxattr,lowerdir=$gl,upperdir=$gd/upper,workdir=$gd/work" silo "$gd/mnt" 2>>"$r/err"; then
   echo "the .git overlay failed (a trusted [mount] writable = [\".git\"] binds .git directly)" >>"$r/err"; exit 125
 fi
@@ -151,11 +152,11 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
     relayPid === undefined
       ? [tools.unshare, "--user", "--map-root-user", "--mount"]
       : [tools.nsenter!, "--target", String(relayPid), "--user", "--net", "--preserve-credentials", "--", tools.unshare, "--mount"];
-  const lowers = [...plan.lowers].reverse().join(":");
+  const m = plan.mount;
   return [
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
-    plan.runDir, tools.mount, lowers, plan.upper, plan.work, plan.tmpfsFallback ? "1" : "0",
-    spec.gitOverlay?.lower ?? "", spec.gitOverlay?.dir ?? "",
+    plan.runDir, tools.mount, m.lowers, m.upper, m.work, plan.tmpfsFallback ? "1" : "0",
+    spec.gitOverlay?.lower ?? "", m.gitDir,
     tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
 }
@@ -175,10 +176,10 @@ export function nativeStageArgv(stage: string, net: boolean, parentPid = process
 export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostTools, relays: string[], fds: Uint8Array[]): Uint8Array {
   const enc = new TextEncoder();
   const str = (xs: (string | number)[]) => enc.encode(`${xs.join("\0")}\0`);
-  const lowers = [...plan.lowers].reverse().join(":");
+  const m = plan.mount;
   const cmd = [tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv];
-  const git = [spec.gitOverlay?.lower ?? "", spec.gitOverlay?.dir ?? ""];
-  const parts: Uint8Array[] = [str([plan.runDir, lowers, plan.upper, plan.work, plan.tmpfsFallback ? 1 : 0, ...git, relays.length, ...relays, fds.length])];
+  const git = [spec.gitOverlay?.lower ?? "", m.gitDir];
+  const parts: Uint8Array[] = [str([plan.runDir, m.lowers, m.upper, m.work, plan.tmpfsFallback ? 1 : 0, ...git, relays.length, ...relays, fds.length])];
   for (const f of fds) parts.push(str([f.length]), f);
   parts.push(str([cmd.length, ...cmd]));
   parts.push(str([spec.tty ? 1 : 0]));

@@ -4,7 +4,7 @@
  * host. Symlinks are resolved here so that a link in the project can never turn a read-only bind or a
  * mask into a bind of some other host path.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
 import { removeTree as removeTreeCore } from "../../../core/fs.ts";
@@ -23,6 +23,13 @@ export interface SandboxPlan {
   work: string;
   /** RunSpec.layers: lowest first. */
   lowers: string[];
+  /**
+   * What the stage gives mount(2), relative to the run dir (it works there): `lowers` top first and
+   * ':'-joined, each a symlink `l<i>` in the run dir; `gitDir` a symlink `g` to RunSpec.gitOverlay.dir.
+   * overlayfs shows its options as given in /proc/self/mountinfo, so the sandbox does not read SILO_HOME
+   * (and with it the user's name) there.
+   */
+  mount: { lowers: string; upper: string; work: string; gitDir: string };
   /** May the stage fall back to a tmpfs upper when the run dir's filesystem cannot hold one? */
   tmpfsFallback: boolean;
   emptyFile: string;
@@ -79,6 +86,12 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
   const upper = capture ?? join(runDir, "upper");
   const work = capture ? `${capture}.work` : join(runDir, "work");
   for (const d of [upper, work, join(runDir, "root")]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  spec.layers.forEach((l, i) => symlinkSync(l, join(runDir, `l${i}`)));
+  if (capture) {
+    symlinkSync(capture, join(runDir, "cu"));
+    symlinkSync(work, join(runDir, "cw"));
+  }
+  if (spec.gitOverlay) symlinkSync(spec.gitOverlay.dir, join(runDir, "g"));
   const emptyFile = join(runDir, "empty");
   const ws = realpathSync(spec.workspace);
   const readonly: SandboxPlan["readonly"] = [];
@@ -100,6 +113,12 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
     upper,
     work,
     lowers: [...spec.layers],
+    mount: {
+      lowers: spec.layers.map((_, i) => `l${i}`).reverse().join(":"),
+      upper: capture ? "cu" : "upper",
+      work: capture ? "cw" : "work",
+      gitDir: spec.gitOverlay ? "g" : "",
+    },
     tmpfsFallback: !capture,
     emptyFile,
     statusFile: join(runDir, "status"),

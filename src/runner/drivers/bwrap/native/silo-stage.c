@@ -20,7 +20,8 @@
  *        RUNDIR LOWERDIRS UPPER WORK FALLBACK GITLOWER GITDIR NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG... TTY
  *      BYTES are raw (LEN of them, no terminator); the NFDS blobs become bwrap's fds 3, 4, ... (memfds);
  *      ARG... is the bwrap command line; TTY 1: the run has a terminal (see "the terminal", below);
- *   3. the overlay: LOWERDIRS (top first, ':'-joined) read-only under UPPER, mounted on RUNDIR/root;
+ *   3. the overlay, in RUNDIR (relative paths are relative to it): LOWERDIRS (top first, ':'-joined)
+ *      read-only under UPPER, mounted on RUNDIR/root;
  *      when FALLBACK is 1 and UPPER's filesystem cannot hold an overlay upper, a tmpfs upper instead;
  *      unless GITLOWER is empty, the project's .git (GITLOWER) under GITDIR/upper, on GITDIR/mnt (no
  *      fallback: silo applies that upper after the sandbox, so it must be on disk);
@@ -1252,7 +1253,9 @@ int main(int argc, char **argv) {
   if (early[0]) fail("%s", early);
   if (nrelays > 0 && !net) fail("relays need a network namespace");
 
-  /* 3. The overlay. */
+  /* 3. The overlay. Its paths are relative to the run dir (symlinks there name the layers), so that the
+     sandbox's /proc/self/mountinfo, which shows the options as given, does not show SILO_HOME. */
+  if (chdir(rundir) < 0) fail("chdir %s: %s", rundir, strerror(errno));
   char root[4096];
   snprintf(root, sizeof root, "%s/root", rundir);
   if (mount_overlay(lowers, upper, work, root, fallback) < 0) {
