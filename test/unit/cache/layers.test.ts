@@ -129,6 +129,19 @@ describe("parseSiloMounts", () => {
     ].join("\n");
     expect(parseSiloMounts(info)).toEqual(["/h/b/g-1/root", "/h/rootfs/abc", "/h/run/1/upper", "/with space", "/u2"]);
   });
+  test("paths relative to the mount point's parent (the run dir) resolve through its symlinks; inside the sandbox they are skipped", () => {
+    const links: Record<string, string> = { "/h/run/1/l0": "/h/rootfs/abc", "/h/run/1/l1": "/h/b/g-1/root" };
+    const readLink = (p: string) => {
+      if (links[p]) return links[p];
+      throw new Error("EINVAL");
+    };
+    const info = [
+      "50 36 0:45 / /h/run/1/root rw - overlay silo rw,lowerdir=l1:l0,upperdir=upper,workdir=work,userxattr",
+      "51 36 0:46 / /h/run/1-git/mnt rw - overlay silo rw,lowerdir=/p/.git,upperdir=../1-git/upper,workdir=../1-git/work,userxattr",
+      "60 59 0:45 / / rw - overlay silo rw,lowerdir=l0,upperdir=upper,workdir=work,userxattr",
+    ].join("\n");
+    expect(parseSiloMounts(info, readLink)).toEqual(["/h/b/g-1/root", "/h/rootfs/abc", "/h/run/1/upper", "/p/.git", "/h/run/1-git/upper"]);
+  });
 });
 
 describe("global layers behind a symlinked SILO_HOME", () => {

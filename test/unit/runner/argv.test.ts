@@ -168,12 +168,12 @@ describe("stage", () => {
   });
   test("the .git overlay: its lower and directory to both stages, its mount point bound over /workspace/.git", () => {
     const s = spec({ gitOverlay: { lower: "/p/.git", dir: "/h/run/1-abc-git", guest: "/workspace/.git" } });
-    const mount = { lowers: "l0", upper: "upper", work: "work", gitDir: "g" }; // g: a symlink to the .git overlay's dir
+    const mount = { lowers: "l0", upper: "upper", work: "work", gitDir: "../1-abc-git" }; // relative to the run dir
     const argv = buildStageArgv(s, plan({ mount }), tools);
     const i = argv.indexOf("silo-stage");
-    expect(argv.slice(i + 7, i + 9)).toEqual(["/p/.git", "g"]);
+    expect(argv.slice(i + 7, i + 9)).toEqual(["/p/.git", "../1-abc-git"]);
     const msg = Buffer.from(buildStageMessage(s, plan({ stage: "native", mount }), tools, [], [])).toString();
-    expect(msg).toContain("\u0000work\u00001\u0000/p/.git\u0000g\u00000\u0000");
+    expect(msg).toContain("\u0000work\u00001\u0000/p/.git\u0000../1-abc-git\u00000\u0000");
     const a = buildBwrapArgs(s, plan());
     expect(valuesOf(a, "--bind", 2)).toContain("/h/run/1-abc-git/mnt /workspace/.git");
     // After the project, before the read-only binds (.git/hooks, .git/config) that go on top of it.

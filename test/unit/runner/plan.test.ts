@@ -91,10 +91,13 @@ describe("makePlan and clean-up", () => {
   });
   test("the overlay's paths for mount(2) are short names in the run dir (mountinfo inside shows them as given)", () => {
     const cap = join(tmp(), "layer");
-    const p = makePlan(spec(tmp(), { layers: ["/h/rootfs/base", "/h/builds/x"], captureUpper: cap, gitOverlay: { lower: "/p/.git", dir: "/h/run/g", guest: "/workspace/.git" } }), join(tmp(), "run"));
-    expect(p.mount).toEqual({ lowers: "l1:l0", upper: "cu", work: "cw", gitDir: "g" });
-    const links = Object.fromEntries(["l0", "l1", "cu", "cw", "g"].map((n) => [n, readlinkSync(join(p.runDir, n))]));
-    expect(links).toEqual({ l0: "/h/rootfs/base", l1: "/h/builds/x", cu: cap, cw: `${cap}.work`, g: "/h/run/g" });
+    const runRoot = join(tmp(), "run");
+    const git = { lower: "/p/.git", dir: join(runRoot, "1-x-git"), guest: "/workspace/.git" }; // a sibling, as app/git-guard.ts makes it
+    const p = makePlan(spec(tmp(), { layers: ["/h/rootfs/base", "/h/builds/x"], captureUpper: cap, gitOverlay: git }), runRoot);
+    expect(p.mount).toEqual({ lowers: "l1:l0", upper: "cu", work: "cw", gitDir: "../1-x-git" });
+    const links = Object.fromEntries(["l0", "l1", "cu", "cw"].map((n) => [n, readlinkSync(join(p.runDir, n))]));
+    expect(links).toEqual({ l0: "/h/rootfs/base", l1: "/h/builds/x", cu: cap, cw: `${cap}.work` });
+    expect(makePlan(spec(tmp(), { gitOverlay: { ...git, dir: "/elsewhere/g" } }), runRoot).mount.gitDir).toBe("/elsewhere/g");
     const plain = makePlan(spec(tmp()), join(tmp(), "run"));
     expect(plain.mount).toEqual({ lowers: "l0", upper: "upper", work: "work", gitDir: "" });
   });

@@ -5,7 +5,7 @@
  * mask into a bind of some other host path.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
 import { removeTree as removeTreeCore } from "../../../core/fs.ts";
 import { userHome } from "../../../core/paths.ts";
@@ -25,9 +25,10 @@ export interface SandboxPlan {
   lowers: string[];
   /**
    * What the stage gives mount(2), relative to the run dir (it works there): `lowers` top first and
-   * ':'-joined, each a symlink `l<i>` in the run dir; `gitDir` a symlink `g` to RunSpec.gitOverlay.dir.
-   * overlayfs shows its options as given in /proc/self/mountinfo, so the sandbox does not read SILO_HOME
-   * (and with it the user's name) there.
+   * ':'-joined, each a symlink `l<i>` in the run dir; `gitDir` RunSpec.gitOverlay.dir, `../<name>` (a
+   * sibling in SILO_HOME/run). overlayfs shows its options as given in /proc/self/mountinfo, so the
+   * sandbox does not read SILO_HOME (and with it the user's name) there. Each path is relative to its
+   * mount point's parent, which is how cache/inuse.ts resolves them again.
    */
   mount: { lowers: string; upper: string; work: string; gitDir: string };
   /** May the stage fall back to a tmpfs upper when the run dir's filesystem cannot hold one? */
@@ -91,7 +92,6 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
     symlinkSync(capture, join(runDir, "cu"));
     symlinkSync(work, join(runDir, "cw"));
   }
-  if (spec.gitOverlay) symlinkSync(spec.gitOverlay.dir, join(runDir, "g"));
   const emptyFile = join(runDir, "empty");
   const ws = realpathSync(spec.workspace);
   const readonly: SandboxPlan["readonly"] = [];
@@ -117,7 +117,7 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
       lowers: spec.layers.map((_, i) => `l${i}`).reverse().join(":"),
       upper: capture ? "cu" : "upper",
       work: capture ? "cw" : "work",
-      gitDir: spec.gitOverlay ? "g" : "",
+      gitDir: spec.gitOverlay ? mountPath(runDir, spec.gitOverlay.dir) : "",
     },
     tmpfsFallback: !capture,
     emptyFile,
@@ -130,6 +130,9 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
     hostRoot: hostRootKnobs(),
   };
 }
+
+/** `dir` as the stage (working in `runDir`) names it: `../<name>` for a sibling, else as it is. */
+const mountPath = (runDir: string, dir: string) => (dirname(dir) === dirname(runDir) ? `../${basename(dir)}` : dir);
 
 let knobs: SandboxPlan["hostRoot"] | null = null;
 /** What coverHostKnobs needs to know about the host, when silo runs as root (looked at once per process). */
