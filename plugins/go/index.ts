@@ -5,6 +5,7 @@ export default definePlugin({
   name: "go",
   detect: ["go.mod", "go.work"],
   shims: ["go", "gofmt"],
+  // Per project: go builds extracted modules and cached packages without checking them again.
   cache: [
     { name: "mod", path: "/go/pkg/mod" },
     { name: "build", path: "/root/.cache/go-build" },

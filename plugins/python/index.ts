@@ -7,6 +7,7 @@ export default definePlugin({
   name: "python",
   detect: ["pyproject.toml", "requirements.txt", "setup.py", "Pipfile", "uv.lock"],
   shims: ["python", "python3", "pip", "pip3"],
+  // Per project: pip installs the wheels it built as they are, and trusts a revalidated index page.
   cache: [{ name: "pip", path: "/root/.cache/pip" }],
   lsp: { command: ["pyright-langserver", "--stdio"], install: ["pip", "install", "pyright"] },
   env(ctx): Record<string, string> {

@@ -5,6 +5,7 @@ export default definePlugin({
   name: "rust",
   detect: ["Cargo.toml", "rust-toolchain.toml", "rust-toolchain"],
   shims: ["cargo", "rustc", "rustup", "rustfmt"],
+  // Per project: cargo builds registry/src and takes a cached .crate without checking it again.
   cache: [
     { name: "cargo-registry", path: "/root/.cargo/registry" },
     { name: "cargo-git", path: "/root/.cargo/git" },

@@ -72,10 +72,15 @@ function planToolCaches(inv: Inventory, limits: CacheLimits): Action[] {
   const plan: Action[] = [];
   for (const tool of listDir(inv.home.cache)) {
     if (inv.runningTools.has(tool)) continue; // a running install may be writing there
-    for (const name of listDir(join(inv.home.cache, tool))) {
+    // Shared mounts are <tool>/<name>; per-project ones <tool>/projects/<key>/<name>, capped one by one.
+    const dirs: [string, string][] = [];
+    for (const name of listDir(join(inv.home.cache, tool)))
+      if (name !== "projects") dirs.push([name, join(inv.home.cache, tool, name)]);
+      else for (const key of listDir(join(inv.home.cache, tool, name))) for (const n of listDir(join(inv.home.cache, tool, name, key))) dirs.push([n, join(inv.home.cache, tool, name, key, n)]);
+    for (const [name, dir] of dirs) {
       const capMB = limits.tools.perMount[`${tool}/${name}`] ?? limits.tools.perMount[name] ?? limits.tools.maxSizeMB;
       if (capMB === undefined) continue;
-      plan.push(...planTrim(listFiles(join(inv.home.cache, tool, name)), capMB * MB, `the ${tool}/${name} cache`));
+      plan.push(...planTrim(listFiles(dir), capMB * MB, `the ${tool}/${name} cache`));
     }
   }
   return plan;

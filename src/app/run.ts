@@ -1,11 +1,11 @@
-import { existsSync, lstatSync, mkdirSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, realpathSync } from "node:fs";
 import { basename, isAbsolute, join, normalize, relative, resolve } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
 import { mark } from "../core/trace.ts";
 import { startReaper, type Reaper } from "../core/fs.ts";
-import { homePaths, joinUnder, type HomePaths } from "../core/paths.ts";
+import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver, RunHooks } from "../runner/driver.ts";
 import type { HandoffHooks } from "../runner/drivers/bwrap/handoff.ts";
@@ -17,6 +17,7 @@ import { protectedPaths, settleProtected, snapshotProtected, watchLines } from "
 import { excludedPaths } from "./exclude.ts";
 import { guardGit } from "./git-guard.ts";
 import { localImage } from "../image/local.ts";
+import { cacheMounts } from "./cache-mounts.ts";
 import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
 
@@ -96,12 +97,8 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
     if (!opts.shim && !opts.shell && !opts.argv && plugin.argv) argv = plugin.argv({ ...pctx, argv });
   }
 
-  const mounts: Mount[] = [];
-  for (const c of tool.cache) {
-    const host = joinUnder(home.cache, tool.name, c.name); // registry data: never `..` out of SILO_HOME
-    mkdirSync(host, { recursive: true });
-    mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
-  }
+  // Per project unless the tool verifies what it reads there (app/cache-mounts.ts, THREATS.md invariant 6).
+  const mounts: Mount[] = cacheMounts(home, tool.name, tool.cache, root);
   for (const f of tool.passFiles) mounts.push(resolvePassFile(f, root));
   for (const m of tool.mount.extra) mounts.push({ host: resolveExtraSource(m.host, root), guest: m.guest, readonly: m.readonly, kind: "dir" });
 

@@ -4,7 +4,7 @@ import { log } from "../core/log.ts";
 import { loadTomlData, parseTomlBytes, validateOrThrow } from "./load.ts";
 import { readProject, type ProjectBytes } from "./locate.ts";
 import { flatten, mergeConfig } from "./merge.ts";
-import { siloConfigSchema, type PortForward, type SiloConfig, type ToolDef } from "./schema.ts";
+import { siloConfigSchema, type CacheMount, type PortForward, type SiloConfig, type ToolDef } from "./schema.ts";
 import { stripWidening, trustStateOf, type TrustState } from "./trust.ts";
 
 export interface ProjectConfig {
@@ -90,7 +90,7 @@ export interface ResolvedTool {
   ports: PortForward[];
   resources: { cpus?: number; memoryMB?: number };
   mount: { exclude: string[]; writable: string[]; protect: string[]; extra: { host: string; guest: string; readonly: boolean }[] };
-  cache: { name: string; path: string }[];
+  cache: CacheMount[];
   /** Shim name → command inside the container. */
   shims: Record<string, string[]>;
 }

@@ -204,8 +204,8 @@ export interface ToolDef {
   plugin?: string;
   workdir?: string;
   env?: Record<string, string>;
-  /** Persistent caches: SILO_HOME/cache/<tool>/<name> mounted at `path`. */
-  cache?: { name: string; path: string }[];
+  /** Persistent caches mounted at `path`; where they live on the host depends on `scope` (CacheMount). */
+  cache?: CacheMount[];
   resources?: Resources;
   network?: NetworkConfig;
   lsp?: { command: string[]; install?: string[] };
@@ -217,6 +217,38 @@ export interface ToolDef {
   detect?: string[];
 }
 
+/**
+ * A persistent cache of a tool (THREATS.md invariant 6: one project's sandbox writes it, so only what the
+ * tool verifies before trusting may be seen by another project).
+ * - `project` (the default): SILO_HOME/cache/<tool>/projects/<key>/<name>, one per project; the key is a
+ *   hash of the project root's real path on the host, which the sandbox cannot choose.
+ * - `shared`: SILO_HOME/cache/<tool>/<name>, every project's. Only for content-addressed stores the tool
+ *   checks against a digest it got elsewhere (npm's _cacache/content-v2); say why in the TOML.
+ * - `login`: one file, SILO_HOME/cache/<tool>/<name>/<file name>, bound read-only into every project. While
+ *   it does not exist, the copy a login wrote at `path` inside this project's own cache is adopted.
+ *   `path` must lie inside a `project` cache of the same tool.
+ */
+export interface CacheMount {
+  name: string;
+  path: string;
+  scope?: CacheScope;
+}
+export const CACHE_SCOPES = ["project", "shared", "login"] as const;
+export type CacheScope = (typeof CACHE_SCOPES)[number];
+
+/** A cache name (cacheNameIssue), and not the directory of the per-project caches. */
+const checkCacheName = (n: string) => cacheNameIssue(n) ?? (n === "projects" ? "`projects` is reserved (per-project caches live there)" : null);
+/** A guest path (guestPathIssue), normalized (nested mounts are ordered by it), and not over the project or a kernel filesystem. */
+function checkCacheGuestPath(p: string): string | null {
+  const issue = guestPathIssue(p);
+  if (issue) return issue;
+  if (p === "/" || p.endsWith("/") || p.split("/").slice(1).some((c) => c === "" || c === "."))
+    return `\`${show(p)}\` is not a normalized path inside the sandbox`;
+  const top = p.split("/")[1]!;
+  return ["workspace", "proc", "dev", "sys", "run"].includes(top) ? `a cache cannot be mounted under /${top}` : null;
+}
+const checkCacheScope = (s: string) => ((CACHE_SCOPES as readonly string[]).includes(s) ? null : `unknown scope \`${s}\` (${CACHE_SCOPES.join(", ")})`);
+
 export const toolDefSchema: Schema = obj({
   name: str(toolNameIssue),
   description: str(),
@@ -226,7 +258,7 @@ export const toolDefSchema: Schema = obj({
   plugin: str(toolNameIssue),
   workdir: str(guestPathIssue),
   env: rec(str()),
-  cache: arr(obj({ name: str(cacheNameIssue), path: str(guestPathIssue) })),
+  cache: arr(obj({ name: str(checkCacheName), path: str(checkCacheGuestPath), scope: str(checkCacheScope) })),
   resources: resourcesSchema,
   network: networkSchema,
   lsp: obj({ command: arr(str()), install: arr(str()) }),

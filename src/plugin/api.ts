@@ -24,8 +24,11 @@ export interface SiloPlugin {
   detect?: string[];
   /** Default shims when a registry entry names none (`name` or `name:container command`). */
   shims?: string[];
-  /** Default cache mounts when a registry entry names none. */
-  cache?: { name: string; path: string }[];
+  /**
+   * Default cache mounts when a registry entry names none. `scope`: "project" (the default: one per
+   * project), "shared" (only a store the tool verifies on read; say why), "login" (one read-only file).
+   */
+  cache?: { name: string; path: string; scope?: "project" | "shared" | "login" }[];
   /** Default language server. */
   lsp?: { command: string[]; install?: string[] };
   /** Extra environment for the command (e.g. virtualenv activation). */

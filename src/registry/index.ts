@@ -4,7 +4,7 @@ import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
 import { checkSchema } from "../config/_schema-dsl.ts";
-import { REQUIRED_TOOL_KEYS, toolDefSchema, type ToolDef } from "../config/schema.ts";
+import { REQUIRED_TOOL_KEYS, toolDefSchema, type CacheMount, type ToolDef } from "../config/schema.ts";
 
 export interface Registry {
   tools: Map<string, ToolDef>;
@@ -22,9 +22,25 @@ export function validateToolDef(data: unknown, file: string): string[] {
   const v = d.versions as ToolDef["versions"] | undefined;
   if (v?.available && v.default && !v.available.includes(v.default))
     issues.push(`versions.default \`${v.default}\` is not in versions.available`);
+  if (Array.isArray(d.cache)) issues.push(...checkCacheLayout(d.cache as CacheMount[]));
   const expected = file.replace(/^.*\//, "").replace(/\.toml$/, "");
   if (typeof d.name === "string" && file.endsWith(".toml") && d.name !== expected)
     issues.push(`name \`${d.name}\` does not match the file name \`${expected}.toml\``);
+  return issues;
+}
+
+/** Names and paths are unique; a `login` file lies inside a `project` cache (its first copy is written there). */
+function checkCacheLayout(list: CacheMount[]): string[] {
+  const issues: string[] = [];
+  const seen = new Set<string>();
+  for (const c of list) {
+    if (typeof c?.name !== "string" || typeof c.path !== "string") continue; // the schema reported it
+    if (seen.has(c.name)) issues.push(`cache \`${c.name}\` is declared twice`);
+    if (seen.has(`path:${c.path}`)) issues.push(`cache path \`${c.path}\` is declared twice`);
+    seen.add(c.name).add(`path:${c.path}`);
+    if (c.scope === "login" && !list.some((o) => (o.scope ?? "project") === "project" && c.path.startsWith(`${o.path}/`)))
+      issues.push(`cache \`${c.name}\`: a login file must lie inside a cache of scope "project" (where the login writes it first)`);
+  }
   return issues;
 }
 

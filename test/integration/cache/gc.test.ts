@@ -115,15 +115,20 @@ describe("silo cache gc", () => {
 
   test("--tool-caches trims each cache mount to its cap, least recently used files first", async () => {
     writeFileSync(join(home, "silo.toml"), `${await Bun.file(join(home, "silo.toml")).text()}\n[cache.tools]\nmaxSizeMB = 100\n[cache.tools.perMount]\n"python/pip" = 2\n`);
+    // A shared mount (<tool>/<name>) and a per-project one (<tool>/projects/<key>/<name>): each has the cap.
     const pip = join(home, "cache/python/pip");
-    Bun.spawnSync(["mkdir", "-p", pip]);
-    for (const [i, age] of [[1, 5], [2, 3], [3, 1]] as const) {
-      writeFileSync(join(pip, `f${i}`), Buffer.alloc(800 * 1024, i));
-      Bun.spawnSync(["touch", "-a", "-m", "-d", `${age} days ago`, join(pip, `f${i}`)]);
+    const projectPip = join(home, "cache/python/projects/0123abcd/pip");
+    for (const dir of [pip, projectPip]) {
+      Bun.spawnSync(["mkdir", "-p", dir]);
+      for (const [i, age] of [[1, 5], [2, 3], [3, 1]] as const) {
+        writeFileSync(join(dir, `f${i}`), Buffer.alloc(800 * 1024, i));
+        Bun.spawnSync(["touch", "-a", "-m", "-d", `${age} days ago`, join(dir, `f${i}`)]);
+      }
     }
     const r = await dryThenReal(home, project, "cache", "gc", "--tool-caches");
-    expect(r.actions.filter((a) => a.kind === "remove-path").map((a) => a.path)).toEqual([join(pip, "f1")]);
+    expect(r.actions.filter((a) => a.kind === "remove-path").map((a) => a.path).sort()).toEqual([join(pip, "f1"), join(projectPip, "f1")].sort());
     expect(readdirSync(pip).sort()).toEqual(["f2", "f3"]);
+    expect(readdirSync(projectPip).sort()).toEqual(["f2", "f3"]);
   });
 });
 

@@ -63,4 +63,12 @@ describe("plugins", () => {
     expect((await loadPlugin("rust"))!.argv!(ctx(tmp(), ["cargo", "rustc", "--version"], ["cargo", "rustc"]))).toEqual(["rustc", "--version"]);
     expect((await loadPlugin("go"))!.argv!(ctx(tmp(), ["go", "gofmt", "-l", "."], ["go", "gofmt"]))).toEqual(["gofmt", "-l", "."]);
   });
+
+  test("each plugin's default cache mounts are its registry entry's, scopes included (THREATS.md invariant 6)", async () => {
+    const { parse } = await import("smol-toml");
+    for (const name of Object.keys(plugins)) {
+      const def = parse(readFileSync(join(repoRoot, "registry", `${name}.toml`), "utf8")) as { cache?: unknown[] };
+      expect({ name, cache: (await loadPlugin(name))!.cache }).toEqual({ name, cache: def.cache as never });
+    }
+  });
 });

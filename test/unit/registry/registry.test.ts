@@ -49,6 +49,73 @@ describe("validation", () => {
   });
 });
 
+describe("cache mounts (THREATS.md invariant 6)", () => {
+  const base = { name: "x", description: "", image: "i", versions: { default: "1", available: ["1"] }, shims: ["x"] };
+  const check = (cache: unknown) => validateToolDef({ ...base, cache }, "x.toml");
+  test("scope is project (the default), shared or login", () => {
+    expect(check([{ name: "a", path: "/root/.a" }, { name: "b", path: "/root/.b", scope: "shared" }])).toEqual([]);
+    expect(check([{ name: "a", path: "/root/.a", scope: "global" }])).toEqual(["cache[0].scope: unknown scope `global` (project, shared, login)"]);
+  });
+  test("a name is one safe path component, and not the per-project directory", () => {
+    for (const name of ["../x", "a/b", ".hidden", "", "A B", "x".repeat(65)])
+      expect(check([{ name, path: "/root/.a" }])).toEqual([`cache[0].name: \`${name}\` is not a cache name (lower-case letters, digits, . _ -)`]);
+    expect(check([{ name: "projects", path: "/root/.a" }])).toEqual(["cache[0].name: `projects` is reserved (per-project caches live there)"]);
+  });
+  test("a path is absolute and normalized, and not over the project or the kernel's filesystems", () => {
+    for (const path of ["root/.a", "/root/../etc", "/root//a", "/root/./a", "/root/a/", "/"])
+      expect(check([{ name: "a", path }])).toEqual([`cache[0].path: \`${path}\` is not an absolute, normalized path inside the sandbox`]);
+    for (const path of ["/workspace", "/workspace/node_modules", "/proc/self", "/dev/shm", "/sys/x", "/run/silo"])
+      expect(check([{ name: "a", path }])).toEqual([`cache[0].path: a cache cannot be mounted under /${path.split("/")[1]}`]);
+  });
+  test("names and paths are unique; a login file lies inside a project cache", () => {
+    expect(check([{ name: "a", path: "/root/.a" }, { name: "a", path: "/root/.b" }])).toEqual(["cache `a` is declared twice"]);
+    expect(check([{ name: "a", path: "/root/.a" }, { name: "b", path: "/root/.a" }])).toEqual(["cache path `/root/.a` is declared twice"]);
+    expect(check([{ name: "s", path: "/root/.s", scope: "shared" }, { name: "l", path: "/root/.s/token", scope: "login" }])).toEqual([
+      'cache `l`: a login file must lie inside a cache of scope "project" (where the login writes it first)',
+    ]);
+    expect(check([{ name: "p", path: "/root/.p" }, { name: "l", path: "/root/.p/token", scope: "login" }])).toEqual([]);
+  });
+  test("the shipped registry shares only npm's content-addressed store, each with a comment saying why", () => {
+    const shared: string[] = [];
+    for (const f of readdirSync(join(repoRoot, "registry")).filter((f) => f.endsWith(".toml"))) {
+      const text = readFileSync(join(repoRoot, "registry", f), "utf8");
+      const def = parse(text) as { cache?: { name: string; path: string; scope?: string }[] };
+      const here = (def.cache ?? []).filter((c) => c.scope === "shared");
+      shared.push(...here.map((c) => `${f}:${c.path}`));
+      // Every [[cache]] table of scope "shared" comes right after a comment.
+      const preceding = [...text.matchAll(/(?:^|\n)([^\n]*)\n\[\[cache\]\]\n(?:[^\n[]+\n)*?scope = "shared"/g)].map((m) => m[1]!);
+      expect(preceding).toHaveLength(here.length);
+      for (const line of preceding) expect(line.startsWith("#")).toBe(true);
+    }
+    expect(shared.sort()).toEqual(["node.toml:/root/.npm/_cacache", "playwright.toml:/root/.npm/_cacache"]);
+  });
+});
+
+describe("narrowed defaults (THREATS.md invariant 7)", () => {
+  const entry = (name: string) => parse(readFileSync(join(repoRoot, "registry", `${name}.toml`), "utf8")) as Record<string, any>;
+  const all = readdirSync(join(repoRoot, "registry")).filter((f) => f.endsWith(".toml")).map((f) => entry(f.replace(".toml", "")));
+  test("no entry has host access, and no allowlist has a wildcard", () => {
+    for (const def of all) {
+      expect({ tool: def.name, hostAccess: def.network?.hostAccess }).toEqual({ tool: def.name, hostAccess: undefined });
+      for (const host of [...(def.network?.proxy?.allow ?? []), ...(def.network?.proxy?.installAllow ?? [])]) expect(`${def.name}: ${host}`).not.toContain("*");
+    }
+  });
+  test("aws-cli allows no AWS endpoint until the user names one; claude-code reaches only Anthropic", () => {
+    expect(entry("aws-cli").network.proxy.allow).toEqual([]);
+    expect(entry("claude-code").network.proxy.allow).toEqual(["api.anthropic.com", "console.anthropic.com"]);
+    expect(entry("psql").network).toBeUndefined();
+  });
+  test("claude-code keeps its state per project and its login as one shared read-only file", () => {
+    const def = entry("claude-code");
+    expect(def.cache).toEqual([
+      { name: "claude", path: "/root/.claude" },
+      { name: "credentials", path: "/root/.claude/.credentials.json", scope: "login" },
+    ]);
+    // ~/.claude.json (onboarding, MCP servers) lives in the per-project ~/.claude.
+    expect(def.env.CLAUDE_CONFIG_DIR).toBe("/root/.claude");
+  });
+});
+
 describe("silo registry update (giget)", () => {
   function gitRepo(files: Record<string, string>) {
     const dir = tmp();

@@ -1,0 +1,91 @@
+/**
+ * Where a tool's cache mounts live on the host (THREATS.md invariant 6: one project cannot reach another).
+ * A cache is written by a project's sandbox, so another project may see it only when the tool verifies
+ * what it reads there against a digest it got elsewhere. The scopes are described on CacheMount
+ * (config/schema.ts); this file turns them into mounts.
+ */
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from "node:fs";
+import { basename, join, relative } from "node:path";
+import type { CacheMount } from "../config/schema.ts";
+import { joinUnder, type HomePaths } from "../core/paths.ts";
+import type { Mount } from "../runner/spec.ts";
+
+/** A login file larger than this is not a credential: it is not adopted. */
+const MAX_LOGIN_BYTES = 64 * 1024;
+
+/**
+ * The per-project key: a hash of the project root's real path on the host. The sandbox sees only
+ * /workspace, never that path, and cannot name another project's directory by writing anything.
+ */
+export function projectCacheKey(realRoot: string): string {
+  return new Bun.CryptoHasher("sha256").update(realRoot).digest("hex").slice(0, 32);
+}
+
+/** The host directory (or, for `login`, file) behind one cache mount of `tool` for the project at `realRoot`. */
+export function cacheHostPath(home: HomePaths, tool: string, c: CacheMount, realRoot: string): string {
+  // joinUnder: names are registry data (validated there), never `..` out of SILO_HOME.
+  const scope = c.scope ?? "project";
+  if (scope === "project") return joinUnder(home.cache, tool, "projects", projectCacheKey(realRoot), c.name);
+  if (scope === "login") return joinUnder(home.cache, tool, c.name, basename(c.path));
+  return joinUnder(home.cache, tool, c.name);
+}
+
+/**
+ * The mounts of a tool's caches, parents before the mounts nested in them (npm: a per-project /root/.npm
+ * with the shared _cacache/content-v2 inside it). A `login` file is bound read-only once it exists.
+ */
+export function cacheMounts(home: HomePaths, tool: string, caches: readonly CacheMount[], realRoot: string): Mount[] {
+  const mounts: Mount[] = [];
+  const depth = (p: string) => p.split("/").length;
+  for (const c of [...caches].sort((a, b) => depth(a.path) - depth(b.path))) {
+    const host = cacheHostPath(home, tool, c, realRoot);
+    if (c.scope !== "login") {
+      mkdirSync(host, { recursive: true, mode: 0o700 });
+      mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
+    } else if (adoptLogin(home, tool, c, caches, realRoot, host)) mounts.push({ host, guest: c.path, readonly: true, kind: "file" });
+  }
+  return mounts;
+}
+
+/**
+ * Is there a shared login file? When there is none yet, the file a login wrote inside this project's own
+ * cache becomes it (a regular file, not a link, at most 64 KiB, copied and renamed into place). Until
+ * then each project keeps its own, so a first login works, and the next run of that project shares it.
+ */
+function adoptLogin(home: HomePaths, tool: string, c: CacheMount, caches: readonly CacheMount[], realRoot: string, host: string): boolean {
+  if (readRegular(host)?.length) return true;
+  const parent = caches.find((o) => (o.scope ?? "project") === "project" && c.path.startsWith(`${o.path}/`));
+  if (!parent) return false;
+  const local = join(cacheHostPath(home, tool, parent, realRoot), relative(parent.path, c.path));
+  const data = readRegular(local);
+  if (data === null || data.length === 0) return false;
+  mkdirSync(join(host, ".."), { recursive: true, mode: 0o700 });
+  const tmp = `${host}.${process.pid}-${crypto.randomUUID()}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600, flag: "wx" });
+  renameSync(tmp, host);
+  return true;
+}
+
+/** The bytes of a regular file (never through a symbolic link, never a FIFO), or null. */
+function readRegular(path: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_LOGIN_BYTES) return null;
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const r = readSync(fd, buf, n, buf.length - n, n);
+      if (r === 0) break;
+      n += r;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
