@@ -4,7 +4,7 @@
  * what it reads there against a digest it got elsewhere. The scopes are described on CacheMount
  * (config/schema.ts); this file turns them into mounts.
  */
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import type { CacheMount } from "../config/schema.ts";
 import { joinUnder, type HomePaths } from "../core/paths.ts";
@@ -39,12 +39,31 @@ export function cacheMounts(home: HomePaths, tool: string, caches: readonly Cach
   const depth = (p: string) => p.split("/").length;
   for (const c of [...caches].sort((a, b) => depth(a.path) - depth(b.path))) {
     const host = cacheHostPath(home, tool, c, realRoot);
+    const sharedParent = caches.find((o) => o.scope === "shared" && c.path.startsWith(`${o.path}/`));
+    if (sharedParent) keepMountPoint(join(cacheHostPath(home, tool, sharedParent, realRoot), basename(c.path)));
     if (c.scope !== "login") {
       mkdirSync(host, { recursive: true, mode: 0o700 });
       mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
     } else if (adoptLogin(home, tool, c, caches, realRoot, host)) mounts.push({ host, guest: c.path, readonly: true, kind: "file" });
   }
   return mounts;
+}
+
+/**
+ * Every project's sandbox can write a shared cache: had one left a symbolic link (or a file) where a
+ * nested mount goes, bwrap would bind this project's cache wherever it points, or fail. Make it a directory.
+ */
+function keepMountPoint(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    return;
+  }
+  if (st.isDirectory()) return;
+  rmSync(path, { force: true });
+  mkdirSync(path, { mode: 0o700 });
 }
 
 /**

@@ -29,7 +29,11 @@ export function validateToolDef(data: unknown, file: string): string[] {
   return issues;
 }
 
-/** Names and paths are unique; a `login` file lies inside a `project` cache (its first copy is written there). */
+/**
+ * Names and paths are unique. A `login` file is a direct child of a `project` cache (its first copy is read
+ * from there on the host, and a directory in between could be the sandbox's link to a host directory). A
+ * mount inside a `shared` one is a direct child too: silo keeps its mount point a real directory.
+ */
 function checkCacheLayout(list: CacheMount[]): string[] {
   const issues: string[] = [];
   const seen = new Set<string>();
@@ -38,8 +42,12 @@ function checkCacheLayout(list: CacheMount[]): string[] {
     if (seen.has(c.name)) issues.push(`cache \`${c.name}\` is declared twice`);
     if (seen.has(`path:${c.path}`)) issues.push(`cache path \`${c.path}\` is declared twice`);
     seen.add(c.name).add(`path:${c.path}`);
-    if (c.scope === "login" && !list.some((o) => (o.scope ?? "project") === "project" && c.path.startsWith(`${o.path}/`)))
-      issues.push(`cache \`${c.name}\`: a login file must lie inside a cache of scope "project" (where the login writes it first)`);
+    const parent = (o: CacheMount) => c.path.startsWith(`${o.path}/`);
+    const inside = (o: CacheMount) => c.path === `${o.path}/${c.path.split("/").at(-1)}`;
+    if (c.scope === "login" && !list.some((o) => (o.scope ?? "project") === "project" && inside(o)))
+      issues.push(`cache \`${c.name}\`: a login file must be directly inside a cache of scope "project" (where the login writes it first)`);
+    if (list.some((o) => o.scope === "shared" && parent(o) && !inside(o)))
+      issues.push(`cache \`${c.name}\`: a mount inside a shared cache must be directly inside it`);
   }
   return issues;
 }

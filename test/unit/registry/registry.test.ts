@@ -71,9 +71,16 @@ describe("cache mounts (THREATS.md invariant 6)", () => {
     expect(check([{ name: "a", path: "/root/.a" }, { name: "a", path: "/root/.b" }])).toEqual(["cache `a` is declared twice"]);
     expect(check([{ name: "a", path: "/root/.a" }, { name: "b", path: "/root/.a" }])).toEqual(["cache path `/root/.a` is declared twice"]);
     expect(check([{ name: "s", path: "/root/.s", scope: "shared" }, { name: "l", path: "/root/.s/token", scope: "login" }])).toEqual([
-      'cache `l`: a login file must lie inside a cache of scope "project" (where the login writes it first)',
+      'cache `l`: a login file must be directly inside a cache of scope "project" (where the login writes it first)',
+    ]);
+    // A directory in between could be the sandbox's symbolic link to a host directory.
+    expect(check([{ name: "p", path: "/root/.p" }, { name: "l", path: "/root/.p/sub/token", scope: "login" }])).toEqual([
+      'cache `l`: a login file must be directly inside a cache of scope "project" (where the login writes it first)',
     ]);
     expect(check([{ name: "p", path: "/root/.p" }, { name: "l", path: "/root/.p/token", scope: "login" }])).toEqual([]);
+    expect(check([{ name: "s", path: "/root/.s", scope: "shared" }, { name: "n", path: "/root/.s/a/b" }])).toEqual([
+      "cache `n`: a mount inside a shared cache must be directly inside it",
+    ]);
   });
   test("the shipped registry shares only npm's content-addressed store, each with a comment saying why", () => {
     const shared: string[] = [];

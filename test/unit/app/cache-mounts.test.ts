@@ -1,0 +1,94 @@
+// Where cache mounts live on the host (THREATS.md invariant 6): per project by default, keyed by the
+// project root's real path; shared only when declared; a login file adopted once, then read-only.
+import { describe, expect, test } from "bun:test";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cacheMounts, projectCacheKey } from "../../../src/app/cache-mounts.ts";
+import type { CacheMount } from "../../../src/config/schema.ts";
+import { homePaths } from "../../../src/core/paths.ts";
+import { tmp } from "../../helpers/silo.ts";
+
+const NPM: CacheMount[] = [
+  { name: "npm-index", path: "/root/.npm/_cacache/index-v5" },
+  { name: "npm-cacache", path: "/root/.npm/_cacache", scope: "shared" },
+  { name: "npm", path: "/root/.npm" },
+];
+const AGENT: CacheMount[] = [
+  { name: "claude", path: "/root/.claude" },
+  { name: "credentials", path: "/root/.claude/.credentials.json", scope: "login" },
+];
+
+describe("cache mounts", () => {
+  test("the key is a hash of the real path: the same for a project, another for each other project", () => {
+    expect(projectCacheKey("/src/a")).toBe(projectCacheKey("/src/a"));
+    expect(projectCacheKey("/src/a")).not.toBe(projectCacheKey("/src/b"));
+    expect(projectCacheKey("/src/a")).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  test("per project by default, shared when declared, parents mounted before what is nested in them", () => {
+    const home = homePaths(tmp());
+    const key = projectCacheKey("/src/a");
+    const mounts = cacheMounts(home, "node", NPM, "/src/a");
+    expect(mounts).toEqual([
+      { host: join(home.cache, "node/projects", key, "npm"), guest: "/root/.npm", readonly: false, kind: "dir" },
+      { host: join(home.cache, "node/npm-cacache"), guest: "/root/.npm/_cacache", readonly: false, kind: "dir" },
+      { host: join(home.cache, "node/projects", key, "npm-index"), guest: "/root/.npm/_cacache/index-v5", readonly: false, kind: "dir" },
+    ]);
+    for (const m of mounts) expect(statSync(m.host).isDirectory()).toBe(true);
+    const other = cacheMounts(home, "node", NPM, "/src/b");
+    expect(other[1]!.host).toBe(mounts[1]!.host);
+    expect(other[0]!.host).not.toBe(mounts[0]!.host);
+    expect(other[2]!.host).not.toBe(mounts[2]!.host);
+  });
+
+  test("a link a sandbox left where a mount inside a shared cache goes is replaced by a directory", () => {
+    const home = homePaths(tmp());
+    cacheMounts(home, "node", NPM, "/src/a");
+    const point = join(home.cache, "node/npm-cacache/index-v5");
+    rmSync(point, { recursive: true });
+    const elsewhere = tmp();
+    symlinkSync(elsewhere, point);
+    cacheMounts(home, "node", NPM, "/src/b");
+    expect(lstatSync(point).isDirectory()).toBe(true);
+    expect(existsSync(elsewhere)).toBe(true);
+  });
+
+  test("a login file: none until a login wrote one in the project, then that one, shared and read-only", () => {
+    const home = homePaths(tmp());
+    const shared = join(home.cache, "agent/credentials/.credentials.json");
+    const mountsOf = (root: string) => cacheMounts(home, "agent", AGENT, root);
+    expect(mountsOf("/src/a").map((m) => m.guest)).toEqual(["/root/.claude"]);
+    const local = join(home.cache, "agent/projects", projectCacheKey("/src/a"), "claude/.credentials.json");
+    writeFileSync(local, '{"token":"a"}');
+    // Another project's run does not adopt project a's file; a's next run does.
+    expect(mountsOf("/src/b")).toHaveLength(1);
+    expect(mountsOf("/src/a")[1]).toEqual({ host: shared, guest: "/root/.claude/.credentials.json", readonly: true, kind: "file" });
+    expect(readFileSync(shared, "utf8")).toBe('{"token":"a"}');
+    expect(statSync(shared).mode & 0o777).toBe(0o600);
+    // Once shared, it is every project's, and a project's own copy no longer replaces it.
+    const localB = join(home.cache, "agent/projects", projectCacheKey("/src/b"), "claude/.credentials.json");
+    writeFileSync(localB, '{"token":"b"}');
+    expect(mountsOf("/src/b")[1]).toEqual({ host: shared, guest: "/root/.claude/.credentials.json", readonly: true, kind: "file" });
+    expect(readFileSync(shared, "utf8")).toBe('{"token":"a"}');
+  });
+
+  test("a login file that is a symbolic link, a FIFO, empty or larger than 64 KiB is not adopted", () => {
+    const home = homePaths(tmp());
+    const outside = join(tmp(), "secret");
+    writeFileSync(outside, "host file");
+    const cases: [string, (p: string) => void][] = [
+      ["link", (p) => symlinkSync(outside, p)],
+      ["fifo", (p) => expect(Bun.spawnSync(["mkfifo", p]).exitCode).toBe(0)],
+      ["empty", (p) => writeFileSync(p, "")],
+      ["large", (p) => writeFileSync(p, Buffer.alloc(64 * 1024 + 1, 120))],
+    ];
+    for (const [name, plant] of cases) {
+      const root = `/src/${name}`;
+      const dir = join(home.cache, "agent/projects", projectCacheKey(root), "claude");
+      mkdirSync(dir, { recursive: true });
+      plant(join(dir, ".credentials.json"));
+      expect({ name, mounts: cacheMounts(home, "agent", AGENT, root).length }).toEqual({ name, mounts: 1 });
+      expect(existsSync(join(home.cache, "agent/credentials/.credentials.json"))).toBe(false);
+    }
+  });
+});
