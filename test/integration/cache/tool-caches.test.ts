@@ -1,11 +1,13 @@
 /**
- * Package caches survive across runs and projects: SILO_HOME/cache/<tool>/<name> is mounted at the tool's
- * cache path, so a second `pip install` of the same wheel in a fresh sandbox (another project, nothing
- * installed) comes from the cache. The index is a PEP 503 page served by this test on the host's loopback,
- * reached through host.silo.internal (hostAccess, trusted); the sandbox has no other network.
+ * Package caches survive across runs: pip's cache is per project (SILO_HOME/cache/python/projects/<key>/pip:
+ * pip installs the wheels it built, and trusts a revalidated index page, without checking them, so one
+ * project's must not be another's — security/caches.test.ts), so a second `pip install` of the same wheel
+ * in a fresh sandbox of the same project comes from the cache, and another project downloads it again.
+ * The index is a PEP 503 page served by this test on the host's loopback, reached through
+ * host.silo.internal (hostAccess, trusted); the sandbox has no other network.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { makeHome, runSilo, siloBin } from "../../helpers/silo.ts";
 import { ok, removeScratch, scratch, scratchProject } from "./_helpers.ts";
@@ -47,23 +49,33 @@ describe("tool package caches", () => {
     removeScratch();
   });
 
-  async function pipInstall(): Promise<string> {
-    const project = scratchProject(PROJECT_TOML);
-    ok(await runSilo(["trust"], { home, cwd: project }));
+  async function pipInstall(project: string): Promise<string> {
     const index = `http://host.silo.internal:${server.port}/simple`;
     const r = ok(await runSilo(["run", "python", "-m", "pip", "install", "--index-url", index, "--trusted-host", "host.silo.internal", "cachedpkg"], { home, cwd: project }));
     return r.stdout;
   }
 
-  test("a second pip install in a fresh sandbox of another project comes from SILO_HOME/cache/python/pip", async () => {
-    const first = await pipInstall();
+  async function trustedProject(): Promise<string> {
+    const project = scratchProject(PROJECT_TOML);
+    ok(await runSilo(["trust"], { home, cwd: project }));
+    return project;
+  }
+  const fileRequests = () => requests.filter((p) => p.startsWith("/files/")).length;
+
+  test("a second pip install in a fresh sandbox of the same project comes from its cache; another project's does not", async () => {
+    const project = await trustedProject();
+    const first = await pipInstall(project);
     expect(first).toContain("Downloading");
-    expect(requests.filter((p) => p.startsWith("/files/"))).toHaveLength(1);
-    expect(existsSync(join(home, "cache/python/pip"))).toBe(true);
-    const second = await pipInstall();
+    expect(fileRequests()).toBe(1);
+    const key = new Bun.CryptoHasher("sha256").update(realpathSync(project)).digest("hex").slice(0, 32);
+    expect(readdirSync(join(home, "cache/python/projects", key, "pip")).some((d) => d.startsWith("http"))).toBe(true);
+    const second = await pipInstall(project);
     expect(second).toContain("Using cached");
     // The wheel was not fetched again: only the index page was.
-    expect(requests.filter((p) => p.startsWith("/files/"))).toHaveLength(1);
+    expect(fileRequests()).toBe(1);
     expect(requests.filter((p) => p === "/simple/cachedpkg/")).toHaveLength(2);
+    const other = await pipInstall(await trustedProject());
+    expect(other).toContain("Downloading");
+    expect(fileRequests()).toBe(2);
   });
 });

@@ -1,0 +1,150 @@
+/**
+ * THREATS.md invariant 6: one project cannot reach another — package caches and agent state.
+ *
+ * A tool's caches persist in SILO_HOME and are written by whatever runs in a project's sandbox. Mounted
+ * shared, project A's sandbox plants a built wheel, an `npx` package, a compiled Go package or a Claude
+ * hook that project B's tool then runs. Each cache is per project unless it is a store the tool verifies
+ * on read (npm's content-addressed _cacache); claude-code's login is one shared file, read-only.
+ *
+ * The tools here are registry entries in the test's SILO_HOME that copy the shipped entries' [[cache]]
+ * (and, for the agent, [env]) declarations onto the python fixture image, so the mount layout under test
+ * is exactly the shipped one while the probe is a few lines of Python. The control mounts the same paths
+ * with `scope = "shared"` (what every cache was before): there, A's planted files reach B.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse, stringify } from "smol-toml";
+import { makeHome, repoRoot, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
+
+type Cache = { name: string; path: string; scope?: string };
+
+const PLANTS = {
+  wheel: "/root/.cache/pip/wheels/ab/cd/evil-1.0-py3-none-any.whl",
+  pipHttp: "/root/.cache/pip/http-v2/a/b/c/d/e/planted",
+  npx: "/root/.npm/_npx/0123456789abcdef/node_modules/.bin/cowsay",
+  npmIndex: "/root/.npm/_cacache/index-v5/aa/bb/planted",
+  goBuild: "/root/.cache/go-build/aa/aa00-d",
+  goMod: "/go/pkg/mod/example.com/lib@v1.0.0/lib.go",
+  cargoSrc: "/root/.cargo/registry/src/index.crates.io-0000/serde-1.0.0/build.rs",
+  claudeHook: "/root/.claude/settings.json",
+  claudeJson: "/root/.claude/.claude.json",
+} as const;
+const NPM_CONTENT = "/root/.npm/_cacache/content-v2/sha512/aa/bb/planted";
+
+const entry = (name: string) => parse(readFileSync(join(repoRoot, "registry", `${name}.toml`), "utf8")) as { cache: Cache[]; env?: Record<string, string> };
+
+/** A registry entry as `silo registry update` would cache it: the python fixture with these caches. */
+function fixtureTool(home: string, name: string, cache: Cache[], env: Record<string, string> = {}): void {
+  const def = { name, description: "cache layout fixture", image: "docker.io/library/python", shims: [`${name}:python3`], env, cache, versions: { default: "3.11-slim", available: ["3.11-slim"] } };
+  mkdirSync(join(home, "registry/current"), { recursive: true });
+  writeFileSync(join(home, "registry/current", `${name}.toml`), stringify(def));
+}
+
+const PLANT_PY = `import os, sys
+for p in sys.argv[1:]:
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    open(p, "w").write("planted by project A")
+`;
+const PROBE_PY = `import json, os, sys
+print(json.dumps({p: os.path.exists(p) for p in sys.argv[1:]}))
+`;
+
+describe("package caches and agent state are per project (invariant 6)", () => {
+  let home: string;
+  const projects: Record<string, string> = {};
+
+  async function run(tool: string, project: string, code: string, args: string[]): Promise<string> {
+    const r = await runSilo(["run", tool, "-c", code, ...args], { home, cwd: projects[project] });
+    expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    return r.stdout;
+  }
+  const plant = (tool: string, project: string, paths: string[]) => run(tool, project, PLANT_PY, paths);
+  const probe = async (tool: string, project: string, paths: string[]) => JSON.parse(await run(tool, project, PROBE_PY, paths)) as Record<string, boolean>;
+  const all = (paths: string[], v: boolean) => Object.fromEntries(paths.map((p) => [p, v]));
+
+  beforeAll(async () => {
+    expect(existsSync(siloBin)).toBe(true);
+    home = makeHome();
+    const shared = (list: Cache[]) => list.map((c) => ({ ...c, scope: "shared" }));
+    const layouts = { pip: entry("python").cache, npm: entry("node").cache, go: entry("go").cache, cargo: entry("rust").cache };
+    // The control: every path of the shipped entries, mounted the way all caches were before (shared).
+    fixtureTool(home, "sharedcaches", shared([...layouts.pip, layouts.npm[0]!, ...layouts.go, ...layouts.cargo]));
+    fixtureTool(home, "pipcaches", layouts.pip);
+    fixtureTool(home, "npmcaches", layouts.npm);
+    fixtureTool(home, "gocaches", layouts.go);
+    fixtureTool(home, "cargocaches", layouts.cargo);
+    fixtureTool(home, "sharedagent", shared(entry("claude-code").cache.filter((c) => c.scope !== "login")), entry("claude-code").env);
+    fixtureTool(home, "agent", entry("claude-code").cache, entry("claude-code").env);
+    for (const t of ["sharedcaches", "pipcaches", "npmcaches", "gocaches", "cargocaches", "sharedagent", "agent"]) {
+      const r = await runSilo(["install", t], { home });
+      expect({ tool: t, code: r.exitCode, stderr: r.stderr }).toEqual({ tool: t, code: 0, stderr: expect.any(String) });
+    }
+    for (const p of ["a", "b"]) {
+      projects[p] = tmp(`silo-caches-${p}-`);
+      writeFileSync(join(projects[p]!, "silo.toml"), "");
+    }
+  }, 300_000);
+
+  test("control: mounted shared, what project A plants in a cache is there in project B", async () => {
+    const paths = [PLANTS.wheel, PLANTS.pipHttp, PLANTS.npx, PLANTS.goBuild, PLANTS.goMod, PLANTS.cargoSrc];
+    await plant("sharedcaches", "a", paths);
+    expect(await probe("sharedcaches", "b", paths)).toEqual(all(paths, true));
+  });
+
+  test("pip: A's built wheel and HTTP cache entry are A's only", async () => {
+    const paths = [PLANTS.wheel, PLANTS.pipHttp];
+    await plant("pipcaches", "a", paths);
+    expect(await probe("pipcaches", "b", paths)).toEqual(all(paths, false));
+    expect(await probe("pipcaches", "a", paths)).toEqual(all(paths, true)); // kept for A's next run
+  });
+
+  test("npm: A's _npx package and cache index are A's only; the content-addressed store is shared", async () => {
+    const paths = [PLANTS.npx, PLANTS.npmIndex];
+    await plant("npmcaches", "a", [...paths, NPM_CONTENT]);
+    expect(await probe("npmcaches", "b", [...paths, NPM_CONTENT])).toEqual({ ...all(paths, false), [NPM_CONTENT]: true });
+    expect(await probe("npmcaches", "a", paths)).toEqual(all(paths, true));
+  });
+
+  test("go and cargo: A's build cache, extracted modules and crate sources are A's only", async () => {
+    await plant("gocaches", "a", [PLANTS.goBuild, PLANTS.goMod]);
+    expect(await probe("gocaches", "b", [PLANTS.goBuild, PLANTS.goMod])).toEqual(all([PLANTS.goBuild, PLANTS.goMod], false));
+    await plant("cargocaches", "a", [PLANTS.cargoSrc]);
+    expect(await probe("cargocaches", "b", [PLANTS.cargoSrc])).toEqual(all([PLANTS.cargoSrc], false));
+    expect(await probe("cargocaches", "a", [PLANTS.cargoSrc])).toEqual(all([PLANTS.cargoSrc], true));
+  });
+
+  test("control: a shared ~/.claude carries A's hook into B", async () => {
+    await plant("sharedagent", "a", [PLANTS.claudeHook]);
+    expect(await probe("sharedagent", "b", [PLANTS.claudeHook])).toEqual(all([PLANTS.claudeHook], true));
+  });
+
+  test("agent: ~/.claude (hooks, .claude.json) is per project, and kept", async () => {
+    const paths = [PLANTS.claudeHook, PLANTS.claudeJson];
+    // CLAUDE_CONFIG_DIR puts .claude.json inside ~/.claude.
+    expect((await run("agent", "a", "import os; print(os.environ['CLAUDE_CONFIG_DIR'])", [])).trim()).toBe("/root/.claude");
+    await plant("agent", "a", paths);
+    expect(await probe("agent", "b", paths)).toEqual(all(paths, false));
+    expect(await probe("agent", "a", paths)).toEqual(all(paths, true));
+  });
+
+  test("agent: the first login is adopted as the shared login, read-only in every project", async () => {
+    const cred = "/root/.claude/.credentials.json";
+    const write = `import sys
+try:
+    open("${cred}", "w").write(sys.argv[1]); print("written")
+except OSError as e:
+    print("refused", e.errno)
+`;
+    const read = `import os; print(open("${cred}").read() if os.path.exists("${cred}") else "none")`;
+    // The login in A writes the file in A's own ~/.claude; B has none yet.
+    expect((await run("agent", "a", write, ["token-of-a"])).trim()).toBe("written");
+    expect((await run("agent", "b", read, [])).trim()).toBe("none");
+    // A's next run adopts it: read-only there, and then in B.
+    expect((await run("agent", "a", read, [])).trim()).toBe("token-of-a");
+    expect((await run("agent", "a", write, ["swapped"])).trim()).toStartWith("refused");
+    expect((await run("agent", "b", read, [])).trim()).toBe("token-of-a");
+    expect((await run("agent", "b", write, ["token-of-b"])).trim()).toStartWith("refused");
+    expect(readFileSync(join(home, "cache/agent/credentials/.credentials.json"), "utf8")).toBe("token-of-a");
+  });
+});
