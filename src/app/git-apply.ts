@@ -31,7 +31,7 @@ export function finishGit(g: GitGuard, home: HomePaths): void {
     log.warn(`silo could not apply what ${g.tool} wrote to .git: ${(e as Error).message}; those writes are dropped`);
   }
   const t1 = performance.now();
-  const scan = scanGit(g.root, g.skipRoot, g.sinceSec * 1000, SCAN_BUDGET);
+  const scan = scanGit(g.root, g.skipRoot, g.sinceSec * 1000, g.budget ?? SCAN_BUDGET, relative(g.root, g.gitDir));
   log.debug(`git: upper applied in ${(t1 - t0).toFixed(1)} ms, tree scanned for .git in ${(performance.now() - t1).toFixed(1)} ms`);
   items.push(...scan.items);
   if (!scan.complete)
@@ -194,21 +194,53 @@ function isOpaque(path: string): boolean {
 }
 
 /**
- * Every `.git` below `root` (and `root/.git` unless `skipRoot`) that the run made or changed: names only,
- * without following symlinks or walking into a `.git`, at most `budget` entries (iteratively: no depth
- * limit). A new one (born at `sinceMs` or later; a file or symlink: changed) goes whole; in an older
- * directory, each changed entry outside the safe set (objects/ not walked). Returns what to quarantine,
- * whether the walk finished, and the directories it could not read.
+ * Names a host program runs or trusts in whatever directory it is started in or opened at, not only the
+ * project root (app/protect.ts guards the root's): direnv's and mise's hooks on `cd`, an editor opened on
+ * a subfolder (VS Code's folderOpen tasks, JetBrains' run configurations, Neovim's exrc), pre-commit and
+ * git hook managers in a nested repository. `.cargo/config(.toml)` is matched as such: cargo reads it in
+ * every parent of its working directory. `.tool-versions` is left out: mise and asdf read versions from it,
+ * never a command. silo-stage.c `is_protected` keeps the same list.
  */
-export function scanGit(root: string, skipRoot: boolean, sinceMs: number, budget: number): { items: QuarantineItem[]; complete: boolean; unreadable: string[] } {
+export const NESTED_PROTECTED = new Set([
+  ".envrc", ".vscode", ".devcontainer", ".idea", ".zed", ".helix", ".nvim.lua", ".nvimrc", ".exrc",
+  "mise.toml", ".mise.toml", "mise.local.toml", ".mise.local.toml", ".mise", ".pre-commit-config.yaml", ".githooks", ".husky",
+]);
+const isNestedProtected = (dir: string, name: string) =>
+  NESTED_PROTECTED.has(name) || name.endsWith(".code-workspace") || (dir.endsWith("/.cargo") && (name === "config" || name === "config.toml"));
+
+/** The entries that make a directory a repository for git (with HEAD): quarantined from the project root. */
+const GIT_MARKERS = ["HEAD", "config", "commondir", "gitdir"];
+
+type Mode = "tree" | "git" | "protected";
+
+/**
+ * What the run left below `root` that host git or another host tool would run, by names and lstat only,
+ * without following symlinks, at most `budget` entries (iteratively: no depth limit):
+ *
+ * - a `.git`, or a directory git would take for a repository (one holding `HEAD`: a bare repository, or a
+ *   `.git` made elsewhere and renamed), that is new or whose own ctime is at `sinceMs` or later (a rename
+ *   updates the moved directory's ctime, an added or removed entry its parent's) goes whole; a `.git` file
+ *   or symlink that changed too. In an older one, each changed entry outside the safe set (objects/ not
+ *   walked). At the root itself (no `.git` there), the markers `HEAD`, `config`, `commondir` and `gitdir`.
+ * - a protected name below the root (NESTED_PROTECTED) that is new or changed goes whole; in an older
+ *   directory of that name, each changed entry.
+ *
+ * `skipRoot`: the root's `.git` and `gitDir` (where a `.git` symlink leads) are not looked at: overlaid, read-only,
+ * or writable by trusted config.
+ * Returns what to quarantine, whether the walk finished, and the directories it could not read.
+ */
+export function scanGit(root: string, skipRoot: boolean, sinceMs: number, budget: number, gitDir = ".git"): { items: QuarantineItem[]; complete: boolean; unreadable: string[] } {
+  const skip = new Set(skipRoot ? [".git", gitDir] : []);
   const items: QuarantineItem[] = [];
   const unreadable: string[] = [];
   let left = budget;
   const q = (rel: string, reason: string) => items.push({ base: root, from: rel, path: rel, reason });
-  // [directory relative to root, the .git it is in (or null), its path inside that .git]
-  const stack: [string, string | null, string][] = [["", null, ""]];
+  const isNew = (st: Stats) => st.ctimeMs >= sinceMs || (st.birthtimeMs > 0 && st.birthtimeMs >= sinceMs);
+  // [directory relative to root, how to look at it, its path inside the git directory it is in]
+  const stack: [string, Mode, string][] = [["", "tree", ""]];
   while (stack.length > 0 && left >= 0) {
-    const [rel, git, inner] = stack.pop()!;
+    const [rel, popped, inner] = stack.pop()!;
+    let mode = popped;
     let ents;
     try {
       ents = readdirSync(rel ? join(root, rel) : root, { withFileTypes: true });
@@ -216,29 +248,60 @@ export function scanGit(root: string, skipRoot: boolean, sinceMs: number, budget
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(rel);
       continue;
     }
+    let skipNames: Set<string> | null = null;
+    if (mode === "tree" && !skip.has(rel) && ents.some((e) => e.name === "HEAD")) {
+      if (!rel) skipNames = rootMarkers(root, ents.map((e) => e.name), sinceMs, q);
+      else {
+        const st = lstatOrNull(join(root, rel));
+        if (st && isNew(st)) {
+          q(rel, "a directory the sandbox made or changed that git takes for a repository (HEAD, objects, refs): the host's git would use it");
+          continue;
+        }
+        mode = "git";
+      }
+    }
     for (const e of ents) {
       if (--left < 0) break;
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (git !== null) {
+      if (skipNames?.has(e.name) || skip.has(r)) continue;
+      if (mode === "git") {
         const ir = inner ? `${inner}/${e.name}` : e.name;
         if (e.isDirectory()) {
-          if (ir !== "objects") stack.push([r, git, ir]);
+          if (ir !== "objects") stack.push([r, "git", ir]);
           continue;
         }
         const st = lstatOrNull(join(root, r));
         if (st && st.ctimeMs >= sinceMs && (!st.isFile() || checkGitFile(ir, join(root, r)) !== null))
-          q(r, "a file in a .git directory the sandbox changed, which the host's git may run or read as configuration");
+          q(r, "a file in a git directory the sandbox changed, which the host's git may run or read as configuration");
+      } else if (mode === "protected") {
+        const st = lstatOrNull(join(root, r));
+        if (st && isNew(st)) q(r, "changed by the sandbox inside a directory a host tool runs or trusts");
+        else if (st?.isDirectory()) stack.push([r, "protected", ""]);
       } else if (e.name === ".git") {
-        if (!rel && skipRoot) continue;
         const st = lstatOrNull(join(root, r));
         if (!st) continue;
-        const born = st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
-        if (!st.isDirectory() ? st.ctimeMs >= sinceMs : born >= sinceMs) q(r, "a .git the sandbox created or changed: the host's git would use it");
-        else if (st.isDirectory()) stack.push([r, r, ""]);
-      } else if (e.isDirectory()) stack.push([r, null, ""]);
+        if (isNew(st)) q(r, "a .git the sandbox created, moved or changed: the host's git would use it");
+        else if (st.isDirectory()) stack.push([r, "git", ""]);
+      } else if (rel && isNestedProtected(rel, e.name)) {
+        const st = lstatOrNull(join(root, r));
+        if (st && isNew(st)) q(r, "a name a host tool runs or trusts (direnv, mise, editors, cargo, hook managers), created or changed by the sandbox");
+        else if (st?.isDirectory()) stack.push([r, "protected", ""]);
+      } else if (e.isDirectory()) stack.push([r, "tree", ""]);
     }
   }
   return { items, complete: left >= 0, unreadable };
+}
+
+/**
+ * The project root holds HEAD (and had no `.git`): git in it would take it for a bare repository. When
+ * any of the names that make it one changed during the run, its markers are quarantined (the root itself
+ * cannot be). Returns the names the caller skips.
+ */
+function rootMarkers(root: string, names: string[], sinceMs: number, q: (rel: string, reason: string) => void): Set<string> {
+  const markers = names.filter((n) => GIT_MARKERS.includes(n));
+  const changed = names.some((n) => (GIT_MARKERS.includes(n) || n === "objects" || n === "refs" || n === "packed-refs") && (lstatOrNull(join(root, n))?.ctimeMs ?? 0) >= sinceMs);
+  if (changed) for (const n of markers) q(n, "makes the project root a git repository the sandbox made or changed: the host's git would use it");
+  return new Set(changed ? markers : []);
 }
 
 function lstatOrNull(p: string): Stats | null {

@@ -37,6 +37,8 @@ export interface GitGuard {
   gitDir: string;
   /** The root `.git` is not scanned: overlaid, or writable by trusted config. */
   skipRoot: boolean;
+  /** Entries the exit scan looks at before it gives up (and says so): SCAN_BUDGET, or SILO_GIT_SCAN_BUDGET. */
+  budget?: number;
   /** Lines for the native waiter's RUNDIR/watch (native/silo-stage.c `changed`): any true → `silo __after`. */
   watch: string[];
 }
@@ -46,6 +48,12 @@ export interface GitGuard {
  * ~60 ms in the native waiter, ~150 ms in silo, warm cache.
  */
 export const SCAN_BUDGET = 300_000;
+
+/** SILO_GIT_SCAN_BUDGET (a positive integer) lowers or raises it: tests reach the limit without 300,000 files. */
+function scanBudget(): number {
+  const n = Number(process.env.SILO_GIT_SCAN_BUDGET);
+  return Number.isSafeInteger(n) && n > 0 ? n : SCAN_BUDGET;
+}
 
 /** Decide how the sandbox sees the root `.git`; creates the overlay's directories. */
 export function guardGit(root: string, tool: string, home: HomePaths, writable: boolean): { guard: GitGuard; overlay?: { lower: string; dir: string; guest: string }; readonly: string[] } {
@@ -67,7 +75,7 @@ export function guardGit(root: string, tool: string, home: HomePaths, writable: 
   const overlaid = kind === "dir" || (kind === "link" && lower !== join(root, ".git"));
   // A directory is overlaid (or read-only), a file read-only, a symlink watched by app/protect.ts (it puts
   // the link back if the sandbox changed it): only a missing one is scanned.
-  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, gitDir: lower, skipRoot: kind !== "none" || writable, watch: [] };
+  const guard: GitGuard = { root, tool, startMs, sinceSec, dir: null, gitDir: lower, skipRoot: kind !== "none" || writable, budget: scanBudget(), watch: [] };
   const guest = join("/workspace", relative(root, lower));
   const readonly = kind === "file" && !writable ? ["/workspace/.git"] : [];
   let overlay: { lower: string; dir: string; guest: string } | undefined;
@@ -82,6 +90,6 @@ export function guardGit(root: string, tool: string, home: HomePaths, writable: 
     guard.dir = dir;
     guard.watch.push(`${dir}/upper/`);
   }
-  guard.watch.push(`${guard.skipRoot ? "?" : "+"}${sinceSec}\t${SCAN_BUDGET}\t${root}`);
+  guard.watch.push(`${guard.skipRoot ? "?" : "+"}${sinceSec}\t${guard.budget}\t${root}`);
   return { guard, overlay, readonly };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, utimesSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { checkGitFile, isApplyDir, isDeletable, isRefName } from "../../../src/app/git-check.ts";
@@ -93,5 +93,70 @@ describe("scanGit", () => {
     expect(scanGit(root, false, since, 1000).items.map((i) => i.path)).toEqual(["sub/.git/config"]);
     expect(scanGit(root, false, 0, 1000).items.map((i) => i.path)).toEqual(["sub/.git"]); // born after 0: new, whole
     expect(scanGit(root, false, since, 1).complete).toBe(false);
+  });
+});
+
+describe("scanGit: repositories without a .git name, renamed ones, nested protected names", () => {
+  const plantBare = (dir: string) => {
+    mkdirSync(join(dir, "objects"), { recursive: true });
+    mkdirSync(join(dir, "refs"), { recursive: true });
+    writeFileSync(join(dir, "HEAD"), "ref: refs/heads/main\n");
+    writeFileSync(join(dir, "config"), "[core]\n\tfsmonitor = evil\n");
+  };
+  const settle = async () => {
+    await Bun.sleep(50); // ctime's clock is coarse (a tick): well apart
+    const since = Date.now();
+    await Bun.sleep(50);
+    return since;
+  };
+
+  test("a bare repository planted in a directory goes whole; at the root, its markers", async () => {
+    const root = tmp();
+    mkdirSync(join(root, "sub"));
+    writeFileSync(join(root, "sub/keep.txt"), "x");
+    const since = await settle();
+    plantBare(join(root, "sub"));
+    plantBare(root);
+    const found = scanGit(root, false, since, 1000).items.map((i) => i.path).sort();
+    expect(found).toEqual(["HEAD", "config", "sub"]);
+  });
+
+  test("an older bare repository: only its changed config; untouched, nothing", async () => {
+    const root = tmp();
+    plantBare(join(root, "fixtures/repo"));
+    const since = await settle();
+    expect(scanGit(root, false, since, 1000).items).toEqual([]);
+    writeFileSync(join(root, "fixtures/repo/config"), "[core]\n\tfsmonitor = worse\n");
+    expect(scanGit(root, false, since, 1000).items.map((i) => i.path)).toEqual(["fixtures/repo/config"]);
+  });
+
+  test("an old directory renamed to .git (or given objects/ and refs/) goes whole", async () => {
+    const root = tmp();
+    mkdirSync(join(root, "sub2/x"), { recursive: true });
+    writeFileSync(join(root, "sub2/x/HEAD"), "ref: refs/heads/main\n");
+    writeFileSync(join(root, "sub2/x/config"), "[core]\n\tfsmonitor = evil\n");
+    mkdirSync(join(root, "sub3/x"), { recursive: true });
+    writeFileSync(join(root, "sub3/x/HEAD"), "ref: refs/heads/main\n");
+    const since = await settle();
+    mkdirSync(join(root, "sub2/x/objects"));
+    mkdirSync(join(root, "sub2/x/refs"));
+    renameSync(join(root, "sub2/x"), join(root, "sub2/.git"));
+    mkdirSync(join(root, "sub3/x/objects"));
+    expect(scanGit(root, false, since, 1000).items.map((i) => i.path).sort()).toEqual(["sub2/.git", "sub3/x"]);
+  });
+
+  test("protected names below the root: new or changed ones go, old ones stay, the root's are protect.ts's", async () => {
+    const root = tmp();
+    mkdirSync(join(root, "crates/old/.vscode"), { recursive: true });
+    writeFileSync(join(root, "crates/old/.vscode/settings.json"), "{}");
+    writeFileSync(join(root, "crates/old/.envrc"), "old");
+    const since = await settle();
+    for (const f of ["crates/foo/.cargo/config.toml", "crates/foo/.vscode/tasks.json", "crates/foo/.envrc", "crates/foo/mise.toml", "crates/foo/a.code-workspace", "crates/foo/.tool-versions", ".envrc", ".cargo/config.toml", "crates/foo/.cargo/registry/x"]) {
+      mkdirSync(join(root, f, ".."), { recursive: true });
+      writeFileSync(join(root, f), "planted");
+    }
+    writeFileSync(join(root, "crates/old/.vscode/settings.json"), "{\"changed\": 1}"); // in place: the directory keeps its ctime
+    const found = scanGit(root, false, since, 1000).items.map((i) => i.path).sort();
+    expect(found).toEqual(["crates/foo/.cargo/config.toml", "crates/foo/.envrc", "crates/foo/.vscode", "crates/foo/a.code-workspace", "crates/foo/mise.toml", "crates/old/.vscode/settings.json"]);
   });
 });

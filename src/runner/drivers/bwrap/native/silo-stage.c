@@ -891,12 +891,37 @@ static void signal_sandbox(pid_t stage, int sig) {
 }
 
 /*
+ * Names a host tool runs or trusts in any directory (src/app/git-apply.ts NESTED_PROTECTED, the same list):
+ * below the root only (app/protect.ts guards the root's), `config` and `config.toml` in a `.cargo`.
+ */
+static int is_protected(const char *n, int in_cargo) {
+  static const char *names[] = {".envrc", ".vscode", ".devcontainer", ".idea", ".zed", ".helix", ".nvim.lua", ".nvimrc",
+                                ".exrc", "mise.toml", ".mise.toml", "mise.local.toml", ".mise.local.toml", ".mise",
+                                ".pre-commit-config.yaml", ".githooks", ".husky", NULL};
+  for (const char **p = names; *p; p++)
+    if (strcmp(n, *p) == 0) return 1;
+  size_t l = strlen(n), ls = strlen(".code-workspace");
+  if (l >= ls && strcmp(n + l - ls, ".code-workspace") == 0) return 1;
+  return in_cargo && (strcmp(n, "config") == 0 || strcmp(n, "config.toml") == 0);
+}
+
+/*
  * Below DIR (an open directory, closed here), is there an entry named .git (ROOT: not DIR's own) whose
  * inode changed at or after START (ctime, which the sandbox cannot set back), or such an entry inside a
- * .git directory (objects/ aside)? Names only, d_type where the filesystem gives it; more than *BUDGET
- * entries count as yes (silo then looks itself, src/app/git-guard.ts, and says what it could not check).
+ * .git directory (objects/ aside)? A directory holding HEAD is one git may take for a repository (a bare
+ * one planted anywhere, a .git renamed): changed itself, or any entry inside, counts the same. So does a
+ * protected name below the root (is_protected), or an entry inside one. Names only, d_type where the
+ * filesystem gives it, one fstatat (HEAD) per directory; more than *BUDGET entries count as yes (silo
+ * then looks itself, src/app/git-apply.ts, and says what it could not check). IN_GIT: 0 outside, 1 at the
+ * top of a git directory, more below (2 and up also inside a protected directory: nothing skipped).
  */
-static int git_changed(int dir, int root, int in_git, time_t start, long *budget, int depth) {
+static int git_changed(int dir, int root, int in_git, time_t start, long *budget, int depth, int in_cargo) {
+  struct stat st;
+  if (!in_git && dir >= 0 && fstatat(dir, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    /* The root's own ctime changes with any new file: there, its entries say (all are looked at). */
+    if (depth > 0 && fstat(dir, &st) == 0 && st.st_ctim.tv_sec >= start) return close(dir), 1;
+    in_git = 1;
+  }
   DIR *d = fdopendir(dir);
   if (!d) return close(dir), 0;
   struct dirent *e;
@@ -907,18 +932,19 @@ static int git_changed(int dir, int root, int in_git, time_t start, long *budget
     if (--*budget < 0) found = 1;
     int is_git = strcmp(n, ".git") == 0;
     if (found || (root && is_git)) continue;
-    struct stat st;
+    int prot = !in_git && depth > 0 && is_protected(n, in_cargo);
     int is_dir = e->d_type == DT_DIR;
-    if (in_git || is_git || e->d_type == DT_UNKNOWN) {
+    if (in_git || is_git || prot || e->d_type == DT_UNKNOWN) {
       if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
-      if ((in_git || is_git) && st.st_ctim.tv_sec >= start) found = 1;
+      if ((in_git || is_git || prot) && st.st_ctim.tv_sec >= start) found = 1;
       is_dir = S_ISDIR(st.st_mode);
     }
     if (found || !is_dir || (in_git == 1 && strcmp(n, "objects") == 0)) continue;
     /* Each level holds a descriptor and a frame: a tree deeper than this, or one it cannot open, is
        silo's to walk (it counts as changed), never skipped. */
     int sub = depth < 256 ? openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-    if (sub >= 0) found = git_changed(sub, 0, in_git ? in_git + 1 : is_git, start, budget, depth + 1);
+    int level = in_git ? in_git + 1 : is_git ? 1 : prot ? 2 : 0;
+    if (sub >= 0) found = git_changed(sub, 0, level, start, budget, depth + 1, !in_git && depth > 0 && strcmp(n, ".cargo") == 0);
     else found = depth >= 256 || errno != ENOENT; /* unreadable (mode 000), out of descriptors: silo looks */
   }
   closedir(d);
@@ -949,7 +975,7 @@ static int changed(char *line) {
     time_t start = (time_t)strtoll(line + 1, &p, 10);
     long budget = *p == '\t' ? strtol(p + 1, &p, 10) : 0;
     if (*p != '\t') return 1;
-    return git_changed(open(p + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC), line[0] == '?', 0, start, &budget, 0);
+    return git_changed(open(p + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC), line[0] == '?', 0, start, &budget, 0, 0);
   }
   char *tab = strchr(line, '\t');
   if (line[0] == '/' || !tab) return lstat(line, &st) == 0;
