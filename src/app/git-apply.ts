@@ -11,13 +11,13 @@
  * everything outside the safe set are quarantined from the upper; deletions are applied to refs, reflogs,
  * the index and the *_HEAD files only.
  */
-import { closeSync, copyFileSync, constants, fchmodSync, lstatSync, openSync, readdirSync, renameSync, type Stats, unlinkSync } from "node:fs";
-import { join, relative } from "node:path";
+import { closeSync, copyFileSync, constants, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, type Stats, unlinkSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { at, closeQuietly, lstatBeneath, openDir, openParent, removeEntry } from "../core/beneath.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
 import { checkGitFile, isApplyDir, isConflictChecked, isDeletable } from "./git-check.ts";
-import { SCAN_BUDGET, type GitGuard } from "./git-guard.ts";
+import { SCAN_BUDGET, uncheckedMark, type GitGuard } from "./git-guard.ts";
 import { quarantine, type QuarantineItem } from "./quarantine.ts";
 
 /** Apply the upper, scan the tree, quarantine; reports to the user through the quarantine's warning. */
@@ -34,8 +34,20 @@ export function finishGit(g: GitGuard, home: HomePaths): void {
   const scan = scanGit(g.root, g.skipRoot, g.sinceSec * 1000, g.budget ?? SCAN_BUDGET, relative(g.root, g.gitDir));
   log.debug(`git: upper applied in ${(t1 - t0).toFixed(1)} ms, tree scanned for .git in ${(performance.now() - t1).toFixed(1)} ms`);
   items.push(...scan.items);
-  if (!scan.complete)
-    log.warn(`the project has more than ${SCAN_BUDGET} files: silo did not look for a .git that ${g.tool} may have planted past them; check with \`find . -name .git\``);
+  // Fail closed: what the walk did not reach is not passed as checked. Nothing there can be quarantined
+  // (silo does not know what is), so it says so as an error now and at the start of every later run in the
+  // project until a scan completes (or the user removes the mark after looking).
+  const mark = uncheckedMark(home, g.root);
+  if (!scan.complete) {
+    const budget = g.budget ?? SCAN_BUDGET;
+    log.error(`the project has more than ${budget} files and directories: silo could not check all of them for a .git, a repository (HEAD) or a protected name (.envrc, .vscode, ...) that ${g.tool} may have planted; look with \`find . -name .git -o -name HEAD -o -name .envrc -o -name .vscode\` before using git or an editor here (SILO_GIT_SCAN_BUDGET raises the limit)`);
+    try {
+      mkdirSync(dirname(mark), { recursive: true, mode: 0o700 });
+      writeFileSync(mark, `${g.root}\n${new Date().toISOString()} ${g.tool}\n`);
+    } catch (e) {
+      log.warn(`could not record the unchecked project in ${mark}: ${(e as Error).message}`);
+    }
+  } else if (existsSync(mark)) rmSync(mark, { force: true });
   if (scan.unreadable.length)
     log.warn(`silo could not look for a planted .git inside ${scan.unreadable.slice(0, 3).join(", ")}${scan.unreadable.length > 3 ? ", ..." : ""} (unreadable); check before using git there`);
   if (items.length) quarantine(home, { root: g.root, tool: g.tool }, items);

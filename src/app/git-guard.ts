@@ -15,8 +15,9 @@
  *
  * This part runs before the sandbox, on every run: one lstat, and for a repository three mkdirs.
  */
-import { lstatSync, mkdirSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
 
 /** What the exit side needs: plain data, it travels in handoff.json to `silo __after`. */
@@ -55,9 +56,15 @@ function scanBudget(): number {
   return Number.isSafeInteger(n) && n > 0 ? n : SCAN_BUDGET;
 }
 
+/** SILO_HOME/unchecked/<hash of the root>: an exit scan stopped at the budget there (git-apply.ts finishGit). */
+export const uncheckedMark = (home: HomePaths, root: string) => join(home.home, "unchecked", Bun.hash(root).toString(16));
+
 /** Decide how the sandbox sees the root `.git`; creates the overlay's directories. */
 export function guardGit(root: string, tool: string, home: HomePaths, writable: boolean): { guard: GitGuard; overlay?: { lower: string; dir: string; guest: string }; readonly: string[] } {
   const startMs = Date.now();
+  const mark = uncheckedMark(home, root);
+  if (existsSync(mark))
+    log.warn(`an earlier run's exit scan could not check all of this project for a planted .git, repository or protected name (too many files); look, then remove ${mark}`);
   const sinceSec = Math.floor(startMs / 1000) - 1;
   let lower = join(root, ".git");
   let kind: "dir" | "file" | "link" | "none" = "none";

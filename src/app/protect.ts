@@ -1,6 +1,6 @@
 /**
  * Protected project paths: names a host program runs or trusts later (git hooks and config, direnv's
- * `.envrc`, editors' workspace settings, task runners' and cargo's config, dev containers). The sandbox
+ * `.envrc` and mise's config, editors' workspace settings (and Vim's exrc), task runners' and cargo's config, dev containers). The sandbox
  * must not leave anything there (THREATS.md invariant 2). Three cases, told apart before the run with
  * lstat only (no symlink followed):
  *
@@ -38,6 +38,13 @@ export const PROTECTED_PATHS = [
   ".zed",
   ".helix",
   ".nvim.lua",
+  ".nvimrc",
+  ".exrc",
+  "mise.toml",
+  ".mise.toml",
+  "mise.local.toml",
+  ".mise.local.toml",
+  ".mise",
 ];
 
 /** Hook names git runs from a hooks directory (protected one by one where core.hooksPath is the root itself). */
