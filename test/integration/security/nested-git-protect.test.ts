@@ -110,7 +110,7 @@ describe("security: repositories without a .git name, renamed ones, nested prote
 
     const m = marker();
     const project = makeProject(undefined, shipped(m));
-    await Bun.sleep(1100); // shipped well before the run: ctime is coarse, and silo allows a second's margin
+    await Bun.sleep(2100); // shipped well before the run: silo counts from the whole second before the start, less one (ctime is coarse)
     const before = records(home);
     await run(project, `os.makedirs("sub2/x/objects"); os.makedirs("sub2/x/refs"); os.rename("sub2/x", "sub2/.git")
 print(json.dumps("planted"))`);
@@ -123,7 +123,7 @@ print(json.dumps("planted"))`);
   test("protected names below the root (.cargo/config.toml, .vscode/tasks.json, .envrc, mise.toml): written inside, quarantined at exit; old ones stay", async () => {
     const planted = ["crates/foo/.cargo/config.toml", "crates/foo/.vscode/tasks.json", "crates/foo/.envrc", "crates/foo/mise.toml", "crates/foo/.mise.toml", "crates/foo/.nvimrc", "crates/foo/dev.code-workspace"];
     const project = makeProject(undefined, { "crates/foo/src/lib.rs": "\n", "crates/old/.envrc": "old\n", "crates/old/.vscode/settings.json": "{}\n" });
-    await Bun.sleep(1100);
+    await Bun.sleep(2100); // well before the run (silo counts from a whole second before it, less one)
     const before = records(home);
     // The positive control: nothing stops the writes inside (the sandbox reads each back).
     const r = await run(project, `out = {}
