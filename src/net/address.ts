@@ -138,6 +138,8 @@ export function inCidr(addr: string, range: { groups: number[]; bits: number }):
   return true;
 }
 
+const METADATA_V4 = ["169.254.169.254", "169.254.170.2", "169.254.169.253", "100.100.100.200", "192.0.0.192"];
+
 const inV4 = (n: number, base: string, bits: number) => {
   const b = parseIPv4(base)!;
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
@@ -147,7 +149,9 @@ const inV4 = (n: number, base: string, bits: number) => {
 function classifyV4(n: number): AddressKind {
   if (inV4(n, "0.0.0.0", 8)) return "unspecified";
   if (inV4(n, "127.0.0.0", 8)) return "loopback";
-  if (inV4(n, "169.254.169.254", 32)) return "metadata";
+  // Cloud metadata and credential endpoints: AWS/GCP/Azure (169.254.169.254), AWS ECS task credentials
+  // (169.254.170.2), AWS's resolver (169.254.169.253), Alibaba (100.100.100.200), Oracle (192.0.0.192).
+  if (METADATA_V4.some((m) => n === parseIPv4(m))) return "metadata";
   if (inV4(n, "169.254.0.0", 16)) return "link-local";
   if (inV4(n, "10.0.0.0", 8) || inV4(n, "172.16.0.0", 12) || inV4(n, "192.168.0.0", 16)) return "private";
   if (inV4(n, "100.64.0.0", 10)) return "private"; // carrier-grade NAT (and Alibaba's metadata service)
@@ -190,10 +194,12 @@ export function classifyAddress(addr: string): AddressKind {
 
 /**
  * May the proxy connect to an address of this kind? Public always; everything else only when the host was
- * named exactly in the allow list, or (except the cloud metadata service) when hostAccess is on.
+ * named exactly in the allow list. hostAccess opens the host's own services (loopback, private networks),
+ * never link-local or the cloud metadata and credential endpoints: a name the sandbox controls (DNS) could
+ * resolve there.
  */
 export function isAddressPermitted(kind: AddressKind, lift: { explicit: boolean; hostAccess: boolean }): boolean {
   if (kind === "invalid") return false;
   if (kind === "public" || lift.explicit) return true;
-  return lift.hostAccess && kind !== "metadata";
+  return lift.hostAccess && (kind === "loopback" || kind === "private");
 }

@@ -116,10 +116,18 @@ describe("isAddressPermitted", () => {
     expect(isAddressPermitted("loopback", { explicit: true, hostAccess: false })).toBe(true);
     expect(isAddressPermitted("metadata", { explicit: true, hostAccess: false })).toBe(true);
   });
-  test("hostAccess lifts it, except for the cloud metadata service", () => {
+  test("hostAccess lifts it for the host's services only: never link-local or metadata", () => {
     expect(isAddressPermitted("loopback", { explicit: false, hostAccess: true })).toBe(true);
     expect(isAddressPermitted("private", { explicit: false, hostAccess: true })).toBe(true);
-    expect(isAddressPermitted("metadata", { explicit: false, hostAccess: true })).toBe(false);
+    for (const k of ["metadata", "link-local", "multicast", "reserved", "unspecified"] as const)
+      expect(isAddressPermitted(k, { explicit: false, hostAccess: true })).toBe(false);
+  });
+  test("every known metadata and credential endpoint is metadata, in any spelling", () => {
+    for (const a of ["169.254.169.254", "169.254.170.2", "169.254.169.253", "100.100.100.200", "192.0.0.192", "::ffff:100.100.100.200", "fe80::a9fe:a9fe"])
+      expect(["metadata", "link-local"]).toContain(classifyAddress(a));
+    expect(classifyAddress("169.254.170.2")).toBe("metadata");
+    expect(classifyAddress("100.100.100.200")).toBe("metadata");
+    expect(classifyAddress("192.0.0.192")).toBe("metadata");
   });
   test("never for something that is not an address", () => {
     expect(isAddressPermitted("invalid", { explicit: true, hostAccess: true })).toBe(false);
