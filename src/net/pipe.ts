@@ -5,7 +5,7 @@
  */
 import type { Socket, SocketHandler, SocketListener } from "bun";
 import { rmSync } from "node:fs";
-import { hungUp, offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
+import { offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
 export interface End {
@@ -103,16 +103,7 @@ export const pipeHandlers: SocketHandler<End> = {
     if (!s.data.offloaded) flush(s);
   },
   end(s) {
-    if (s.data.offloaded) return;
-    s.data.gotFin = true;
-    // An end may be a cut: a Unix socket closed outright reports `end` (then `close`), and so may a reset
-    // TCP socket. Pass the FIN on only once the socket is known to be half-closed, not hung up; a cut one
-    // is closed, and `close` resets the peer.
-    void hungUp(s).then((cut) => {
-      if (s.data.closed) return;
-      if (cut && !s.data.peer?.data.gotFin) s.terminate();
-      else forwardFin(s);
-    });
+    if (!s.data.offloaded) forwardFin(s);
   },
   close(s) {
     const wasOffloaded = s.data.offloaded;
@@ -120,12 +111,8 @@ export const pipeHandlers: SocketHandler<End> = {
     if (wasOffloaded) return; // the splice worker holds its own descriptors and finishes the pair
     const peer = s.data.peer;
     if (peer && !peer.data.closed) {
-      // Closed without a FIN (a reset), or outright while its peer was still sending to it (what the proxy
-      // does to a tunnel it gives up on): a cut. The peer gets a reset too, never a clean end of a stream
-      // that was cut short (a truncated download must fail, not look complete).
-      if (!s.data.gotFin || !peer.data.gotFin) peer.terminate();
-      // Finished: let the peer write what it already has, then close it.
-      else if (peer.data.backlog) peer.data.finPending = true;
+      // Let the peer finish writing what it already has, then close it.
+      if (peer.data.backlog) peer.data.finPending = true;
       else peer.end();
     }
     s.data.onClose?.();
@@ -155,20 +142,6 @@ export function join(a: Socket<End>, b: Socket<End>, firstToB?: Uint8Array) {
   if (b.data.closed) a.end();
   if (a.data.gotFin) forwardFin(a);
   if (b.data.gotFin) forwardFin(b);
-}
-
-/**
- * Answer and close a connection that is refused (a 4xx/5xx, a TLS alert) without looking cut: a FIN after
- * the answer, then the socket stays until the client closes its side (or 30 s pass). A relay reads a
- * Unix socket closed outright while its client still sends as the proxy cutting the connection, and
- * resets the client (close, above), which could cost the client the answer.
- */
-export function closeWith(s: Socket<End>, answer: string | Uint8Array) {
-  s.data.onData = () => undefined; // whatever else comes is dropped; the FIN ends the socket (forwardFin)
-  s.write(answer);
-  s.shutdown();
-  s.timeout(30);
-  s.resume();
 }
 
 export type Target = { unix: string } | { hostname: string; port: number };

@@ -8,7 +8,7 @@
 import type { Socket, UnixSocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { log } from "../core/log.ts";
-import { closeWith, connectEnd, join, newEnd, pipeHandlers, relayTo, type End } from "./pipe.ts";
+import { connectEnd, join, newEnd, pipeHandlers, relayTo, type End } from "./pipe.ts";
 import { checkServerName, createAuthorizer, denyMessage, denyResponse, errorResponse, type DenyReason, type Lookup } from "./policy.ts";
 import { parseClientHello, TLS_ALERT_ACCESS_DENIED } from "./sni.ts";
 
@@ -67,11 +67,11 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
 
   async function onConnect(s: Socket<End>, target: string, rest: Uint8Array) {
     const hp = splitHostPort(target);
-    if (!hp) return void closeWith(s, errorResponse(400, `bad CONNECT target ${JSON.stringify(target)}`));
+    if (!hp) return void s.end(errorResponse(400, `bad CONNECT target ${JSON.stringify(target)}`));
     const v = await authorize(hp.host, hp.port);
     if (!v.ok) {
       if (v.status === 403) refuse(v.host, v.reason);
-      return void closeWith(s, v.status === 403 ? denyResponse(opts.tool, v.host, v.reason) : errorResponse(502, v.message));
+      return void s.end(v.status === 403 ? denyResponse(opts.tool, v.host, v.reason) : errorResponse(502, v.message));
     }
     let up: Socket<End> | null = null;
     let lastError = "";
@@ -83,7 +83,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
         lastError = (e as Error).message;
       }
     }
-    if (!up) return void closeWith(s, errorResponse(502, `cannot connect to ${v.host}:${hp.port}: ${lastError}`));
+    if (!up) return void s.end(errorResponse(502, `cannot connect to ${v.host}:${hp.port}: ${lastError}`));
     if (s.data.closed) return void up.end();
     const upstream = up;
     s.write(ESTABLISHED);
@@ -113,7 +113,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       if (!problem) return pass();
       refuse(v.host, problem);
       s.data.onClose = null;
-      closeWith(s, TLS_ALERT_ACCESS_DENIED);
+      s.end(TLS_ALERT_ACCESS_DENIED);
       upstream.end();
       return true;
     };
@@ -148,7 +148,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
       .then((h) => relayTo(s, [{ unix: h.socketPath }], head))
       .catch((e) => {
         log.debug(`proxy: plain HTTP server failed: ${e}`);
-        closeWith(s, errorResponse(502, "proxy unavailable"));
+        s.end(errorResponse(502, "proxy unavailable"));
       });
   }
 
@@ -165,7 +165,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
             got = got.length ? Buffer.concat([got, d]) : d;
             const end = got.indexOf("\r\n\r\n");
             if (end >= 0) onHead(s, got, end);
-            else if (got.length > MAX_HEAD) closeWith(s, errorResponse(431, "request head too large"));
+            else if (got.length > MAX_HEAD) s.end(errorResponse(431, "request head too large"));
           },
         });
         s.timeout(30);

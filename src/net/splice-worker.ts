@@ -80,12 +80,6 @@ function main(sab) {
     }
     return true;
   };
-  const one = new Int32Array(2);
-  const hungUp = (fd) => {
-    one[0] = fd;
-    one[1] = 0; // no events asked: POLLHUP is reported anyway
-    return c.poll(ptr(one), 1, 0) === 1 && (new Int16Array(one.buffer)[3] & POLLHUP) !== 0;
-  };
   // Move what can be moved for one pair; returns false if the pair failed.
   const pump = (p, revA, revB) => {
     const rev = (fd) => (fd === p.a ? revA : revB);
@@ -95,13 +89,7 @@ function main(sab) {
         for (;;) {
           const n = Number(c.splice(d.src, null, d.pipe[1], null, CAP - d.n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
           if (n > 0) { d.n += n; if (d.n >= CAP) break; continue; }
-          if (n === 0) {
-            // A socket closed outright (not half-closed) while we still send to it: on a Unix socket that is
-            // the proxy, or a relay, cutting the connection. Pass it on as a cut (a reset), never as an end.
-            if (!p.dirs.find((o) => o.dst === d.src).done && hungUp(d.src)) return false;
-            d.eof = true;
-            break;
-          }
+          if (n === 0) { d.eof = true; break; }
           const e = errno();
           if (e === EINTR) continue;
           if (e !== EAGAIN) return false;

@@ -78,43 +78,15 @@ function onWorkerMessage(m: { type: string; wakeFd?: number; id?: number; ok?: b
 }
 
 function endPair(a: Socket<End>, b: Socket<End>, ok: boolean) {
-  // Both marked first: closing one must not make the pipe's close handler act on the other (it would reset it).
   for (const s of [a, b]) {
     s.data.offloaded = false;
     s.data.closed = true; // the worker already passed on FIN; nothing more to forward
-  }
-  for (const s of [a, b]) {
     if (ok) s.end();
-    else s.terminate(); // a reset: the pair was cut, and the client must not take it for an end
+    else s.terminate();
   }
 }
 
 const fdOf = (s: Socket<End>) => (s as unknown as { fd?: number }).fd ?? -1;
-
-let pollOne: Promise<(fd: number) => boolean> | null = null;
-
-/**
- * True when `s` is hung up, closed outright or reset rather than half-closed (poll(2) says POLLHUP). Bun may
- * report a reset as an end: a write that failed took the socket's error, and the next read sees EOF.
- */
-export async function hungUp(s: Socket<End>): Promise<boolean> {
-  const fd = fdOf(s);
-  if (fd < 0 || process.platform !== "linux") return false;
-  pollOne ??= import("bun:ffi")
-    .then(({ dlopen, FFIType: T, ptr }) => {
-      const lib = dlopen("libc.so.6", { poll: { args: [T.ptr, T.u64, T.i32], returns: T.i32 } });
-      const pfd = new Int32Array(2);
-      const revents = new Int16Array(pfd.buffer);
-      const POLLHUP = 16;
-      return (n: number) => {
-        pfd[0] = n;
-        pfd[1] = 0; // no events asked: POLLHUP is reported anyway
-        return lib.symbols.poll(ptr(pfd), 1, 0) === 1 && (revents[3]! & POLLHUP) !== 0;
-      };
-    })
-    .catch(() => () => false);
-  return (await pollOne)(fd);
-}
 
 const soon = new Set<Socket<End>>();
 

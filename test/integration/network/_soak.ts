@@ -2,7 +2,6 @@
 // given length while hashing what they receive, both directions at once, with back-pressure and half-close.
 import type { Socket } from "bun";
 import { createCipheriv, createHash, type Hash } from "node:crypto";
-import { connect } from "node:net";
 
 const MiB = 1 << 20;
 const ZEROS = Buffer.alloc(MiB);
@@ -22,8 +21,6 @@ export interface Side {
   got: number;
   gotHash: Hash;
   gotEnd: boolean;
-  /** A FIN came (Bun's `end`): the far side ended the stream, it did not reset it. */
-  sawFin: boolean;
   error: string | null;
   pending: Buffer | null;
   next: (n: number) => Buffer;
@@ -35,7 +32,7 @@ export interface Side {
 
 export function newSide(seed: number, total: number, done: () => void, resetAfter?: number): Side {
   return {
-    sent: 0, sentHash: createHash("sha256"), got: 0, gotHash: createHash("sha256"), gotEnd: false, sawFin: false, error: null,
+    sent: 0, sentHash: createHash("sha256"), got: 0, gotHash: createHash("sha256"), gotEnd: false, error: null,
     pending: null, next: keystream(seed), total, done, resetAfter,
   };
 }
@@ -72,7 +69,6 @@ export const sideHandlers = {
   drain: pump,
   end(s: Socket<Side>) {
     s.data.gotEnd = true;
-    s.data.sawFin = true;
     if (s.data.sent >= s.data.total && !s.data.pending) s.end();
   },
   error(s: Socket<Side>, e: Error) {
@@ -128,8 +124,6 @@ export function startUpstream(served: Map<number, Served>) {
         s.data = Object.assign(newSide(seed * 2, down, done, resetAfter || undefined), { head: null });
         served.set(seed, { up: s.data, closed });
         receive(s as unknown as Socket<Side>, head.subarray(17));
-        // A reset for sure: a socket closed with bytes unread sends an RST (a plain close might send a FIN).
-        if (resetAfter) s.pause();
         pump(s as unknown as Socket<Side>);
       },
       drain: (s) => void (s.data.head === null && pump(s as unknown as Socket<Side>)),
@@ -179,32 +173,4 @@ export async function transfer(via: Via, upstreamPort: number, seed: number, dow
   await ("unix" in via ? Bun.connect<C>({ ...common, unix: via.unix }) : Bun.connect<C>({ ...common, hostname: "127.0.0.1", port: via.port }));
   await closed;
   return side;
-}
-
-/**
- * A download through the proxy socket that sends nothing after its request and never half-closes: how did
- * it end? A half-close (a finished stream) leaves the client's side open for writing; a connection closed
- * outright (what the relays turn into a reset) refuses a write after the end.
- */
-export function downloadEnding(socketPath: string, upstreamPort: number, seed: number, down: number, resetAfter: number) {
-  return new Promise<{ got: number; writeAfterEnd: string }>((resolve, reject) => {
-    const s = connect({ path: socketPath, allowHalfOpen: true });
-    let head: string | null = "";
-    let got = 0;
-    s.on("connect", () => s.write(`CONNECT 127.0.0.1:${upstreamPort} HTTP/1.1\r\n\r\n`));
-    s.on("data", (d: Buffer) => {
-      if (head === null) return void (got += d.length);
-      head += d.toString("latin1");
-      const i = head.indexOf("\r\n\r\n");
-      if (i < 0) return;
-      got += head.length - i - 4;
-      head = null;
-      s.write(request(seed, down, 0, resetAfter));
-    });
-    s.on("end", () => setTimeout(() => s.write("x", (e) => {
-      resolve({ got, writeAfterEnd: e ? ((e as NodeJS.ErrnoException).code ?? e.message) : "ok" });
-      s.destroy();
-    }), 50));
-    s.on("error", (e: NodeJS.ErrnoException) => void (e.code !== "EPIPE" && reject(e)));
-  });
 }

@@ -247,41 +247,10 @@ static int read_full(int fd, unsigned char *buf, size_t n) {
 }
 
 /*
- * Cut a connection with a reset, not a FIN, so that a client never takes a connection that broke for one
- * that ended (a short download that looks complete). A Unix socket (to the proxy) is hung up, which the
- * proxy reads as a cut. A TCP socket gets SO_LINGER 0 and connect(AF_UNSPEC), a reset at once; when the
- * other direction's process is blocked on it the kernel refuses that (EBUSY), and shutdown(SHUT_RD) wakes
- * that process instead, without a FIN: the reset then comes with the last close.
- */
-static void cut_off(int fd) {
-  int domain = 0;
-  socklen_t len = sizeof domain;
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX) {
-    shutdown(fd, SHUT_RDWR);
-    return;
-  }
-  struct linger l = {.l_onoff = 1, .l_linger = 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-  struct sockaddr sa = {.sa_family = AF_UNSPEC};
-  if (connect(fd, &sa, sizeof sa) < 0) shutdown(fd, SHUT_RD);
-}
-
-/*
- * `from` reached its end. A half-close is an end; a socket closed outright while `to`'s side is still
- * sending to it (no FIN from `to` yet) is a cut: the proxy gave up on the tunnel (a Unix socket whose far
- * end closes is hung up at once, and the proxy half-closes whatever it ends normally).
- */
-static int was_cut(int from, int to) {
-  struct pollfd p[2] = {{.fd = from, .events = 0}, {.fd = to, .events = POLLRDHUP}};
-  if (poll(p, 2, 0) < 0) return 0;
-  return (p[0].revents & POLLHUP) && !(p[1].revents & (POLLRDHUP | POLLHUP));
-}
-
-/*
  * One direction with splice(2) through a pipe: the bytes never enter this process. When `from` ends, the
- * FIN is passed on (half-close); on an error, or a cut, both directions are cut with a reset.
+ * FIN is passed on (half-close); on an error both directions are cut.
  */
-static void splice_one_way(int from, int to, int *cutting) {
+static void splice_one_way(int from, int to) {
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0) goto cut;
   fcntl(pfd[1], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: a smaller pipe only means more system calls */
@@ -290,8 +259,6 @@ static void splice_one_way(int from, int to, int *cutting) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) goto cut;
     if (n == 0) {
-      /* The other direction cutting wakes this one with an EOF (SHUT_RD): that is the cut, too. */
-      if (__atomic_load_n(cutting, __ATOMIC_SEQ_CST) || was_cut(from, to)) goto cut;
       shutdown(to, SHUT_WR);
       return;
     }
@@ -303,26 +270,21 @@ static void splice_one_way(int from, int to, int *cutting) {
     }
   }
 cut:
-  __atomic_store_n(cutting, 1, __ATOMIC_SEQ_CST);
-  cut_off(from);
-  cut_off(to);
+  shutdown(from, SHUT_RDWR);
+  shutdown(to, SHUT_RDWR);
 }
 
 /* Both directions of one connection, the reverse one in a child of its own, each a blocking splice loop. */
 static void pump(int a, int b) {
-  /* Shared by both directions: set by the one that cuts the connection, so the other never ends it cleanly. */
-  static int fallback;
-  int *cutting = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (cutting == MAP_FAILED) cutting = &fallback;
   pid_t self = getpid();
   pid_t back = fork();
   if (back == 0) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(0);
-    splice_one_way(b, a, cutting);
+    splice_one_way(b, a);
     _exit(0);
   }
   if (back < 0) return;
-  splice_one_way(a, b, cutting);
+  splice_one_way(a, b);
   while (waitpid(back, NULL, 0) < 0 && errno == EINTR) {}
 }
 
