@@ -1,10 +1,11 @@
+import { totalmem } from "node:os";
 import { dirname, resolve } from "node:path";
 import type { HomePaths } from "../core/paths.ts";
 import { log } from "../core/log.ts";
 import { loadTomlData, parseTomlBytes, validateOrThrow } from "./load.ts";
 import { readProject, type ProjectBytes } from "./locate.ts";
 import { flatten, mergeConfig } from "./merge.ts";
-import { siloConfigSchema, type CacheMount, type PortForward, type SiloConfig, type ToolDef } from "./schema.ts";
+import { siloConfigSchema, type CacheMount, type PortForward, type Resources, type SiloConfig, type ToolDef } from "./schema.ts";
 import { stripWidening, trustStateOf, type TrustState } from "./trust.ts";
 
 export interface ProjectConfig {
@@ -88,7 +89,7 @@ export interface ResolvedTool {
   passSshAgent: boolean;
   network: { hostAccess: boolean; hostPorts: number[]; allow: string[]; deny: string[]; installAllow: string[] };
   ports: PortForward[];
-  resources: { cpus?: number; memoryMB?: number };
+  resources: ResolvedResources;
   mount: { exclude: string[]; writable: string[]; protect: string[]; extra: { host: string; guest: string; readonly: boolean }[] };
   cache: CacheMount[];
   /** Shim name → command inside the container. */
@@ -99,7 +100,6 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
   const c = p.merged;
   const o = c.overrides?.[def.name] ?? {};
   const net = mergeConfig(o.network ?? {}, c.network ?? {}, def.network ?? {});
-  const res = mergeConfig(o.resources ?? {}, c.resources ?? {}, def.resources ?? {});
   const version = o.version ?? c.tools?.[def.name] ?? pinned ?? def.versions.default;
   return {
     name: def.name,
@@ -118,7 +118,7 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
       installAllow: net.proxy?.installAllow ?? [],
     },
     ports: o.ports ?? [],
-    resources: { cpus: res.cpus, memoryMB: res.memory ? parseSizeMB(res.memory) : undefined },
+    resources: resolveResources(p, def),
     mount: {
       exclude: c.mount?.exclude ?? [],
       writable: c.mount?.writable ?? [],
@@ -128,6 +128,51 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
     cache: def.cache ?? [],
     shims: parseShims(def.shims),
   };
+}
+
+/** A sandbox's limits, sizes in MiB; `tmpMB` and `pids` always have a value (DEFAULT_LIMITS). */
+export interface ResolvedResources {
+  cpus?: number;
+  memoryMB?: number;
+  tmpMB: number;
+  pids: number;
+}
+
+/**
+ * Defaults that never slow an ordinary build: 8192 processes and threads (a `make -j64` or a cargo build
+ * with its rustc threads stays far below), a /tmp of a quarter of the host's memory (the kernel's own
+ * tmpfs default is half). `tmp` is RAM, so it is bounded by default; cpus and memory are not (the bwrap
+ * driver cannot enforce them without a delegated cgroup, runner/drivers/bwrap/limits.ts).
+ */
+export const DEFAULT_LIMITS = { pids: 8192, tmpFraction: 0.25 } as const;
+
+type Layer = Resources | undefined;
+const KEYS = ["cpus", "memory", "tmp", "pids"] as const;
+const numeric = (k: (typeof KEYS)[number], v: number | string | undefined): number | undefined =>
+  v === undefined ? undefined : typeof v === "number" ? v : parseSizeMB(v);
+
+/**
+ * The limits for one tool. Precedence as elsewhere: the tool's `[overrides.<tool>]`, then the top-level
+ * `[resources]`, then the registry's, then the defaults. A project file that is not trusted may only lower
+ * a limit (THREATS.md invariant 8: raising one is widening): each of its values counts only where it is
+ * below what the global file, the registry and the defaults give.
+ */
+export function resolveResources(p: Pick<ProjectConfig, "global" | "project" | "trust">, def: Pick<ToolDef, "name" | "resources">): ResolvedResources {
+  const proj: Layer[] = [p.project.overrides?.[def.name]?.resources, p.project.resources];
+  const glob: Layer[] = [p.global.overrides?.[def.name]?.resources, p.global.resources];
+  const trusted = p.trust === "trusted" || p.trust === "none";
+  // Trusted: the precedence of resolveTool's mergeConfig(override, resources, registry) over both files.
+  const order: Layer[] = trusted ? [proj[0], glob[0], proj[1], glob[1], def.resources] : [...glob, def.resources];
+  const base: Partial<Record<(typeof KEYS)[number], number>> = {};
+  for (const k of KEYS) base[k] = numeric(k, order.find((l) => l?.[k] !== undefined)?.[k]);
+  base.pids ??= DEFAULT_LIMITS.pids;
+  base.tmp ??= Math.max(64, Math.floor((totalmem() / (1024 * 1024)) * DEFAULT_LIMITS.tmpFraction));
+  if (!trusted)
+    for (const k of KEYS) {
+      const v = numeric(k, proj.find((l) => l?.[k] !== undefined)?.[k]);
+      if (v !== undefined) base[k] = base[k] === undefined ? v : Math.min(v, base[k]!);
+    }
+  return { cpus: base.cpus, memoryMB: base.memory, tmpMB: base.tmp, pids: base.pids };
 }
 
 /** `["python", "ipython:python -m IPython"]` → { python: ["python"], ipython: ["python", "-m", "IPython"] }. */

@@ -44,10 +44,18 @@ export interface PortForward {
   host: number;
   guest: number;
 }
+/**
+ * Limits of one sandbox (THREATS.md invariant 8). An untrusted project file may only lower them
+ * (config/resolve.ts resolveResources); `pids` and `tmp` have defaults (DEFAULT_LIMITS), cpus and memory none.
+ */
 export interface Resources {
   cpus?: number;
   /** Memory limit such as `2g` or `512m`. */
   memory?: string;
+  /** Size of the sandbox's /tmp (a RAM tmpfs), such as `1g`. Default: a quarter of the host's memory. */
+  tmp?: string;
+  /** Processes and threads of the sandbox at once. Default 8192. */
+  pids?: number;
 }
 export interface MountConfig {
   /**
@@ -72,7 +80,8 @@ export const networkSchema: Schema = obj({
   hostPorts: arr(portNum),
   proxy: obj({ allow: arr(hostPattern), deny: arr(hostPattern), installAllow: arr(hostPattern) }),
 });
-const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str((m) => (/^\d+(\.\d+)?[kmgt]?b?$/i.test(m) ? null : `\`${m}\` is not a size like 512m or 2g`)) });
+const sizeIssue = (m: string) => (/^\d+(\.\d+)?[kmgt]?b?$/i.test(m) ? null : `\`${m}\` is not a size like 512m or 2g`);
+const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str(sizeIssue), tmp: str(sizeIssue), pids: num({ int: true, min: 1 }) });
 const portsSchema = arr(obj({ host: portNum, guest: portNum }));
 const mountSchema = obj({
   exclude: arr(str(checkExcludePattern)),

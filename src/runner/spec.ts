@@ -32,7 +32,11 @@ export interface RunSpec {
   /** Allocate/keep a terminal: stdin is a TTY and the tool is interactive. */
   tty: boolean;
   hostname: string;
-  resources: { cpus?: number; memoryMB?: number };
+  /**
+   * Limits (THREATS.md invariant 8): /tmp's size and the number of processes (the bwrap driver enforces
+   * both; missing: no cap), cpus and memory (where a driver can).
+   */
+  resources: { cpus?: number; memoryMB?: number; tmpMB?: number; pids?: number };
   network: NetworkSpec;
   /**
    * When set, the sandbox's writes to the root filesystem land in this host directory (an overlay upper

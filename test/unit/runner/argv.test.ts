@@ -133,8 +133,8 @@ describe("stage", () => {
     expect(argv).not.toContain("--net");
     const i = argv.indexOf("silo-stage");
     // the overlay's paths relative to the run dir, where the stage mounts it (plan.mount)
-    expect(argv.slice(i + 1, i + 9)).toEqual(["/h/run/1-abc", "/bin/mount", "l1:l0", "upper", "work", "1", "", ""]);
-    expect(argv.slice(i + 9)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
+    expect(argv.slice(i + 1, i + 10)).toEqual(["/h/run/1-abc", "/bin/mount", "l1:l0", "upper", "work", "1", "", "", "0"]);
+    expect(argv.slice(i + 10)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
   });
   test("with relays the stage joins the relay's user and network namespaces, then makes its mount namespace", () => {
     const argv = buildStageArgv(spec(), plan({ relays: true, tmpfsFallback: false }), tools, 77);
@@ -162,9 +162,18 @@ describe("stage", () => {
     const rest = body.slice(fields.length);
     expect(rest.startsWith("5\0\x00\x01\x02\x00\x0a0\0")).toBe(true);
     const cmd = ["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"];
-    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd, "0"].map((f) => `${f}\0`).join(""));
+    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd, "0", "0"].map((f) => `${f}\0`).join("")); // no TTY, no process cap
     const quiet = Buffer.from(buildStageMessage(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, [], [])).toString();
     expect(quiet).toContain("\u0000work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
+  });
+  test("limits: the process cap last in the sh stage's arguments and the native message, /tmp's size before its tmpfs", () => {
+    const s = spec({ resources: { pids: 64, tmpMB: 8 } });
+    const argv = buildStageArgv(s, plan(), tools);
+    expect(argv[argv.indexOf("silo-stage") + 9]).toBe("64");
+    expect(Buffer.from(buildStageMessage(s, plan({ stage: "native" }), tools, [], [])).toString().endsWith("--flag\u00000\u000064\u0000")).toBe(true);
+    const a = buildBwrapArgs(s, plan());
+    expect(a.slice(a.indexOf("/tmp") - 3, a.indexOf("/tmp") + 1)).toEqual(["--size", String(8 * 1024 * 1024), "--tmpfs", "/tmp"]);
+    expect(buildBwrapArgs(spec(), plan())).not.toContain("--size");
   });
   test("the .git overlay: its lower and directory to both stages, its mount point bound over /workspace/.git", () => {
     const s = spec({ gitOverlay: { lower: "/p/.git", dir: "/h/run/1-abc-git", guest: "/workspace/.git" } });

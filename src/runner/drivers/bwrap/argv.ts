@@ -76,7 +76,7 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   a.push("--hostname", spec.hostname || spec.tool);
 
   a.push("--bind", plan.root, "/");
-  a.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
+  a.push("--proc", "/proc", "--dev", "/dev", ...tmpMount(spec));
   if (plan.hostRoot) a.push(...coverHostKnobs(plan.hostRoot));
   a.push("--perms", "0644", "--ro-bind-data", String(FD.HOSTS), "/etc/hosts");
   a.push("--perms", "0644", "--ro-bind-data", String(FD.RESOLV), "/etc/resolv.conf");
@@ -98,6 +98,15 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
   a.push("--clearenv");
   for (const [k, v] of Object.entries(spec.env)) a.push("--setenv", k, v);
   return a;
+}
+
+/**
+ * /tmp is a tmpfs, which is RAM: `--size` (bubblewrap 0.5+) caps it at `resources.tmpMB` (a write past it
+ * fails with ENOSPC, "No space left on device").
+ */
+export function tmpMount(spec: Pick<RunSpec, "resources">): string[] {
+  const mb = spec.resources.tmpMB;
+  return mb ? ["--size", String(mb * 1024 * 1024), "--tmpfs", "/tmp"] : ["--tmpfs", "/tmp"];
 }
 
 /**
@@ -127,9 +136,10 @@ export function overlayOptions(lowers: string[], upper: string, work: string): s
 /**
  * The /bin/sh stage, in the run dir (the overlay's paths are relative to it: SandboxPlan.mount). Mount the overlay with its upper dir on disk; where that filesystem cannot hold an
  * overlay upper (NFS, an overlay itself) fall back to a tmpfs, unless the upper is a build capture.
- * Exit 125 before bwrap means the stage failed; bwrap's status goes to <run>/status.
+ * The cap on processes (RLIMIT_NPROC) is set last, in the stage's user namespace (native/silo-stage.c says
+ * how the kernel counts it). Exit 125 before bwrap means the stage failed; bwrap's status goes to <run>/status.
  */
-export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6 gl=$7 gd=$8; shift 8
+export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6 gl=$7 gd=$8 np=$9; shift 9
 cd "$r" || exit 125
 if [ -n "$gl" ] && ! "$mnt" -t overlay -o "userxattr,lowerdir=$gl,upperdir=$gd/upper,workdir=$gd/work" silo "$gd/mnt" 2>>"$r/err"; then
   echo "the .git overlay failed (a trusted [mount] writable = [\".git\"] binds .git directly)" >>"$r/err"; exit 125
@@ -137,6 +147,9 @@ fi
 if ! "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$up,workdir=$wk" silo "$r/root" 2>"$r/err"; then
   [ "$fb" = 1 ] && mkdir "$r/t" && "$mnt" -t tmpfs -o mode=0700 silo "$r/t" && mkdir "$r/t/u" "$r/t/w" &&
   "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$r/t/u,workdir=$r/t/w" silo "$r/root" 2>>"$r/err" || exit 125
+fi
+if [ "$np" -gt 0 ] && ! { ulimit -u "$np" 2>/dev/null || ulimit -p "$np" 2>/dev/null; }; then
+  echo "cannot cap the sandbox's processes (ulimit -u $np)" >>"$r/err"; exit 125
 fi
 exec "$@" ${FD.STATUS}>"$r/status"`;
 
@@ -156,7 +169,7 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
   return [
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
     plan.runDir, tools.mount, m.lowers, m.upper, m.work, plan.tmpfsFallback ? "1" : "0",
-    spec.gitOverlay?.lower ?? "", m.gitDir,
+    spec.gitOverlay?.lower ?? "", m.gitDir, String(spec.resources.pids ?? 0),
     tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
 }
@@ -183,6 +196,7 @@ export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostT
   for (const f of fds) parts.push(str([f.length]), f);
   parts.push(str([cmd.length, ...cmd]));
   parts.push(str([spec.tty ? 1 : 0]));
+  parts.push(str([spec.resources.pids ?? 0]));
   let length = 0;
   for (const p of parts) length += p.length;
   parts.unshift(enc.encode(`SILO-STAGE 1\n${length}\n`));

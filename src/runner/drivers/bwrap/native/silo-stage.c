@@ -17,9 +17,10 @@
  *      1, a network namespace with loopback up;
  *   2. then it reads one message on fd 3 (EOF instead: silo gave up; exit 0). The message is
  *      "SILO-STAGE 1\n<length>\n" and <length> bytes of NUL-terminated fields:
- *        RUNDIR LOWERDIRS UPPER WORK FALLBACK GITLOWER GITDIR NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG... TTY
+ *        RUNDIR LOWERDIRS UPPER WORK FALLBACK GITLOWER GITDIR NRELAYS RELAY... NFDS (LEN BYTES)... ARGC ARG... TTY NPROC
  *      BYTES are raw (LEN of them, no terminator); the NFDS blobs become bwrap's fds 3, 4, ... (memfds);
  *      ARG... is the bwrap command line; TTY 1: the run has a terminal (see "the terminal", below);
+ *      NPROC the cap on its processes (RLIMIT_NPROC; 0: none);
  *   3. the overlay, in RUNDIR (relative paths are relative to it): LOWERDIRS (top first, ':'-joined)
  *      read-only under UPPER, mounted on RUNDIR/root;
  *      when FALLBACK is 1 and UPPER's filesystem cannot hold an overlay upper, a tmpfs upper instead;
@@ -71,6 +72,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -665,7 +667,21 @@ static void place_fds(const unsigned char **blobs, const size_t *lens, int n) {
   }
 }
 
+/*
+ * The sandbox's cap on processes and threads (RLIMIT_NPROC, both soft and hard; bwrap's own two count).
+ * Since Linux 5.14 the kernel counts it per user namespace (ucounts): only the processes of this stage's
+ * namespace and those below, not the user's others on the host, and a nested namespace cannot raise it.
+ * The kernel does not apply it to host root (silo as root: limits.ts says so). 0: no cap.
+ */
+static long nproc_cap = 0;
+static void limit_processes(void) {
+  if (nproc_cap <= 0) return;
+  struct rlimit rl = {(rlim_t)nproc_cap, (rlim_t)nproc_cap};
+  if (setrlimit(RLIMIT_NPROC, &rl) < 0) fail("cannot cap the sandbox's processes (setrlimit RLIMIT_NPROC): %s", strerror(errno));
+}
+
 static void exec_bwrap(char **cmd) {
+  limit_processes();
   char status[4096];
   snprintf(status, sizeof status, "%s/status", rundir);
   int sfd = open(status, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -1238,6 +1254,8 @@ int main(int argc, char **argv) {
   if (!cmd) fail("out of memory");
   for (int k = 0; k < cargc; k++) cmd[k] = (char *)next_str(&rd);
   int tty = rd.p < rd.end && strcmp(next_str(&rd), "1") == 0;
+  /* Limits, after the TTY field (older silos sent none): NPROC. */
+  if (rd.p < rd.end) nproc_cap = next_num(&rd, 1L << 22);
   if (early[0]) fail("%s", early);
   if (nrelays > 0 && !net) fail("relays need a network namespace");
 

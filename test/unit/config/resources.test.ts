@@ -1,0 +1,41 @@
+import { describe, expect, test } from "bun:test";
+import { totalmem } from "node:os";
+import { DEFAULT_LIMITS, resolveResources } from "../../../src/config/resolve.ts";
+import { checkSchema } from "../../../src/config/_schema-dsl.ts";
+import { siloConfigSchema, WIDENING_KEYS, type SiloConfig } from "../../../src/config/schema.ts";
+
+const def = { name: "python", resources: { cpus: 2, memory: "4g" } };
+const defaultTmp = Math.floor((totalmem() / (1024 * 1024)) * DEFAULT_LIMITS.tmpFraction);
+const of = (project: SiloConfig, trust: "trusted" | "untrusted" | "changed" | "none", global: SiloConfig = {}) => resolveResources({ project, global, trust }, def);
+
+describe("resolveResources", () => {
+  test("defaults: the registry's cpus and memory, 8192 processes, a quarter of the host's memory for /tmp", () => {
+    expect(of({}, "none")).toEqual({ cpus: 2, memoryMB: 4096, tmpMB: defaultTmp, pids: 8192 });
+    expect(resolveResources({ project: {}, global: {}, trust: "none" }, { name: "x" })).toEqual({ cpus: undefined, memoryMB: undefined, tmpMB: defaultTmp, pids: 8192 });
+  });
+  test("a trusted project file raises and lowers; its tool override wins over its [resources]", () => {
+    const p: SiloConfig = { resources: { cpus: 8, memory: "16g", tmp: "64g", pids: 100000 }, overrides: { python: { resources: { pids: 50 } } } };
+    expect(of(p, "trusted")).toEqual({ cpus: 8, memoryMB: 16384, tmpMB: 65536, pids: 50 });
+  });
+  for (const trust of ["untrusted", "changed"] as const)
+    test(`a project file that is ${trust} may only lower a limit: raising one is widening`, () => {
+      const raise: SiloConfig = { resources: { cpus: 64, memory: "64g", tmp: "1t", pids: 1 << 20 }, overrides: { python: { resources: { pids: 9000 } } } };
+      expect(of(raise, trust)).toEqual({ cpus: 2, memoryMB: 4096, tmpMB: defaultTmp, pids: 8192 });
+      const lower: SiloConfig = { resources: { cpus: 1, memory: "512m", tmp: "8m" }, overrides: { python: { resources: { pids: 64 } } } };
+      expect(of(lower, trust)).toEqual({ cpus: 1, memoryMB: 512, tmpMB: 8, pids: 64 });
+      // Against the global file's value, not only the registry's and the defaults.
+      const global: SiloConfig = { resources: { pids: 100 }, overrides: { python: { resources: { cpus: 0.5 } } } };
+      expect(of({ resources: { pids: 200, cpus: 1 } }, trust, global)).toMatchObject({ pids: 100, cpus: 0.5 });
+      // Where nothing else sets one (memory of a tool without a registry value), any value lowers "unlimited".
+      expect(resolveResources({ project: { resources: { memory: "1g" } }, global: {}, trust }, { name: "x" }).memoryMB).toBe(1024);
+    });
+  test("the global file may raise what the registry says", () => {
+    expect(of({}, "none", { resources: { memory: "32g", pids: 20000 } })).toMatchObject({ memoryMB: 32768, pids: 20000 });
+  });
+  test("the schema takes tmp as a size and pids as a positive integer", () => {
+    expect(checkSchema({ resources: { tmp: "512m", pids: 64 } }, siloConfigSchema)).toEqual([]);
+    expect(checkSchema({ resources: { tmp: "lots", pids: 0.5 } }, siloConfigSchema).length).toBe(2);
+    // Not stripped from an untrusted file (lowering must stay): resolveResources takes the minimum instead.
+    expect(WIDENING_KEYS.some((k) => k.includes("resources"))).toBe(false);
+  });
+});
