@@ -5,7 +5,7 @@
  */
 import { closeSync, readFileSync } from "node:fs";
 import { EXIT, SiloError } from "../../../core/errors.ts";
-import { log } from "../../../core/log.ts";
+import { isDebug, log } from "../../../core/log.ts";
 import { mark } from "../../../core/trace.ts";
 import { homePaths, siloHome } from "../../../core/paths.ts";
 import type { Subprocess } from "bun";
@@ -21,6 +21,7 @@ import { needsRelays } from "../../../net/plan.ts";
 import { handOff, type ExecSpec } from "./handoff.ts";
 import { launch, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
+import { describeLimits, hostLimitSupport } from "./limits.ts";
 import { startRelay, type Relay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, type SandboxPlan } from "./plan.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
@@ -76,7 +77,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     throw e;
   }
   if (relay) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
-  if (spec.resources.cpus || spec.resources.memoryMB) log.debug("bwrap: resource limits are not enforced by this driver");
+  if (isDebug()) logLimits(spec);
   log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
   mark("planned");
@@ -250,6 +251,13 @@ export async function interpret(spec: ExecSpec, plan: Pick<SandboxPlan, "statusF
   return { code: EXIT.FAILURE };
 }
 
+/** --debug: the sandbox's limits, and which of them this host lets silo enforce (limits.ts). */
+function logLimits(spec: RunSpec) {
+  const r = spec.resources;
+  const asked = `/tmp ${r.tmpMB ?? "unbounded"} MiB, ${r.pids ?? "unbounded"} processes, ${r.cpus ?? "any"} cpus, ${r.memoryMB ?? "any"} MiB memory`;
+  log.debug(`bwrap: limits: ${asked}; ${describeLimits(hostLimitSupport())}`);
+}
+
 /** SIGKILL the stage and the sandbox under it; stopped first, so it cannot start a child meanwhile. */
 function killStage(pid: number) {
   try {
@@ -338,7 +346,7 @@ const driver: Driver = {
   name: "bwrap",
   async probe() {
     const p = await (await import("./probe.ts")).probeBwrap();
-    return p.ok ? { ...p, detail: `${p.detail}; set-up stage: ${await stageDescription(siloHome())}` } : p;
+    return p.ok ? { ...p, detail: `${p.detail}; set-up stage: ${await stageDescription(siloHome())}\n             limits: ${describeLimits(hostLimitSupport())}` } : p;
   },
   prewarm(hint) {
     if (hasNativeStage()) {
