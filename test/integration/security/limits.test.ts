@@ -99,7 +99,7 @@ describe("security: the sandbox is bounded (invariant 8)", () => {
   } else {
     for (const stage of ["native", "sh"])
       test(`a fork loop ends at the cap with EAGAIN (${stage} stage), and the host stays responsive`, async () => {
-        const env = stage === "sh" ? { SILO_STAGE: "sh" } : {};
+        const env: Record<string, string> = stage === "sh" ? { SILO_STAGE: "sh" } : {};
         // Without the cap (the default, 8192) all 200 children start.
         const free = await runBounded(["run", "python", "-c", FORK_LOOP], home, open, env);
         expect(free.killed).toBe(false);
