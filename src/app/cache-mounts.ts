@@ -10,7 +10,7 @@ import type { CacheMount } from "../config/schema.ts";
 import { joinUnder, type HomePaths } from "../core/paths.ts";
 import type { Mount } from "../runner/spec.ts";
 
-/** A login file larger than this is not a credential: it is not adopted. */
+/** A login file larger than this is not a credential: it is not shared. */
 const MAX_LOGIN_BYTES = 64 * 1024;
 
 /**
@@ -32,7 +32,8 @@ export function cacheHostPath(home: HomePaths, tool: string, c: CacheMount, real
 
 /**
  * The mounts of a tool's caches, parents before the mounts nested in them (npm: a per-project /root/.npm
- * with the shared _cacache/content-v2 inside it). A `login` file is bound read-only once it exists.
+ * with the shared _cacache/content-v2 inside it). A `login` file is bound read-only once the user shared one
+ * (shareLogin); until then each project keeps its own login in its own cache.
  */
 export function cacheMounts(home: HomePaths, tool: string, caches: readonly CacheMount[], realRoot: string): Mount[] {
   const mounts: Mount[] = [];
@@ -44,7 +45,7 @@ export function cacheMounts(home: HomePaths, tool: string, caches: readonly Cach
     if (c.scope !== "login") {
       mkdirSync(host, { recursive: true, mode: 0o700 });
       mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
-    } else if (adoptLogin(home, tool, c, caches, realRoot, host)) mounts.push({ host, guest: c.path, readonly: true, kind: "file" });
+    } else if (readRegular(host)?.length) mounts.push({ host, guest: c.path, readonly: true, kind: "file" });
   }
   return mounts;
 }
@@ -67,22 +68,26 @@ function keepMountPoint(path: string): void {
 }
 
 /**
- * Is there a shared login file? When there is none yet, the file a login wrote inside this project's own
- * cache becomes it (a regular file, not a link, at most 64 KiB, copied and renamed into place). Until
- * then each project keeps its own, so a first login works, and the next run of that project shares it.
+ * `silo cache share-login TOOL`, run by the user in the project where they logged in: the login file that
+ * project's sandbox wrote becomes the login every project sees (read-only). Never automatic: a hostile
+ * project run before the user's first login could otherwise plant another account's token for every
+ * project (its conversations, its code, on the attacker's account). Returns the shared file's path, or null
+ * when this project has no login file (a regular file, not a link, at most 64 KiB).
  */
-function adoptLogin(home: HomePaths, tool: string, c: CacheMount, caches: readonly CacheMount[], realRoot: string, host: string): boolean {
-  if (readRegular(host)?.length) return true;
+export function shareLogin(home: HomePaths, tool: string, caches: readonly CacheMount[], realRoot: string): string | null {
+  const c = caches.find((o) => o.scope === "login");
+  if (!c) return null;
   const parent = caches.find((o) => (o.scope ?? "project") === "project" && c.path.startsWith(`${o.path}/`));
-  if (!parent) return false;
+  if (!parent) return null;
   const local = join(cacheHostPath(home, tool, parent, realRoot), relative(parent.path, c.path));
   const data = readRegular(local);
-  if (data === null || data.length === 0) return false;
+  if (data === null || data.length === 0) return null;
+  const host = cacheHostPath(home, tool, c, realRoot);
   mkdirSync(join(host, ".."), { recursive: true, mode: 0o700 });
   const tmp = `${host}.${process.pid}-${crypto.randomUUID()}.tmp`;
   writeFileSync(tmp, data, { mode: 0o600, flag: "wx" });
   renameSync(tmp, host);
-  return true;
+  return host;
 }
 
 /** The bytes of a regular file (never through a symbolic link, never a FIFO), or null. */

@@ -242,3 +242,19 @@ export async function reclaimTool(tool: string, digest: string, home: HomePaths,
   if (imageKeptFor.length && imageKeptFor[0] !== "--keep-image") log.info(`kept ${tool}'s image, still used by: ${imageKeptFor.join("; ")}`);
   return out;
 }
+
+/** `silo cache share-login TOOL`: this project's login of TOOL becomes every project's (cache-mounts.ts). */
+export async function shareToolLogin(home: HomePaths, tool: string, cwd: string): Promise<string> {
+  const { realpathSync } = await import("node:fs");
+  const { SiloError } = await import("../core/errors.ts");
+  const { loadRunContext, toolNotInstalled } = await import("./context.ts");
+  const { shareLogin } = await import("./cache-mounts.ts");
+  const ctx = await loadRunContext(home, cwd, tool);
+  if (!ctx.tool) throw toolNotInstalled(tool);
+  if (!ctx.tool.cache.some((c) => c.scope === "login"))
+    throw new SiloError("E_USAGE", `${tool} has no login to share (its registry entry declares no \`scope = "login"\` cache)`);
+  const shared = shareLogin(home, tool, ctx.tool.cache, realpathSync(ctx.project.root));
+  if (!shared)
+    throw new SiloError("E_USAGE", `no login of ${tool} in this project yet`, `log in with ${tool} here first (silo run ${tool}), then run this again`);
+  return shared;
+}

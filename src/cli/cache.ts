@@ -143,9 +143,18 @@ const cacheClean = defineCommand({
   },
 });
 
+const shareLogin = defineCommand({
+  meta: { name: "share-login", description: "Share this project's login of a tool (claude-code) with every project, read-only" },
+  args: { tool: { type: "positional", required: true, description: "Tool whose login to share" }, ...globalArgs },
+  async run({ args }) {
+    const { shareToolLogin } = await import("../app/cache.ts");
+    out(`shared the login of ${args.tool}: ${await shareToolLogin(await home(), args.tool, process.cwd())}`);
+  },
+});
+
 export const cache = defineCommand({
   meta: { name: "cache", description: "Inspect and trim SILO_HOME: rootfs cache, image store, tool caches, builds" },
-  subCommands: { report, list, gc, compress, clean: cacheClean },
+  subCommands: { report, list, gc, compress, clean: cacheClean, "share-login": shareLogin },
 });
 
 export const clean = defineCommand({

@@ -234,7 +234,8 @@ export interface ToolDef {
  * - `shared`: SILO_HOME/cache/<tool>/<name>, every project's. Only for content-addressed stores the tool
  *   checks against a digest it got elsewhere (npm's _cacache/content-v2); say why in the TOML.
  * - `login`: one file, SILO_HOME/cache/<tool>/<name>/<file name>, bound read-only into every project. While
- *   it does not exist, the copy a login wrote at `path` inside this project's own cache is adopted.
+ *   it does not exist, each project logs in on its own (the file lives in its own cache); `silo cache
+ *   share-login TOOL` in a project makes that project's login the shared one (never automatic).
  *   `path` must lie inside a `project` cache of the same tool.
  */
 export interface CacheMount {

@@ -4,7 +4,7 @@
  * A tool's caches persist in SILO_HOME and are written by whatever runs in a project's sandbox. Mounted
  * shared, project A's sandbox plants a built wheel, an `npx` package, a compiled Go package or a Claude
  * hook that project B's tool then runs. Each cache is per project unless it is a store the tool verifies
- * on read (npm's content-addressed _cacache); claude-code's login is one shared file, read-only.
+ * on read (npm's content-addressed _cacache); claude-code's login is per project until the user shares one (`silo cache share-login`), then read-only.
  *
  * The tools here are registry entries in the test's SILO_HOME that copy the shipped entries' [[cache]]
  * (and, for the agent, [env]) declarations onto the python fixture image, so the mount layout under test
@@ -128,7 +128,7 @@ describe("package caches and agent state are per project (invariant 6)", () => {
     expect(await probe("agent", "a", paths)).toEqual(all(paths, true));
   });
 
-  test("agent: the first login is adopted as the shared login, read-only in every project", async () => {
+  test("agent: a project's login stays its own until the user shares it; then it is every project's, read-only", async () => {
     const cred = "/root/.claude/.credentials.json";
     const write = `import sys
 try:
@@ -137,11 +137,14 @@ except OSError as e:
     print("refused", e.errno)
 `;
     const read = `import os; print(open("${cred}").read() if os.path.exists("${cred}") else "none")`;
-    // The login in A writes the file in A's own ~/.claude; B has none yet.
+    // A login in A (or a hostile A planting a token) writes the file in A's own ~/.claude; B never sees it.
     expect((await run("agent", "a", write, ["token-of-a"])).trim()).toBe("written");
-    expect((await run("agent", "b", read, [])).trim()).toBe("none");
-    // A's next run adopts it: read-only there, and then in B.
     expect((await run("agent", "a", read, [])).trim()).toBe("token-of-a");
+    expect((await run("agent", "b", read, [])).trim()).toBe("none");
+    expect(existsSync(join(home, "cache/agent/credentials/.credentials.json"))).toBe(false);
+    // The user shares A's login deliberately; then it is read-only in A and in B.
+    const shared = await runSilo(["cache", "share-login", "agent"], { home, cwd: projects.a });
+    expect({ code: shared.exitCode, stderr: shared.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     expect((await run("agent", "a", write, ["swapped"])).trim()).toStartWith("refused");
     expect((await run("agent", "b", read, [])).trim()).toBe("token-of-a");
     expect((await run("agent", "b", write, ["token-of-b"])).trim()).toStartWith("refused");

@@ -1,9 +1,9 @@
 // Where cache mounts live on the host (THREATS.md invariant 6): per project by default, keyed by the
-// project root's real path; shared only when declared; a login file adopted once, then read-only.
+// project root's real path; shared only when declared; a login file shared only by `silo cache share-login`, then read-only.
 import { describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cacheMounts, projectCacheKey } from "../../../src/app/cache-mounts.ts";
+import { cacheMounts, projectCacheKey, shareLogin } from "../../../src/app/cache-mounts.ts";
 import type { CacheMount } from "../../../src/config/schema.ts";
 import { homePaths } from "../../../src/core/paths.ts";
 import { tmp } from "../../helpers/silo.ts";
@@ -53,26 +53,31 @@ describe("cache mounts", () => {
     expect(existsSync(elsewhere)).toBe(true);
   });
 
-  test("a login file: none until a login wrote one in the project, then that one, shared and read-only", () => {
+  test("a login file: never adopted by a run; shared only by share-login, then every project's, read-only", () => {
     const home = homePaths(tmp());
     const shared = join(home.cache, "agent/credentials/.credentials.json");
     const mountsOf = (root: string) => cacheMounts(home, "agent", AGENT, root);
     expect(mountsOf("/src/a").map((m) => m.guest)).toEqual(["/root/.claude"]);
     const local = join(home.cache, "agent/projects", projectCacheKey("/src/a"), "claude/.credentials.json");
     writeFileSync(local, '{"token":"a"}');
-    // Another project's run does not adopt project a's file; a's next run does.
+    // A project's login stays its own, however many runs: a hostile project's planted token is never shared.
+    expect(mountsOf("/src/a")).toHaveLength(1);
     expect(mountsOf("/src/b")).toHaveLength(1);
-    expect(mountsOf("/src/a")[1]).toEqual({ host: shared, guest: "/root/.claude/.credentials.json", readonly: true, kind: "file" });
+    expect(existsSync(shared)).toBe(false);
+    // The user shares it deliberately, from the project where they logged in.
+    expect(shareLogin(home, "agent", AGENT, "/src/b")).toBeNull();
+    expect(shareLogin(home, "agent", AGENT, "/src/a")).toBe(shared);
     expect(readFileSync(shared, "utf8")).toBe('{"token":"a"}');
     expect(statSync(shared).mode & 0o777).toBe(0o600);
-    // Once shared, it is every project's, and a project's own copy no longer replaces it.
+    expect(mountsOf("/src/b")[1]).toEqual({ host: shared, guest: "/root/.claude/.credentials.json", readonly: true, kind: "file" });
+    // Once shared, a project's own copy no longer replaces it.
     const localB = join(home.cache, "agent/projects", projectCacheKey("/src/b"), "claude/.credentials.json");
     writeFileSync(localB, '{"token":"b"}');
     expect(mountsOf("/src/b")[1]).toEqual({ host: shared, guest: "/root/.claude/.credentials.json", readonly: true, kind: "file" });
     expect(readFileSync(shared, "utf8")).toBe('{"token":"a"}');
   });
 
-  test("a login file that is a symbolic link, a FIFO, empty or larger than 64 KiB is not adopted", () => {
+  test("a login file that is a symbolic link, a FIFO, empty or larger than 64 KiB is not shared", () => {
     const home = homePaths(tmp());
     const outside = join(tmp(), "secret");
     writeFileSync(outside, "host file");
@@ -87,6 +92,7 @@ describe("cache mounts", () => {
       const dir = join(home.cache, "agent/projects", projectCacheKey(root), "claude");
       mkdirSync(dir, { recursive: true });
       plant(join(dir, ".credentials.json"));
+      expect({ name, shared: shareLogin(home, "agent", AGENT, root) }).toEqual({ name, shared: null });
       expect({ name, mounts: cacheMounts(home, "agent", AGENT, root).length }).toEqual({ name, mounts: 1 });
       expect(existsSync(join(home.cache, "agent/credentials/.credentials.json"))).toBe(false);
     }
