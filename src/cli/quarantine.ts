@@ -28,7 +28,11 @@ const show = defineCommand({
     const h = await home();
     const r = findRecord(h, args.id);
     if (args.json) return out(JSON.stringify(r, null, 2));
-    for (const line of describeRecord(h, r)) out(line);
+    // What a sandbox planted is shown as text: on a terminal its escape sequences (retitling, moving the
+    // cursor, rewriting what was shown) are printed as \x1b, not run by the terminal.
+    const { isatty } = await import("../core/tty.ts");
+    const tty = isatty(1);
+    for (const line of describeRecord(h, r)) out(tty ? escapeControls(line) : line);
   },
 });
 
@@ -58,3 +62,7 @@ export const quarantine = defineCommand({
   meta: { name: "quarantine", description: "See and restore what a sandbox left at protected project paths" },
   subCommands: { list, show, restore },
 });
+
+/** C0 controls (tab aside), DEL and C1 controls as \xNN. */
+// eslint-disable-next-line no-control-regex
+export const escapeControls = (s: string) => s.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
