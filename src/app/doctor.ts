@@ -29,7 +29,23 @@ export async function runDoctor(): Promise<boolean> {
     const shadow = path.slice(0, binAt).map((d) => join(d, name)).find(isExecutable);
     if (shadow) out(`  warn: shim \`${name}\` is shadowed by ${shadow}, which comes earlier on PATH`);
   }
+  const bare = bareRepositoryLine();
+  if (bare) out(bare);
   return ok;
+}
+
+/**
+ * Host git takes any directory holding HEAD, objects/ and refs/ for a repository and runs what its config
+ * names; silo quarantines those a sandbox leaves (app/git-apply.ts), and `safe.bareRepository = explicit`
+ * makes git refuse them outright. A recommendation only: it also stops `cd repo.git && git log`.
+ */
+function bareRepositoryLine(): string | null {
+  const git = (process.env.PATH ?? "").split(delimiter).filter(Boolean).map((d) => join(d, "git")).find(isExecutable);
+  if (!git) return null;
+  const r = Bun.spawnSync([git, "config", "--get", "safe.bareRepository"], { cwd: "/", stdout: "pipe", stderr: "ignore" });
+  const value = r.stdout.toString().trim();
+  if (value === "explicit") return "git        safe.bareRepository = explicit";
+  return `git        safe.bareRepository is ${value ? `\`${value}\`` : "unset (all)"}: host git runs the config of a bare repository left anywhere in a project\n             fix: git config --global safe.bareRepository explicit`;
 }
 
 export function isExecutable(p: string): boolean {
