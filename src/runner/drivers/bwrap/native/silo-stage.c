@@ -595,6 +595,16 @@ static void terminal_end(void) {
  * children, and ends as bwrap ends. It ignores the terminal's signals (a Ctrl-C in `silo shell` is the
  * command's business; silo forwards what it must to the command itself). Never returns.
  */
+/*
+ * Each connection is a host process (a child here), so the sandbox could make as many as it likes: at
+ * MAX_CONNECTIONS at once the listeners are not polled (further connections wait in their backlog, then
+ * are refused) until one ends.
+ */
+#define MAX_CONNECTIONS 256
+static void bound_connections(struct pollfd *p, int n, int live) {
+  for (int k = 0; k < n; k++) p[k].events = live < MAX_CONNECTIONS ? POLLIN : 0;
+}
+
 static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
@@ -611,6 +621,7 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
   for (int k = 0; k < n; k++) p[k] = (struct pollfd){.fd = relays[k].fd, .events = POLLIN};
   p[n] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
   pid_t self = getpid();
+  int live = 0; /* connections being served (children) */
   for (;;) {
     /* Reap first: bwrap may have ended before the handler was in place. */
     int status;
@@ -619,7 +630,8 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
       if (dead == bwrap) {
         terminal_end();
         exit_like(status);
-      }
+      } else live--;
+    bound_connections(p, n, live);
     if (winched) winched = 0, terminal_resize();
     int nt = terminal_pollfds(&p[n + 1]);
     if (poll(p, (nfds_t)(n + 1 + nt), -1) < 0) {
@@ -644,6 +656,7 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
         serve_connection(&relays[k], c);
         _exit(0);
       }
+      if (child > 0) live++;
       close(c);
     }
   }
