@@ -20,7 +20,16 @@ import { signalNameOf } from "../runner/spec.ts";
 import type { GitGuard } from "./git-guard.ts";
 
 export async function main(verb: string, args: string[]): Promise<number> {
-  const file = JSON.parse(readFileSync(args[0] ?? "", "utf8")) as HandoffFile;
+  let text: string;
+  try {
+    text = readFileSync(args[0] ?? "", "utf8");
+  } catch (e) {
+    // `__register` starts once the sandbox has run 100 ms; a command that ends meanwhile takes its run dir
+    // (and this file) with it. Nothing is left to register: not an error for the user to see.
+    if (verb === "__register" && (e as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw e;
+  }
+  const file = JSON.parse(text) as HandoffFile;
   if (verb === "__register") {
     const { registerSandbox } = await import("../runner/state.ts");
     await registerSandbox(file.home, file.register); // its row goes when `silo status` finds the pid gone
