@@ -109,6 +109,9 @@ describe("the bwrap driver's set-up stage", () => {
   });
 
   test("a handed-over run keeps its run directory while it runs (past the exec), and it goes once the run ends", async () => {
+    // Earlier tests' runs may still be being reaped: only this run's directory counts.
+    const before = new Set(readdirSync(join(home, "run")));
+    const ours = () => readdirSync(join(home, "run")).filter((d) => !before.has(d));
     const proc = Bun.spawn([siloBin, "run", "python", "-c", "import time; print('up', flush=True); time.sleep(1); print('done')"], {
       cwd: project,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", SILO_HOME: home },
@@ -117,11 +120,11 @@ describe("the bwrap driver's set-up stage", () => {
     });
     await proc.stdout.getReader().read();
     await Bun.sleep(300); // well after the handover: the exec has closed silo's end of the reaper's socket
-    expect(readdirSync(join(home, "run")).filter((d) => existsSync(join(home, "run", d, "handoff.json")))).toHaveLength(1);
+    expect(ours().filter((d) => existsSync(join(home, "run", d, "handoff.json")))).toHaveLength(1);
     expect(await proc.exited).toBe(0);
     const deadline = Date.now() + 3000;
-    while (readdirSync(join(home, "run")).length > 0 && Date.now() < deadline) await Bun.sleep(20);
-    expect(readdirSync(join(home, "run"))).toEqual([]);
+    while (ours().length > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(ours()).toEqual([]);
   });
 
   test("the sandbox's writable layer is volatile (its end syncs no filesystem)", async () => {

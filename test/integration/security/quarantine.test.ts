@@ -5,7 +5,7 @@
  * on the way that the project made a link to elsewhere is refused, not written through.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeHome, makeProject, runSilo, tmp } from "../../helpers/silo.ts";
 
@@ -103,5 +103,27 @@ describe("silo quarantine", () => {
     const ok = await q(["restore", id, "deep/hook"], proj);
     expect(ok.exitCode).toBe(0);
     expect(readFileSync(join(proj, "deep", "hook"), "utf8")).toBe("x\n");
+  });
+
+  test("a protected file the user writes the moment a run ends is the user's: never quarantined by that run", async () => {
+    // The reaper checks RUNDIR/watch after the run's process has ended; unless the waiter says first that
+    // nothing changed (RUNDIR/settled), the user's next silo.toml or .envrc looks planted. In CI as an
+    // unprivileged user this took the silo.toml a test wrote right after a run, every time.
+    const projects: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const proj = makeProject(undefined, { "a.txt": "a\n" });
+      expect((await runSilo(["run", "python", "-c", "pass"], { home, cwd: proj })).exitCode).toBe(0);
+      writeFileSync(join(proj, ".envrc"), "export MINE=1\n");
+      writeFileSync(join(proj, "silo.toml"), "# mine\n");
+      projects.push(proj);
+    }
+    const deadline = Date.now() + 5000; // the reapers end once their runs have
+    while (readdirSync(join(home, "run")).length > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(readdirSync(join(home, "run"))).toEqual([]);
+    for (const proj of projects) {
+      expect(readFileSync(join(proj, ".envrc"), "utf8")).toBe("export MINE=1\n");
+      expect(readFileSync(join(proj, "silo.toml"), "utf8")).toBe("# mine\n");
+      expect(JSON.parse((await q(["list", "--json"], proj)).stdout).filter((x: { root: string }) => x.root === proj)).toEqual([]);
+    }
   });
 });

@@ -776,7 +776,7 @@ static void reap_quarantine(const char *dir) {
  * runs by then (silo hands a run over to its waiter with an execve, which closes silo's end of fd 4):
  * EOF only ends the lines. Without pidfds (Linux < 5.3; the overlay needs 5.11 anyway) EOF is the end.
  */
-static void reap_loop(int fd, pid_t silo) {
+static void reap_loop(int fd, pid_t silo, int stagefd) {
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
@@ -784,7 +784,6 @@ static void reap_loop(int fd, pid_t silo) {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGTSTP, SIG_IGN); /* a Ctrl-Z stops silo's process group (the terminal relay): not this one */
   int pidfd = (int)syscall(SYS_pidfd_open, silo, 0);
-  int stagefd = (int)syscall(SYS_pidfd_open, getppid(), 0); /* the stage, and the sandbox under it */
   static char *dirs[MAX_REAP];
   int ndirs = 0;
   static char buf[65536];
@@ -1126,7 +1125,16 @@ static void wait_mode(int argc, char **argv) {
       if (e && (e = strchr(e, ':'))) code = atoi(e + 1);
     }
   }
-  if (code >= 0 && !any_changed(watch)) _exit(code);
+  if (code >= 0 && !any_changed(watch)) {
+    /* Settled: nothing protected changed while the sandbox ran. Said before the exit code reaches the
+       shell, or the reaper (which checks after this process ends) would take a file the user writes
+       next, a silo.toml say, for one the sandbox planted. */
+    char settled[4096];
+    snprintf(settled, sizeof settled, "%s/settled", rundir);
+    int s = open(settled, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (s >= 0) close(s);
+    _exit(code);
+  }
   char c[16], g[16];
   snprintf(c, sizeof c, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   snprintf(g, sizeof g, "%d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -1202,6 +1210,9 @@ int main(int argc, char **argv) {
   const int control = 3, reaper = 4;
 
   /* 0. The reaper, before any namespace: it removes host directories as the invoking user. */
+  /* The stage (and the sandbox under it), opened before the fork: a getppid() in the child would be init's
+     once the stage had already exited, and the reaper would wait for pid 1 forever. */
+  int stagefd = (int)syscall(SYS_pidfd_open, getpid(), 0);
   pid_t r = fork();
   if (r < 0) fail("fork: %s", strerror(errno));
   if (r == 0) {
@@ -1214,8 +1225,9 @@ int main(int argc, char **argv) {
       close(null);
     }
     close(control);
-    reap_loop(reaper, silo_pid);
+    reap_loop(reaper, silo_pid, stagefd);
   }
+  if (stagefd >= 0) close(stagefd);
   close(reaper);
 
   /* 1. Namespaces, uid/gid maps and private mounts, while silo prepares the rest. A failure is reported
