@@ -65,7 +65,7 @@ async function layersVsPlain(root: string, env: Record<string, string>) {
 }
 
 async function zstdThroughput(root: string, rootfs: string) {
-  const { packTree } = await import("../../src/cache/tar.ts");
+  const { packTree } = await import("../../src/core/tar.ts");
   const { zstdFrames } = await import("../../src/cache/compress.ts");
   const tar = join(root, "entry.tar");
   const fd = openSync(tar, "w");

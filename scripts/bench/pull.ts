@@ -63,7 +63,7 @@ async function stages(home: string, digest: string) {
   const marker = JSON.parse(readFileSync(join(home, "rootfs", `${digest.slice(7)}.json`), "utf8")) as { layers: string[] };
   const paths = marker.layers.map((l) => join(home, "images/blobs/sha256", l.slice(7)));
   const { decompressor, sniffCompression } = await import("../../src/image/layers.ts");
-  const { TarReader } = await import("../../src/image/tar.ts");
+  const { TarReader } = await import("../../src/core/tar.ts");
   const hash = await timeIt(async () => {
     for (const p of paths) {
       const h = new Bun.CryptoHasher("sha256");

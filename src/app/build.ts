@@ -21,7 +21,7 @@ import {
   type BuildStep, type LayerMeta, type Scope,
 } from "../cache/layers.ts";
 import { applyUpper, checkUpper, linkTree, stripMountPoints } from "../cache/overlay.ts";
-import { syncFs } from "../cache/xattr.ts";
+import { syncFs } from "../core/xattr.ts";
 import { stripSetidBits } from "./strip-setid.ts";
 import { removeTree } from "../image/local.ts";
 import { VERSION } from "../version.ts";

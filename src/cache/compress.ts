@@ -9,8 +9,8 @@ import { chmodSync, closeSync, createReadStream, existsSync, fsyncSync, lchownSy
 import { isAbsolute, join, normalize } from "node:path";
 import { removeTree } from "../core/fs.ts";
 import { log } from "../core/log.ts";
-import { packTree, unpackStream, type TarEntry } from "./tar.ts";
-import { mknod, writeXattrs } from "./xattr.ts";
+import { packTree, TarReader, type EntrySink, type TarEntry } from "../core/tar.ts";
+import { mknod, writeXattrs } from "../core/xattr.ts";
 
 export const archiveOf = (dir: string) => `${dir}.tar.zst`;
 const tmpName = (p: string) => `${p}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -88,9 +88,6 @@ export async function extractTar(stream: AsyncIterable<Uint8Array>, dest: string
   const asRoot = process.getuid?.() === 0;
   const dirs: { path: string; e: TarEntry }[] = [];
   const made = new Set<string>(["."]);
-  let fd = -1;
-  let pending: { path: string; e: TarEntry } | null = null;
-  let left = 0;
   let count = 0;
   const finish = (p: string, e: TarEntry) => {
     if (asRoot || e.uid !== process.getuid?.()) {
@@ -100,23 +97,28 @@ export async function extractTar(stream: AsyncIterable<Uint8Array>, dest: string
         // a rootless user cannot give files away; they stay ours, as the image engine unpacked them
       }
     }
-    if (e.type !== "2") chmodSync(p, e.mode);
-    if (Object.keys(e.xattrs).length) {
-      const failed = writeXattrs(p, e.xattrs);
+    if (e.type !== "symlink") chmodSync(p, e.mode);
+    if (e.xattrs?.size) {
+      const failed = writeXattrs(p, Object.fromEntries(e.xattrs));
       if (failed.length) log.debug(`${p}: could not restore xattrs ${failed.join(", ")}`);
     }
     lutimesSync(p, e.mtime, e.mtime);
   };
-  const closeFile = () => {
-    if (fd >= 0) closeSync(fd);
-    fd = -1;
-    if (pending) finish(pending.path, pending.e);
-    pending = null;
+  const fileSink = (p: string, e: TarEntry): EntrySink => {
+    const fd = openSync(p, "wx", 0o600);
+    return {
+      write(chunk) {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      },
+      end() {
+        closeSync(fd);
+        finish(p, e);
+      },
+    };
   };
-  await unpackStream(
-    stream,
+  const reader = new TarReader(
     (e) => {
-      closeFile();
       count++;
       const rel = normalize(e.path).replace(/\/+$/, "") || ".";
       if (isAbsolute(rel) || rel === ".." || rel.startsWith("../")) throw new Error(`unsafe archive path ${e.path}`);
@@ -124,49 +126,39 @@ export async function extractTar(stream: AsyncIterable<Uint8Array>, dest: string
       if (rel !== "." && !made.has(parent)) throw new Error(`archive entry ${e.path} comes before its directory`);
       const p = rel === "." ? dest : join(dest, rel);
       switch (e.type) {
-        case "5":
+        case "dir":
           if (rel !== ".") mkdirSync(p, { mode: 0o700 });
           made.add(rel);
           dirs.push({ path: p, e });
-          return;
-        case "0":
-        case "7":
-          fd = openSync(p, "wx", 0o600);
-          pending = { path: p, e };
-          left = e.size;
-          if (left === 0) closeFile();
-          return;
-        case "1":
+          return null;
+        case "file":
+          return fileSink(p, e);
+        case "hardlink":
           linkSync(join(dest, normalize(e.linkpath)), p);
-          return;
-        case "2":
+          return null;
+        case "symlink":
           symlinkSync(e.linkpath, p);
           break;
-        case "3":
-        case "4":
+        case "char":
+        case "block":
           // Only overlay whiteouts (0/0) are restored: no device node of an image belongs on the host.
-          if (e.type === "4" || e.rdev !== 0) {
+          if (e.type === "block" || e.devmajor !== 0 || e.devminor !== 0) {
             log.debug(`${p}: skipped a device node`);
-            return;
+            return null;
           }
           mknod(p, 0o020000 | (e.mode & 0o7777), 0);
           break;
-        case "6":
+        case "fifo":
           mknod(p, 0o010000 | (e.mode & 0o7777), 0);
           break;
-        default:
-          return;
       }
       finish(p, e);
+      return null;
     },
-    (chunk) => {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-      left -= chunk.length;
-      if (left === 0) closeFile();
-    },
+    { code: "E_IO", name: "a cache archive", hint: "remove it with `silo cache gc`; the tool's image is pulled again when needed", requireEnd: true },
   );
-  closeFile();
+  for await (const chunk of stream) reader.push(chunk);
+  reader.end();
   // Directories last, deepest first: their modes may forbid writing and their mtimes moved as we wrote.
   for (const d of dirs.reverse()) finish(d.path, d.e);
   return count;

@@ -15,7 +15,7 @@ import { linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, c
 import { join } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { removeTree } from "../core/fs.ts";
-import { getXattr, listXattrs, mknod, readXattrs, setXattr, writeXattrs } from "./xattr.ts";
+import { getXattr, listXattrs, mknod, readXattrs, setXattr, writeXattrs } from "../core/xattr.ts";
 
 const OVERLAY_NS = ["user.overlay.", "trusted.overlay."];
 const isOverlayAttr = (name: string) => OVERLAY_NS.some((p) => name.startsWith(p));

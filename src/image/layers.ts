@@ -11,7 +11,7 @@ import type { RegistryClient } from "./client.ts";
 import { isRetriableNetworkError } from "./http-errors.ts";
 import { withLock } from "./lock.ts";
 import type { Layer } from "./manifest.ts";
-import { TarReader } from "./tar.ts";
+import { TarReader } from "../core/tar.ts";
 import type { Unpacker } from "./unpack.ts";
 
 export interface FetchHooks {

@@ -18,7 +18,7 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, l
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { lsetxattr, mknod, S_IFIFO } from "./native.ts";
-import type { EntrySink, TarEntry } from "./tar.ts";
+import type { EntrySink, TarEntry } from "../core/tar.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 const CREATE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;

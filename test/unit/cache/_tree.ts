@@ -1,7 +1,7 @@
 // Test helpers: describe a directory tree completely (what "byte-identical" means for a rootfs).
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { readXattrs } from "../../../src/cache/xattr.ts";
+import { readXattrs } from "../../../src/core/xattr.ts";
 
 export interface EntryInfo {
   type: string;

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { archiveOf, compressDir, extractArchive, restoreDir } from "../../../src/cache/compress.ts";
-import { mknod, setXattr } from "../../../src/cache/xattr.ts";
+import { mknod, setXattr } from "../../../src/core/xattr.ts";
 import { tmp as makeTmp } from "../../helpers/silo.ts";
 import { describeTree } from "./_tree.ts";
 

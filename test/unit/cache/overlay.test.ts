@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyUpper, isOpaque, isWhiteout, linkTree, makeWhiteout, stripMountPoints } from "../../../src/cache/overlay.ts";
-import { mknod, setXattr } from "../../../src/cache/xattr.ts";
+import { mknod, setXattr } from "../../../src/core/xattr.ts";
 import { tmp } from "../../helpers/silo.ts";
 
 const canMknod = (() => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanPath, Unpacker } from "../../../src/image/unpack.ts";
-import { TarReader } from "../../../src/image/tar.ts";
+import { TarReader } from "../../../src/core/tar.ts";
 import { tmp } from "../../helpers/silo.ts";
 import { makeTar, type TEntry } from "./_tarball.ts";
 

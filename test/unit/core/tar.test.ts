@@ -1,21 +1,21 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, linkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { TarReader, type TarEntry } from "../../../src/image/tar.ts";
+import { packTree, TarReader, type ReaderOptions, type TarEntry } from "../../../src/core/tar.ts";
 import { tmp } from "../../helpers/silo.ts";
-import { makeTar } from "./_tarball.ts";
+import { makeTar } from "../image/_tarball.ts";
 
 interface Seen extends TarEntry {
   data: string;
 }
 
-function read(archive: Uint8Array, chunk = archive.length): Seen[] {
+function read(archive: Uint8Array, chunk = archive.length, opts: Partial<ReaderOptions> = {}): Seen[] {
   const out: Seen[] = [];
   const r = new TarReader((e) => {
     const s: Seen = { ...e, data: "" };
     out.push(s);
     return { write: (c) => (s.data += Buffer.from(c).toString("latin1")), end() {} };
-  });
+  }, opts);
   for (let i = 0; i < archive.length; i += chunk) r.push(archive.subarray(i, i + chunk));
   r.end();
   return out;
@@ -110,5 +110,64 @@ describe("TarReader", () => {
   test("sparse files are refused", () => {
     const a = makeTar([{ name: "s", data: "z", pax: { "GNU.sparse.major": "1" } }]);
     expect(() => read(a)).toThrow(/sparse/);
+  });
+});
+
+describe("packTree → TarReader (silo's own archives)", () => {
+  const CACHE = { code: "E_IO" as const, name: "a cache archive", hint: "", requireEnd: true };
+  function tree(): string {
+    const dir = tmp();
+    mkdirSync(join(dir, "d", "e".repeat(120)), { recursive: true });
+    writeFileSync(join(dir, "d", "e".repeat(120), "f".repeat(90)), "deep\n");
+    writeFileSync(join(dir, "big"), Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+    writeFileSync(join(dir, "empty"), "");
+    symlinkSync(`../${"t".repeat(150)}`, join(dir, "link"));
+    linkSync(join(dir, "big"), join(dir, "hard"));
+    require("node:fs").chmodSync(join(dir, "empty"), 0o4750);
+    return dir;
+  }
+  const packed = (dir: string) => new Uint8Array(Buffer.concat([...packTree(dir)]));
+
+  test("every entry comes back: names past 100 bytes, modes with setuid, links, one copy of hard-linked data", () => {
+    const es = read(packed(tree()), 65536, CACHE);
+    const by = new Map(es.map((e) => [e.path, e]));
+    expect(by.get("./")?.type ?? by.get(".")?.type).toBe("dir");
+    expect(by.get(`d/${"e".repeat(120)}/${"f".repeat(90)}`)).toMatchObject({ type: "file", data: "deep\n" });
+    expect(by.get("big")).toMatchObject({ type: "file", size: 3 * 1024 * 1024 + 17 });
+    expect(by.get("big")!.data.length).toBe(3 * 1024 * 1024 + 17);
+    expect(by.get("hard")).toMatchObject({ type: "hardlink", linkpath: "big", size: 0, data: "" });
+    expect(by.get("link")).toMatchObject({ type: "symlink", linkpath: `../${"t".repeat(150)}` });
+    expect(by.get("empty")).toMatchObject({ type: "file", mode: 0o4750, size: 0 });
+  });
+
+  test("GNU tar reads what packTree writes", () => {
+    const out = join(tmp(), "t.tar");
+    writeFileSync(out, packed(tree()));
+    const r = Bun.spawnSync(["tar", "-tvf", out]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toContain(`d/${"e".repeat(120)}/${"f".repeat(90)}`);
+    expect(r.stdout.toString()).toMatch(/hard link to big/);
+  });
+
+  test("a cache archive cut at an entry boundary (no end blocks) is an error; an image layer may end there", () => {
+    const whole = packed(tree());
+    const cut = whole.subarray(0, 512); // the root directory's header: a whole entry
+    expect(() => read(cut, 512, CACHE)).toThrow(/a cache archive is not a valid tar archive: it ends without its end-of-archive blocks/);
+    expect(read(cut, 512).length).toBe(1);
+  });
+
+  test("malformed input is a SiloError naming the archive, never a crash or a silent short read", () => {
+    const pax = makeTar([{ name: "p", data: "x", pax: { comment: "c" } }]);
+    pax.set(new TextEncoder().encode("99999 "), 512); // the pax record's length runs past its body
+    expect(() => read(pax, 512, CACHE)).toThrow(/a cache archive is not a valid tar archive: malformed pax header/);
+    const huge = makeTar([{ name: "m", data: "x", pax: { comment: "c".repeat(17 << 20) } }]);
+    expect(() => read(huge)).toThrow(/oversized metadata header/);
+    const garbage = new Uint8Array(2048).fill(0x41);
+    expect(() => read(garbage, 2048, CACHE)).toThrow(/header checksum mismatch/);
+    try {
+      read(garbage);
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe("E_IMAGE");
+    }
   });
 });
