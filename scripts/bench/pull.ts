@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { removeTree } from "../../src/image/local.ts";
+import { removeTree } from "../../src/core/fs.ts";
 import { median } from "./_util.ts";
 
 const REGISTRY = process.env.SILO_TEST_REGISTRY || "http://127.0.0.1:5000";

@@ -23,7 +23,7 @@ import {
 import { applyUpper, checkUpper, linkTree, stripMountPoints } from "../cache/overlay.ts";
 import { syncFs } from "../core/xattr.ts";
 import { stripSetidBits } from "./strip-setid.ts";
-import { removeTree } from "../image/local.ts";
+import { removeTree } from "../core/fs.ts";
 import { VERSION } from "../version.ts";
 
 export interface BuildOptions {

@@ -11,18 +11,11 @@ import { knownProjectLayers } from "../cache/layer-index.ts";
 import { oldGenerations, staleBuildDirs } from "../cache/layers.ts";
 import { measure } from "../cache/usage.ts";
 import { listDir, type Inventory } from "./cache-inventory.ts";
+import { isAlive } from "../core/fs.ts";
 
 const HOUR = 3_600_000;
 
-const alive = (pid: number) => {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
+const alive = (pid: number) => pid === process.pid || isAlive(pid);
 
 /** Temporary names carry the pid of the silo that made them; the name patterns of each writer. */
 const TEMP_PATTERNS = [

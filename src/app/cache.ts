@@ -128,7 +128,8 @@ export interface Outcome {
 
 /** Execute a plan made by one of the planners above. */
 export async function executePlan(plan: Action[], home: HomePaths = homePaths(), since = Date.now()): Promise<Outcome> {
-  const { removeRootfs, removeTree } = await import("../image/local.ts");
+  const { removeRootfs } = await import("../image/local.ts");
+  const { removeTree } = await import("../core/fs.ts");
   const out: Outcome = { done: [], skipped: [] };
   let db: import("bun:sqlite").Database | null = null;
   const mounted = plan.some((a) => a.kind === "remove-rootfs" || a.kind === "compress" || a.kind === "remove-path") ? mountedLayers() : new Set<string>();

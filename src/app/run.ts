@@ -4,7 +4,7 @@ import { EXIT, SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { isatty } from "../core/tty.ts";
 import { mark } from "../core/trace.ts";
-import { startReaper, type Reaper } from "../core/fs.ts";
+import { realpathOr, startReaper, type Reaper } from "../core/fs.ts";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { buildLayersFor } from "../cache/layers.ts";
 import type { Driver, RunHooks } from "../runner/driver.ts";
@@ -189,7 +189,7 @@ export async function runTool(opts: RunOptions): Promise<number> {
 
 function checkWorkspace(root: string): string {
   const real = realpathSync(root);
-  const home = process.env.HOME ? realpathSafe(process.env.HOME) : null;
+  const home = process.env.HOME ? realpathOr(process.env.HOME) : null;
   if (real === "/" || (home && (real === home || home.startsWith(real + "/"))))
     throw new SiloError(
       "E_SANDBOX",
@@ -199,13 +199,6 @@ function checkWorkspace(root: string): string {
   return real;
 }
 
-const realpathSafe = (p: string) => {
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
-  }
-};
 
 function existsInside(root: string, rel: string): boolean {
   try {
@@ -253,7 +246,7 @@ export function resolveExtraSource(entry: string, root: string): string {
 export function resolvePassFile(entry: string, root: string): Mount {
   const refuse = (why: string) =>
     new SiloError("E_CONFIG", `passFiles: refusing \`${entry}\`: ${why}`, "name a regular file inside the project or as ~/path in your home");
-  const home = process.env.HOME ? realpathSafe(process.env.HOME) : null;
+  const home = process.env.HOME ? realpathOr(process.env.HOME) : null;
   if (isAbsolute(entry)) throw refuse("absolute paths are not allowed");
   if (entry.split("/").includes("..")) throw refuse("`..` is not allowed");
   const inHome = entry.startsWith("~/");

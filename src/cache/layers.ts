@@ -19,7 +19,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { removeTree, writeFileAtomic } from "../core/fs.ts";
+import { isAlive, removeTree, writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import { joinUnder, type HomePaths } from "../core/paths.ts";
 
@@ -177,14 +177,6 @@ export function makeBuildDir(base: string): string {
   return dir;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
 
 /** Leftovers of builds that were killed (their pid is gone). Returns what was (or would be) removed. */
 export function staleBuildDirs(base: string): string[] {
@@ -192,7 +184,7 @@ export function staleBuildDirs(base: string): string[] {
   return readdirSync(base)
     .filter((n) => {
       const m = TMP.exec(n);
-      return m && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+      return m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]));
     })
     .map((n) => join(base, n));
 }

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** Write a file by temp file + rename, so readers see the old or the new content, never half. */
@@ -150,3 +150,22 @@ while IFS= read -r line; do
   esac
 done
 printf '%s' "$all" | while IFS= read -r d; do [ -n "$d" ] && rm_dir "$d"; done`;
+
+/** Whether a process with this pid exists (EPERM: it does, another user's). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** `p` with every symlink resolved, or `p` itself when it cannot be (missing, no permission). */
+export function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}

@@ -97,7 +97,6 @@ export function listRootfs(home: HomePaths = homePaths()): { digest: string; pat
   return out;
 }
 
-export { removeTree };
 
 /**
  * Remove a rootfs: marker first (from then on localImage() says null), then the tree, which is moved

@@ -7,7 +7,8 @@ import { digestHex, hasBlob, putBlob, readBlob, removeBlob, sha256 } from "../ca
 import { digestForRef, openDb, recordPull } from "../cache/db.ts";
 import { RegistryClient } from "./client.ts";
 import { applyLayer, CorruptBlob, fetchLayer } from "./layers.ts";
-import { localImage, readMarker, removeTree, rootfsDir, writeMarker } from "./local.ts";
+import { removeTree } from "../core/fs.ts";
+import { localImage, readMarker, rootfsDir, writeMarker } from "./local.ts";
 import { withLock } from "./lock.ts";
 import { choosePlatform, formatPlatform, hostPlatform, type Layer, parseImageConfig, parseManifest, parsePlatform, type Platform } from "./manifest.ts";
 import { formatBytes, formatSeconds, PullProgress } from "./progress.ts";

@@ -8,6 +8,7 @@
  */
 import { log } from "../core/log.ts";
 import { encodeHeader, FrameReader } from "./framing.ts";
+import { isAlive } from "../core/fs.ts";
 
 /** The write side of a stream: a Bun FileSink, `Bun.stdout.writer()`, or a Node Writable. */
 export interface WritableLike {
@@ -166,11 +167,3 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}

@@ -8,6 +8,7 @@ import type { Database } from "bun:sqlite";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { processStartTime } from "./run.ts";
+import { isAlive } from "../core/fs.ts";
 
 export interface SandboxEntry {
   id: string;
@@ -78,10 +79,5 @@ function isRunning(pid: number, startedAt: number | null): boolean {
   const now = processStartTime(pid);
   if (now !== null) return startedAt === null || now === startedAt;
   if (existsSync("/proc/self/stat")) return false;
-  try {
-    process.kill(pid, 0); // no /proc (macOS): the pid alone has to do
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return isAlive(pid); // no /proc (macOS): the pid alone has to do
 }

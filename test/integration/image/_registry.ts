@@ -4,7 +4,7 @@
  * stalls, cut connections, corrupted blobs). Every fake request is logged so tests can count them.
  */
 import { homePaths } from "../../../src/core/paths.ts";
-import { removeTree } from "../../../src/image/local.ts";
+import { removeTree } from "../../../src/core/fs.ts";
 import { gzipTar, type TEntry } from "../../unit/image/_tarball.ts";
 import { fixtureRegistry, tmp } from "../../helpers/silo.ts";
 

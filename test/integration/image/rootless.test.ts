@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { tmp } from "../../helpers/silo.ts";
 import { makeImage, pushToRegistry, removeHomes } from "./_registry.ts";
 import { fixtureRegistry } from "../../helpers/silo.ts";
-import { removeTree } from "../../../src/image/local.ts";
+import { removeTree } from "../../../src/core/fs.ts";
 
 const asRoot = process.getuid?.() === 0;
 const NOBODY = 65534;

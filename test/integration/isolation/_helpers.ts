@@ -4,7 +4,7 @@
 import { expect } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { removeTree } from "../../../src/runner/drivers/bwrap/plan.ts";
+import { removeTree } from "../../../src/core/fs.ts";
 import { makeHome, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
 
 

@@ -12,7 +12,7 @@ import { connect as netConnect, type Socket as NetSocket } from "node:net";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "../../../src/net/proxy.ts";
-import { removeTree } from "../../../src/runner/drivers/bwrap/plan.ts";
+import { removeTree } from "../../../src/core/fs.ts";
 import { makeHome, makeProject, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
 import { makeCert } from "../network/_helpers.ts";
 

@@ -7,7 +7,7 @@
 // dist/silo, while the persona query and the default persona still pass.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { removeTree } from "../../../src/runner/drivers/bwrap/plan.ts";
+import { removeTree } from "../../../src/core/fs.ts";
 import { makeHome, makeProject, runSilo } from "../../helpers/silo.ts";
 
 const PROBE = `

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startReaper } from "../../../src/core/fs.ts";
-import { checkSpec, cleanStaleRuns, makePlan, removeTree, resolveInWorkspace, STALE_RUN_GRACE_MS } from "../../../src/runner/drivers/bwrap/plan.ts";
+import { removeTree } from "../../../src/core/fs.ts";
+import { checkSpec, cleanStaleRuns, makePlan, resolveInWorkspace, STALE_RUN_GRACE_MS } from "../../../src/runner/drivers/bwrap/plan.ts";
 import type { RunSpec } from "../../../src/runner/spec.ts";
 import { tmp } from "../../helpers/silo.ts";
 

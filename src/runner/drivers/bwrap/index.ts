@@ -23,7 +23,8 @@ import { launch, type ExtraFd } from "./launch.ts";
 import { hasNativeStage, nativeStage, stageDescription, writtenNativeStage } from "./native.ts";
 import { describeLimits, hostLimitSupport } from "./limits.ts";
 import { startRelay, type Relay } from "./relay.ts";
-import { checkSpec, cleanStaleRuns, makePlan, removeTree, removeTreeLater, type SandboxPlan } from "./plan.ts";
+import { checkSpec, cleanStaleRuns, makePlan, removeTreeLater, type SandboxPlan } from "./plan.ts";
+import { removeTree } from "../../../core/fs.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
 import { prebuiltSeccompFilters } from "./seccomp-prebuilt.ts" with { type: "macro" };
 

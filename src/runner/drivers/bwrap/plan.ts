@@ -7,7 +7,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { SiloError } from "../../../core/errors.ts";
-import { removeTree as removeTreeCore } from "../../../core/fs.ts";
+import { isAlive, realpathOr, removeTree } from "../../../core/fs.ts";
 import { userHome } from "../../../core/paths.ts";
 import type { RunSpec } from "../../spec.ts";
 import { needsRelays } from "../../../net/plan.ts";
@@ -61,10 +61,10 @@ export function checkSpec(spec: RunSpec, siloHome: string): void {
   if (spec.layers.length === 0) throw bad("the sandbox has no root filesystem (RunSpec.layers is empty)");
   const ws = realpathSync(spec.workspace);
   const home = userHome();
-  const realHome = safeRealpath(home);
+  const realHome = realpathOr(home);
   // An ancestor of SILO_HOME is fine: the layer above masks SILO_HOME inside it (maskedPaths).
   const why =
-    ws === "/" ? "the whole filesystem" : ws === realHome ? "your home directory (~/.ssh, ~/.aws, ...)" : isInside(safeRealpath(siloHome), ws) ? "silo's own state (it is inside SILO_HOME)" : null;
+    ws === "/" ? "the whole filesystem" : ws === realHome ? "your home directory (~/.ssh, ~/.aws, ...)" : isInside(realpathOr(siloHome), ws) ? "silo's own state (it is inside SILO_HOME)" : null;
   if (why)
     throw bad(`refusing to mount ${ws} as /workspace: it would expose ${why}`, "run silo from a project directory (or create a silo.toml in the project root)");
   if (!spec.cwd.startsWith("/")) throw bad(`the working directory ${spec.cwd} is not an absolute guest path`);
@@ -183,11 +183,6 @@ function openWorkDirs(dir: string) {
   }
 }
 
-/** Remove a run (or capture work) directory; the sandbox may have left read-only directories in its upper. */
-export function removeTree(dir: string): void {
-  openWorkDirs(dir);
-  removeTreeCore(dir);
-}
 
 /**
  * A dead silo's run directory younger than this is left to its reaper, which removes it as that silo ends
@@ -218,21 +213,6 @@ export function cleanStaleRuns(runRoot: string, keep?: string, graceMs = STALE_R
   return n;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 const isInside = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith("/") ? dir : dir + "/");
 
-function safeRealpath(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
-  }
-}

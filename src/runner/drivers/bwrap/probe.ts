@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProbeResult } from "../../driver.ts";
 import { STAGE_PATH } from "./argv.ts";
-import { removeTree } from "./plan.ts";
+import { removeTree } from "../../../core/fs.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
 
 const fail = (reason: string, fix: string): ProbeResult => ({ ok: false, reason, fix });
