@@ -105,8 +105,7 @@ describe("rootfs archives", () => {
     await compressDir(join(dir, "src"), join(dir, "a.tar.zst"));
     const bytes = await Bun.file(join(dir, "a.tar.zst")).bytes();
     writeFileSync(join(dir, "a.tar.zst"), bytes.subarray(0, Math.floor(bytes.length / 2)));
-    expect(extractArchive(join(dir, "a.tar.zst"), join(dir, "back"))).rejects.toThrow();
-    await Bun.sleep(50);
+    await expect(extractArchive(join(dir, "a.tar.zst"), join(dir, "back"))).rejects.toThrow();
     expect(existsSync(join(dir, "back"))).toBe(false);
   });
 });
