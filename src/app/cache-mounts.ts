@@ -4,10 +4,11 @@
  * what it reads there against a digest it got elsewhere. The scopes are described on CacheMount
  * (config/schema.ts); this file turns them into mounts.
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import type { CacheMount } from "../config/schema.ts";
 import { joinUnder, type HomePaths } from "../core/paths.ts";
+import { readRegularFile } from "../core/beneath.ts";
 import type { Mount } from "../runner/spec.ts";
 
 /** A login file larger than this is not a credential: it is not shared. */
@@ -45,7 +46,7 @@ export function cacheMounts(home: HomePaths, tool: string, caches: readonly Cach
     if (c.scope !== "login") {
       mkdirSync(host, { recursive: true, mode: 0o700 });
       mounts.push({ host, guest: c.path, readonly: false, kind: "dir" });
-    } else if (readRegular(host)?.length) mounts.push({ host, guest: c.path, readonly: true, kind: "file" });
+    } else if (readRegularFile(host, MAX_LOGIN_BYTES)?.length) mounts.push({ host, guest: c.path, readonly: true, kind: "file" });
   }
   return mounts;
 }
@@ -80,7 +81,7 @@ export function shareLogin(home: HomePaths, tool: string, caches: readonly Cache
   const parent = caches.find((o) => (o.scope ?? "project") === "project" && c.path.startsWith(`${o.path}/`));
   if (!parent) return null;
   const local = join(cacheHostPath(home, tool, parent, realRoot), relative(parent.path, c.path));
-  const data = readRegular(local);
+  const data = readRegularFile(local, MAX_LOGIN_BYTES);
   if (data === null || data.length === 0) return null;
   const host = cacheHostPath(home, tool, c, realRoot);
   mkdirSync(join(host, ".."), { recursive: true, mode: 0o700 });
@@ -90,26 +91,3 @@ export function shareLogin(home: HomePaths, tool: string, caches: readonly Cache
   return host;
 }
 
-/** The bytes of a regular file (never through a symbolic link, never a FIFO), or null. */
-function readRegular(path: string): Buffer | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return null;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_LOGIN_BYTES) return null;
-    const buf = Buffer.alloc(st.size);
-    let n = 0;
-    while (n < buf.length) {
-      const r = readSync(fd, buf, n, buf.length - n, n);
-      if (r === 0) break;
-      n += r;
-    }
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}

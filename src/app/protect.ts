@@ -15,9 +15,10 @@
  * what changed is handled, beneath a descriptor of the project (app/quarantine.ts, core/beneath.ts). In a
  * run handed over to the native stage's waiter, RUNDIR/watch (watchLines) tells it when to run that check.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
 import { log } from "../core/log.ts";
+import { readRegularFile } from "../core/beneath.ts";
 import type { HomePaths } from "../core/paths.ts";
 
 /** What the host runs or trusts in a project (relative to its root); `[mount] protect` adds, `writable` removes. */
@@ -180,23 +181,7 @@ function plainRelative(p: string): string | null {
  * would block a plain read forever, a link to /dev/zero would never end.
  */
 function readSmallFile(path: string): string | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-  } catch {
-    return null;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > 1 << 20) return null;
-    const buf = Buffer.alloc(st.size);
-    const n = readSync(fd, buf, 0, st.size, 0);
-    return buf.toString("utf8", 0, n);
-  } catch {
-    return null;
-  } finally {
-    closeSync(fd);
-  }
+  return readRegularFile(path, 1 << 20)?.toString("utf8") ?? null;
 }
 
 /** `*.code-workspace` at the root: VS Code runs its tasks and settings when one is opened. */

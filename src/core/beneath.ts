@@ -77,8 +77,8 @@ export function openParent(baseFd: number, rel: string, create = false, mode = 0
   return { fd, name };
 }
 
-/** lstat of `rel` under `baseFd` without following a symlink anywhere; null if it (or a parent) is not there. */
-export function lstatBeneath(baseFd: number, rel: string): Stats | null {
+/** `fn` on the directory holding `rel`'s last component (see openParent); null if that fails or `fn` throws. */
+function inParent<T>(baseFd: number, rel: string, fn: (fd: number, name: string) => T): T | null {
   let parent;
   try {
     parent = openParent(baseFd, rel);
@@ -86,7 +86,7 @@ export function lstatBeneath(baseFd: number, rel: string): Stats | null {
     return null;
   }
   try {
-    return lstatSync(at(parent.fd, parent.name));
+    return fn(parent.fd, parent.name);
   } catch {
     return null;
   } finally {
@@ -94,20 +94,38 @@ export function lstatBeneath(baseFd: number, rel: string): Stats | null {
   }
 }
 
+/** lstat of `rel` under `baseFd` without following a symlink anywhere; null if it (or a parent) is not there. */
+export const lstatBeneath = (baseFd: number, rel: string): Stats | null => inParent(baseFd, rel, (fd, name) => lstatSync(at(fd, name)));
+
 /** A symlink's target, read without following a symlink on the way (null: not a symlink, or not there). */
-export function readLinkBeneath(baseFd: number, rel: string): string | null {
-  let parent;
+export const readLinkBeneath = (baseFd: number, rel: string): string | null => inParent(baseFd, rel, (fd, name) => readlinkSync(at(fd, name)));
+
+/**
+ * The bytes of the regular file at `path` when it is at most `max` bytes; null otherwise. Never through a
+ * symlink as the last component, never blocking on a FIFO: a project chooses what its files are.
+ */
+export function readRegularFile(path: string, max: number): Buffer | null {
+  let fd: number;
   try {
-    parent = openParent(baseFd, rel);
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch {
     return null;
   }
   try {
-    return readlinkSync(at(parent.fd, parent.name));
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > max) return null;
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const r = readSync(fd, buf, n, buf.length - n, n);
+      if (r === 0) break;
+      n += r;
+    }
+    return buf.subarray(0, n);
   } catch {
     return null;
   } finally {
-    closeSync(parent.fd);
+    closeSync(fd);
   }
 }
 
