@@ -5,7 +5,7 @@
  * checked again (a sandbox may have started using it since the plan was made): such a step is skipped and
  * reported, never forced.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { homePaths, type HomePaths } from "../core/paths.ts";
 import { DAY, MB, planCompress, planImages, planRootfsGc, planTrim, type Action, type RootfsEntry } from "../cache/gc.ts";
@@ -217,14 +217,6 @@ export async function autoGc(home: HomePaths = homePaths()): Promise<void> {
     }
   } finally {
     closeSync(fd);
-  }
-}
-
-export function readGcLog(home: HomePaths): string | null {
-  try {
-    return readFileSync(join(home.state, "gc.log"), "utf8");
-  } catch {
-    return null;
   }
 }
 

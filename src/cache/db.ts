@@ -112,12 +112,6 @@ export function recordPull(db: Database, r: PullRecord, now = Date.now()) {
   }).immediate();
 }
 
-/** Mark an image and its layers used now. */
-export function touchImage(db: Database, digest: string, now = Date.now()) {
-  db.query("UPDATE manifests SET last_used = ?2 WHERE digest = ?1").run(digest, now);
-  db.query("UPDATE layers SET last_used = ?2 WHERE digest IN (SELECT layer FROM manifest_layers WHERE manifest = ?1)").run(digest, now);
-}
-
 /** The manifest digest a ref resolved to when last pulled for `platform`. */
 export function digestForRef(db: Database, ref: string, platform: string): string | null {
   const row = db.query("SELECT digest FROM refs WHERE ref = ?1 AND platform = ?2").get(ref, platform) as { digest: string } | null;

@@ -56,8 +56,6 @@ const TMP = /^tmp-(\d+)-[0-9a-z]+$/;
 
 export const globalBase = (home: HomePaths, tool: string) => joinUnder(home.builds, tool);
 export const projectBase = (root: string, tool: string) => joinUnder(join(root, ".silo"), tool);
-export const scopeBase = (home: HomePaths, tool: string, scope: Scope, root: string) =>
-  scope === "global" ? globalBase(home, tool) : projectBase(root, tool);
 
 export const genName = (digest: string, now = Date.now()) => `g-${now.toString(36)}-${digest.replace(/^sha256:/, "").slice(0, 12)}`;
 export const genDigest12 = (gen: string) => GEN.exec(gen)?.[1] ?? null;
@@ -176,7 +174,6 @@ export function makeBuildDir(base: string): string {
   mkdirSync(dir, { mode: 0o700 });
   return dir;
 }
-
 
 /** Leftovers of builds that were killed (their pid is gone). Returns what was (or would be) removed. */
 export function staleBuildDirs(base: string): string[] {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { writeFileAtomic } from "../core/fs.ts";
 import type { HomePaths } from "../core/paths.ts";
 import { parseTomlFile } from "./load.ts";
@@ -17,4 +17,3 @@ export async function writeInstalled(home: HomePaths, cfg: InstalledConfig): Pro
   writeFileAtomic(home.installed, header + stringify(cfg) + "\n");
 }
 
-export const readText = (f: string) => (existsSync(f) ? readFileSync(f, "utf8") : "");

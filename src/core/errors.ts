@@ -11,7 +11,6 @@ export const EXIT = {
 export type SiloErrorCode =
   | "E_USAGE"
   | "E_CONFIG"
-  | "E_TRUST"
   | "E_REGISTRY"
   | "E_TOOL_NOT_INSTALLED"
   | "E_TOOL_UNKNOWN"
@@ -20,7 +19,6 @@ export type SiloErrorCode =
   | "E_SANDBOX"
   | "E_NETWORK"
   | "E_LSP"
-  | "E_NOT_IMPLEMENTED"
   | "E_IO";
 
 /** The one error type silo throws on purpose: a message for the user, an optional hint with the fix. */
@@ -37,9 +35,3 @@ export class SiloError extends Error {
   }
 }
 
-export const isSiloError = (e: unknown): e is SiloError => e instanceof SiloError;
-
-/** A command whose engine another issue delivers: say so plainly, exit 125. */
-export function notImplemented(what: string): never {
-  throw new SiloError("E_NOT_IMPLEMENTED", `${what} is not implemented yet in this build of silo`);
-}

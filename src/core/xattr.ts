@@ -18,7 +18,6 @@ function open() {
         llistxattr: { args: [FFIType.cstring, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         lgetxattr: { args: [FFIType.cstring, FFIType.cstring, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         lsetxattr: { args: [FFIType.cstring, FFIType.cstring, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
-        lremovexattr: { args: [FFIType.cstring, FFIType.cstring], returns: FFIType.i32 },
         mknod: { args: [FFIType.cstring, FFIType.u32, FFIType.u64], returns: FFIType.i32 },
         syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
@@ -93,12 +92,6 @@ export function setXattr(path: string, name: string, value: Uint8Array) {
   if (!l) throw new XattrError("lsetxattr", path, ENOTSUP);
   const v = value.length ? value : Buffer.alloc(1);
   if (l.symbols.lsetxattr(cstr(path), cstr(name), v, BigInt(value.length), 0) !== 0) throw new XattrError("lsetxattr", path, errno(l));
-}
-
-export function removeXattr(path: string, name: string) {
-  const l = libc();
-  if (!l) return;
-  if (l.symbols.lremovexattr(cstr(path), cstr(name)) !== 0 && errno(l) !== ENODATA) throw new XattrError("lremovexattr", path, errno(l));
 }
 
 /** Every attribute with its value. */

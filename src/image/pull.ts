@@ -51,5 +51,4 @@ export async function pullImage(ref: string, opts: PullOptions = {}): Promise<Pu
   return runPull(ref, { ...opts, home: opts.home ?? homePaths() });
 }
 
-/** True when the image of `digest` is complete locally (no network, no database). */
 export const hasImage = (digest: string, home: HomePaths = homePaths()) => localImage(digest, home) !== null;
