@@ -74,6 +74,9 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   Object.assign(env, tool.env);
   for (const name of tool.passEnv) if (process.env[name] !== undefined) env[name] = process.env[name]!;
   Object.assign(env, opts.env);
+  // `?? []`: a resolved-config cache written by an earlier build of the same version has no caCertificates.
+  const ca = (tool.caCertificates ?? []).length > 0 ? await caCertificatesFor(home, ctx, image.rootfs, { ...tool.env, ...opts.env }) : null;
+  if (ca) Object.assign(env, ca.env);
 
   const guestCwd = join("/workspace", relative(root, resolve(opts.cwd)));
   const main = tool.shims[tool.name] ?? Object.values(tool.shims)[0] ?? [tool.name];
@@ -100,6 +103,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   // Per project unless the tool verifies what it reads there (app/cache-mounts.ts, THREATS.md invariant 6).
   const mounts: Mount[] = cacheMounts(home, tool.name, tool.cache, root);
   for (const f of tool.passFiles) mounts.push(resolvePassFile(f, root));
+  if (ca) mounts.push(...ca.mounts);
   for (const m of tool.mount.extra) mounts.push({ host: resolveExtraSource(m.host, root), guest: m.guest, readonly: m.readonly, kind: "dir" });
 
   const runDir = join(home.run, `${process.pid}-${Date.now().toString(36)}`);
@@ -264,6 +268,18 @@ export function resolvePassFile(entry: string, root: string): Mount {
   const real = realpathSync(host);
   if (!real.startsWith(base + "/")) throw refuse(`it resolves outside ${inHome ? "your home" : "the project"}`);
   return { host: real, guest: inHome ? join("/root", entry.slice(2)) : join("/workspace", entry), readonly: true, kind: "file" };
+}
+
+/**
+ * `[network] caCertificates` (app/ca-bundle.ts, loaded only when some are configured): the image's bundle
+ * plus those CAs, bound over the image's bundle paths, and the variables that name it. A bad entry is the
+ * run's failure, with the config line that names it.
+ */
+async function caCertificatesFor(home: HomePaths, ctx: RunContext, rootfs: string, userEnv: Record<string, string>) {
+  const { caBundleSpec, configLineOf, ensureCaBundle, readCaCertificates } = await import("./ca-bundle.ts");
+  const certs = readCaCertificates(ctx.tool!.caCertificates, (entry) => configLineOf([home.globalConfig, ctx.project.file], entry));
+  for (const name of ctx.tool!.passEnv) if (process.env[name] !== undefined) userEnv[name] = process.env[name]!;
+  return caBundleSpec(ensureCaBundle(home, rootfs, certs), userEnv);
 }
 
 function baseEnv(imageEnv: string[]): Record<string, string> {

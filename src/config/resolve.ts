@@ -88,6 +88,8 @@ export interface ResolvedTool {
   passFiles: string[];
   passSshAgent: boolean;
   network: { hostAccess: boolean; hostPorts: number[]; allow: string[]; deny: string[]; installAllow: string[] };
+  /** `[network] caCertificates` as written (global, and a trusted project's): app/ca-bundle.ts. */
+  caCertificates: string[];
   ports: PortForward[];
   resources: ResolvedResources;
   mount: { exclude: string[]; writable: string[]; protect: string[]; extra: { host: string; guest: string; readonly: boolean }[] };
@@ -117,6 +119,7 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
       deny: net.proxy?.deny ?? [],
       installAllow: net.proxy?.installAllow ?? [],
     },
+    caCertificates: c.network?.caCertificates ?? [],
     ports: o.ports ?? [],
     resources: resolveResources(p, def),
     mount: {

@@ -18,6 +18,9 @@ const versionIssue = (v: string) => (VERSION.test(v) ? null : `\`${show(v)}\` is
 /** A path inside the sandbox: absolute, without `..` or NUL. */
 const guestPathIssue = (p: string) =>
   p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\0") ? null : `\`${show(p)}\` is not an absolute path inside the sandbox`;
+/** A host file named in the global config: absolute, or `~/` for the user's home. */
+const hostFileIssue = (p: string) =>
+  (p.startsWith("/") || p.startsWith("~/")) && !p.includes("\0") ? null : `\`${show(p)}\` is not an absolute path (or ~/path)`;
 /** A project-relative marker file name (`silo init`): relative, without `..` or NUL. */
 const relPathIssue = (p: string) =>
   p && !p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\0") ? null : `\`${show(p)}\` is not a relative path inside the project`;
@@ -39,6 +42,14 @@ export interface NetworkConfig {
     /** Extra hosts reachable only during `silo build` and registry `postInstall` steps. */
     installAllow?: string[];
   };
+}
+/** The top-level `[network]`: NetworkConfig plus what only applies to every tool at once. */
+export interface TopNetworkConfig extends NetworkConfig {
+  /**
+   * PEM files of CAs appended to the sandbox's system bundle (app/ca-bundle.ts), for networks whose egress
+   * re-signs TLS. Widening (a host file enters the sandbox, and every TLS client in it trusts it).
+   */
+  caCertificates?: string[];
 }
 export interface PortForward {
   host: number;
@@ -75,11 +86,13 @@ export interface MountConfig {
 const portNum = num({ int: true, min: 1 });
 const hostPattern = str((p) => (p === "*" || /^(\*\.)?[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?(\/\d{1,3})?$/i.test(p) ? null : `\`${p}\` is not a host pattern`));
 
-export const networkSchema: Schema = obj({
+const networkFields = {
   hostAccess: bool(),
   hostPorts: arr(portNum),
   proxy: obj({ allow: arr(hostPattern), deny: arr(hostPattern), installAllow: arr(hostPattern) }),
-});
+};
+export const networkSchema: Schema = obj(networkFields);
+const topNetworkSchema: Schema = obj({ ...networkFields, caCertificates: arr(str(hostFileIssue)) });
 const sizeIssue = (m: string) => (/^\d+(\.\d+)?[kmgt]?b?$/i.test(m) ? null : `\`${m}\` is not a size like 512m or 2g`);
 const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str(sizeIssue), tmp: str(sizeIssue), pids: num({ int: true, min: 1 }) });
 const portsSchema = arr(obj({ host: portNum, guest: portNum }));
@@ -125,7 +138,7 @@ export interface SiloConfig {
   /** Environment for every tool (not widening: values come from the file, not the host). */
   env?: Record<string, string>;
   mount?: MountConfig;
-  network?: NetworkConfig;
+  network?: TopNetworkConfig;
   resources?: Resources;
   overrides?: Record<string, ToolOverride>;
   cache?: {
@@ -162,7 +175,7 @@ export const siloConfigSchema: Schema = obj({
   passSshAgent: bool(),
   env: rec(str()),
   mount: mountSchema,
-  network: networkSchema,
+  network: topNetworkSchema,
   resources: resourcesSchema,
   overrides: rec(overrideSchema, toolNameIssue),
   cache: obj({
@@ -185,6 +198,7 @@ export const WIDENING_KEYS = [
   "network.hostPorts",
   "network.proxy.allow",
   "network.proxy.installAllow",
+  "network.caCertificates",
   "overrides.*.image",
   "overrides.*.passEnv",
   "overrides.*.passFiles",
