@@ -31,6 +31,7 @@ export async function runDoctor(): Promise<boolean> {
   }
   const bare = bareRepositoryLine();
   if (bare) out(bare);
+  for (const line of await (await import("./doctor-ca.ts")).caCheckLines(home)) out(line);
   return ok;
 }
 
