@@ -1,6 +1,7 @@
 // Shared pieces of the network integration tests: certificates, namespaces the tests create, servers on
 // loopback, and a proxy running in its own process (so a test can kill it).
 import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { NetworkSpec } from "../../../src/runner/spec.ts";
@@ -93,3 +94,28 @@ export const rawTcp = (host: string, port: number) => [
     `s.on("connect",()=>{console.log("CONNECTED");process.exit(0)});s.on("error",e=>{console.log("ERR "+e.code);process.exit(1)});` +
     `setTimeout(()=>{console.log("TIMEOUT");process.exit(1)},3000)`,
 ];
+
+/**
+ * A CA and a server certificate it signed for `names` (SANs), made with openssl: what a TLS-intercepting
+ * proxy's CA and the certificates it mints look like to a client.
+ */
+export function makeCaAndCert(dir: string, names: string[]): { ca: string; cert: string; key: string } {
+  const ca = join(dir, "ca.pem");
+  const caKey = join(dir, "ca-key.pem");
+  const csr = join(dir, "server.csr");
+  const cert = join(dir, "server.pem");
+  const key = join(dir, "server-key.pem");
+  const ext = join(dir, "server.ext");
+  writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n`);
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  for (const args of [
+    ["req", "-x509", ...ec, "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=silo test intercepting CA",
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    ["req", ...ec, "-keyout", key, "-out", csr, "-subj", `/CN=${names[0]}`],
+    ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext],
+  ]) {
+    const r = spawnSync("openssl", args);
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  }
+  return { ca, cert, key };
+}
