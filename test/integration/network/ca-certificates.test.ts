@@ -21,21 +21,22 @@ describe("[network] caCertificates", () => {
   const dir = tmp("silo-ca-");
   const pki = makeCaAndCert(dir, ["localhost"]);
   let wheel: Uint8Array = new Uint8Array();
+  let port = 0;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     tls: { cert: readFileSync(pki.cert, "utf8"), key: readFileSync(pki.key, "utf8") },
-    fetch(req) {
+    fetch(req): Response {
       const path = new URL(req.url).pathname;
       if (path === "/hello") return new Response("hello over tls");
       if (path === "/simple/tinypkg/") return new Response(`<html><body><a href="/files/${WHEEL}">${WHEEL}</a></body></html>`, { headers: { "content-type": "text/html" } });
       if (path === `/files/${WHEEL}`) return new Response(wheel);
       if (path === "/tinypkg")
-        return Response.json({ name: "tinypkg", "dist-tags": { latest: "0.3.1" }, versions: { "0.3.1": { name: "tinypkg", version: "0.3.1", dist: { tarball: `https://localhost:${server.port}/t.tgz` } } } });
+        return Response.json({ name: "tinypkg", "dist-tags": { latest: "0.3.1" }, versions: { "0.3.1": { name: "tinypkg", version: "0.3.1", dist: { tarball: `https://localhost:${port}/t.tgz` } } } });
       return new Response("not here", { status: 404 });
     },
   });
-  const port = server.port;
+  port = server.port!;
   const url = `https://localhost:${port}`;
 
   /** The global silo.toml: the fixture mirror, `localhost` allowed for every tool, and these lines. */
