@@ -31,6 +31,16 @@ export default async function run() {
       "--dev", "/dev", "--tmpfs", "/tmp", "--bind", proj, "/mnt", "--chdir", "/mnt", "--clearenv",
       "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/root", "--", "python3", "-c", "pass",
     ];
+    // BENCH_CA=path/to/ca.pem: the same run with `[network] caCertificates` in a second home (its rootfs
+    // hard-linked from the first), so the generated CA bundle's cost shows beside the plain run.
+    const ca = process.env.BENCH_CA;
+    const caEnv = { ...env, SILO_HOME: join(work, "home-ca") };
+    if (ca) {
+      mkdirSync(caEnv.SILO_HOME);
+      for (const d of ["images", "rootfs"]) spawnOk(["cp", "-al", join(home, d), join(caEnv.SILO_HOME, d)], { env });
+      writeFileSync(join(caEnv.SILO_HOME, "silo.toml"), `${readFileSync(join(home, "silo.toml"), "utf8")}[network]\ncaCertificates = [${JSON.stringify(resolve(ca))}]\n`);
+      spawnOk([silo, "install", "python@3.11-slim"], { env: caEnv });
+    }
     const runs = Number(process.env.BENCH_RUNS ?? 30);
     const t = timeInterleaved(
       {
@@ -40,6 +50,7 @@ export default async function run() {
         "silo --version": () => spawnOk([silo, "--version"], { env }),
         // python's registry entry allows pypi.org: this includes the egress proxy and the sandbox's relays.
         "silo run python -c pass": () => spawnOk([silo, "run", "python", "-c", "pass"], { env, cwd: proj }),
+        ...(ca ? { "silo run, caCertificates": () => spawnOk([silo, "run", "python", "-c", "pass"], { env: caEnv, cwd: proj }) } : {}),
         // BENCH_BASELINE=path/to/an/older/silo: the same run with another build, in the same interleaving.
         ...(baseline ? { "baseline silo run": () => spawnOk([baseline, "run", "python", "-c", "pass"], { env, cwd: proj }) } : {}),
       },
@@ -51,6 +62,7 @@ export default async function run() {
     console.log(`runs: ${runs} each, interleaved; medians (rootfs ${rootfs})`);
     for (const [k, v] of Object.entries(m))
       console.log(`${k.padEnd(28)} ${fmt(v).padStart(10)}   ×${(v / bw).toFixed(2)} raw bwrap   ×${(v / host).toFixed(2)} host`);
+    if (ca) console.log(`caCertificates / without: ×${(m["silo run, caCertificates"]! / m["silo run python -c pass"]!).toFixed(3)}`);
     if (baseline) console.log(`silo / baseline build (${baseline}): ×${(m["silo run python -c pass"]! / m["baseline silo run"]!).toFixed(3)}`);
     const ratio = m["silo run python -c pass"]! / bw;
     console.log(`silo / raw bwrap: ×${ratio.toFixed(2)} (goal ≤ ×2: ${ratio <= 2 ? "met" : "missed"})`);
