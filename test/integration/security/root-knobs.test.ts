@@ -1,11 +1,11 @@
-// THREATS.md invariant 4: the sandbox never holds host privilege. Run as root (CI, containers, devboxes),
+// THREATS.md invariants 2 and 4: the sandbox never holds host privilege, and leaves nothing on the host. Run as root (CI, containers, devboxes),
 // the sandbox's uid 0 is host uid 0 (so that what it writes in /workspace stays the caller's), and the
 // kernel's root-owned knobs open for writing by their owner whatever user namespace it is in: a pipe
 // handler in kernel/core_pattern runs as host root. Each knob is probed by open(O_WRONLY) only, never
 // written. As root the host control shows each existing knob is writable there; as an unprivileged user
 // none is, on the host or inside.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, constants, openSync, readlinkSync, statSync } from "node:fs";
+import { chmodSync, closeSync, constants, openSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok, pyJson } from "../isolation/_helpers.ts";
@@ -95,6 +95,47 @@ print(json.dumps(out))`,
     // Unprivileged, the sandbox owns its own ipc, pid, uts, net and user namespaces, and their sysctls
     // (message queue limits, pid_max, hostname, ...) are its to change; they are not the host's.
     expect(found.filter((p) => !OWN_NAMESPACE_SYSCTL.test(p))).toEqual([]);
+  }, T);
+
+  test("the host's device nodes keep their mode and times: as root the host may change them, the sandbox may not", async () => {
+    const NODES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
+    const before = NODES.map((n) => statSync(n));
+    // The control: chmod to the mode it already has changes nothing but the ctime, and works for the
+    // owner only. Host root owns them, so the sandbox's root (host uid 0 when silo runs as root) would too.
+    const onHost = NODES.filter((n, i) => {
+      try {
+        chmodSync(n, before[i]!.mode & 0o7777);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(onHost).toEqual(asRoot ? NODES : []);
+    const after = NODES.map((n) => statSync(n));
+    const inside = await pyJson<Record<string, string>>(
+      home,
+      project,
+      `out = {}
+for p in ${JSON.stringify(NODES)}:
+    try:
+        os.chmod(p, os.stat(p).st_mode & 0o7777); out[p] = "CHANGED"
+    except OSError as e: out[p] = e.strerror
+    try:
+        os.utime(p, (0, 0)); out[p] += " TIMES"
+    except OSError: pass
+open("/dev/null", "w").write("still a device")
+out["zero"] = open("/dev/zero", "rb").read(4).hex()
+out["urandom"] = len(open("/dev/urandom", "rb").read(16))
+print(json.dumps(out))`,
+    );
+    for (const n of NODES) expect(inside[n]).toBe(asRoot ? "Read-only file system" : "Operation not permitted");
+    expect(inside.zero).toBe("00000000");
+    expect(inside.urandom).toBe(16);
+    // Nothing reached the host: modes and times as they were after the control.
+    NODES.forEach((n, i) => {
+      const st = statSync(n);
+      expect([st.mode, st.mtimeMs, st.ctimeMs]).toEqual([after[i]!.mode, after[i]!.mtimeMs, after[i]!.ctimeMs]);
+    });
   }, T);
 
   test("its own user namespace; what it creates in /workspace belongs to whoever ran silo", async () => {

@@ -141,6 +141,15 @@ export function overlayOptions(lowers: string[], upper: string, work: string): s
  */
 export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6 gl=$7 gd=$8 np=$9; shift 9
 cd "$r" || exit 125
+# Run as root, bwrap's --dev binds host device nodes the sandbox would own: read-only here (native/silo-stage.c
+# protect_host_devices says why). uid_map "0 0 1": the caller is host root.
+read -r _ hu _ </proc/self/uid_map
+if [ "$hu" = 0 ]; then
+  for d in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; do
+    [ -e "$d" ] || continue
+    "$mnt" --bind "$d" "$d" 2>>"$r/err" && "$mnt" -o remount,bind,ro,nosuid "$d" 2>>"$r/err" || { echo "binding $d read-only failed" >>"$r/err"; exit 125; }
+  done
+fi
 if [ -n "$gl" ] && ! "$mnt" -t overlay -o "userxattr,lowerdir=$gl,upperdir=$gd/upper,workdir=$gd/work" silo "$gd/mnt" 2>>"$r/err"; then
   echo "the .git overlay failed (a trusted [mount] writable = [\".git\"] binds .git directly)" >>"$r/err"; exit 125
 fi

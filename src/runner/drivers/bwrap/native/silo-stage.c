@@ -75,6 +75,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <termios.h>
 #include <unistd.h>
@@ -109,6 +110,31 @@ static void fail(const char *fmt, ...) {
     dprintf(2, "silo-stage: %s\n", msg);
   }
   _exit(EXIT_STAGE);
+}
+
+/*
+ * bwrap's --dev binds the host's own device nodes (null, zero, full, random, urandom, tty). Run as root,
+ * the sandbox's uid 0 owns them: a chmod or utime inside would change them on the host (a /dev/null of
+ * mode 0600 breaks every other user). Bound read-only here, in the stage's mount namespace, before bwrap
+ * binds them: a device still reads and writes on a read-only mount, but its inode cannot be changed
+ * (EROFS). bwrap's own read-only bind would add nodev and make them unusable. The flags the host mount
+ * has (nosuid, atime) are kept: a user namespace may not clear them.
+ */
+static void protect_host_devices(void) {
+  static const char *const nodes[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"};
+  for (size_t k = 0; k < sizeof nodes / sizeof *nodes; k++) {
+    struct statvfs sv;
+    if (statvfs(nodes[k], &sv) < 0) continue; /* not on this host: bwrap says so if it needs it */
+    unsigned long fl = MS_REMOUNT | MS_BIND | MS_RDONLY;
+    if (sv.f_flag & ST_NOSUID) fl |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) fl |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) fl |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) fl |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) fl |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) fl |= MS_RELATIME;
+    if (mount(nodes[k], nodes[k], NULL, MS_BIND, NULL) < 0 || mount(NULL, nodes[k], NULL, fl, NULL) < 0)
+      fail("binding %s read-only: %s", nodes[k], strerror(errno));
+  }
 }
 
 /* 0, or -1 with errno (a missing optional file is fine). */
@@ -1283,6 +1309,7 @@ int main(int argc, char **argv) {
   if (rd.p < rd.end) nproc_cap = next_num(&rd, 1L << 22);
   if (early[0]) fail("%s", early);
   if (nrelays > 0 && !net) fail("relays need a network namespace");
+  if (uid == 0) protect_host_devices();
 
   /* 3. The overlay. Its paths are relative to the run dir (symlinks there name the layers), so that the
      sandbox's /proc/self/mountinfo, which shows the options as given, does not show SILO_HOME. */
