@@ -20,6 +20,7 @@ import { localImage } from "../image/local.ts";
 import { cacheMounts } from "./cache-mounts.ts";
 import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
+import { gitIdentityEnv } from "./git-identity.ts";
 
 export interface RunOptions {
   tool: string;
@@ -71,6 +72,8 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   mark("image");
 
   const env = baseEnv(image.config.env);
+  // The user's name and email for `git commit` inside (app/git-identity.ts); [env], passEnv and -e win.
+  Object.assign(env, gitIdentityEnv(home));
   Object.assign(env, tool.env);
   for (const name of tool.passEnv) if (process.env[name] !== undefined) env[name] = process.env[name]!;
   Object.assign(env, opts.env);
