@@ -16,6 +16,8 @@ export default async function run() {
   const home = join(work, "home");
   const proj = join(work, "proj");
   for (const d of [home, proj]) mkdirSync(d);
+  // A user with a git identity: every run passes it in (app/git-identity.ts), from its cache when warm.
+  writeFileSync(join(work, ".gitconfig"), "[user]\n\tname = Bench User\n\temail = bench@example.com\n");
   writeFileSync(join(home, "silo.toml"), `[images.mirrors]\n"docker.io" = "${process.env.SILO_TEST_REGISTRY ?? "http://127.0.0.1:5000"}"\n`);
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: work, SILO_HOME: home };
   try {
