@@ -82,13 +82,13 @@ export function npmRegistry(pkg: { tarball: string; name: string; version: strin
   const bytes = readFileSync(pkg.tarball);
   const file = `${pkg.name}-${pkg.version}.tgz`;
   const requests: string[] = [];
+  let base = "";
   const server = Bun.serve({
     hostname: SERVER_ADDR,
     port: 0,
-    fetch(req) {
+    fetch(req): Response {
       const path = new URL(req.url).pathname;
       requests.push(`${req.method} ${path}`);
-      const base = `http://${SERVER_ADDR}:${server.port}`;
       if (path === `/${pkg.name}`) {
         const manifest = JSON.parse(spawnSync("tar", ["-xzOf", pkg.tarball, "package/package.json"], { encoding: "utf8" }).stdout);
         const dist = {
@@ -106,7 +106,8 @@ export function npmRegistry(pkg: { tarball: string; name: string; version: strin
       return new Response("not found", { status: 404 });
     },
   });
-  return { url: `http://${SERVER_ADDR}:${server.port}/`, requests, stop: () => server.stop(true) };
+  base = `http://${SERVER_ADDR}:${server.port}`;
+  return { url: `${base}/`, requests, stop: () => server.stop(true) };
 }
 
 /** A self-signed certificate for an IP address (git checks it against GIT_SSL_CAINFO). */

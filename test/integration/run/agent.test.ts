@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, makeProject, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
+import { parse } from "smol-toml";
+import { makeHome, makeProject, repoRoot, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
 import { SERVER_ADDR, gitHttpsServer, makeIpCert, npmRegistry, packAgent } from "./_agent.ts";
 
 function ok(r: SiloResult): SiloResult {
@@ -15,6 +16,7 @@ function ok(r: SiloResult): SiloResult {
   return r;
 }
 
+const claudeCode = parse(readFileSync(join(repoRoot, "registry/claude-code.toml"), "utf8")) as { postInstall: string[] };
 const TOKEN = "tok-3b1f0c9e-only-for-this-test";
 // The credential helper the README suggests: the token comes from the environment, never from a file.
 const HELPER = `!f() { test "$1" = get && printf "username=x-access-token\\npassword=%s\\n" "$GIT_TOKEN"; }; f`;
@@ -58,7 +60,8 @@ describe("an agent CLI from an npm registry, end to end", () => {
         'description = "an npm CLI standing in for an AI agent"',
         'image = "docker.io/library/node"',
         'shims = ["silo-agent"]',
-        'postInstall = ["npm install -g silo-test-agent"]',
+        // claude-code's own first step (git when the image has none: a no-op on the fixture image, which has it).
+        `postInstall = [${JSON.stringify(claudeCode.postInstall[0])}, "npm install -g silo-test-agent"]`,
         "[versions]",
         'default = "22-slim"',
         'available = ["22-slim"]',

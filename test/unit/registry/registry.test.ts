@@ -123,6 +123,13 @@ describe("narrowed defaults (THREATS.md invariant 7)", () => {
     // ~/.claude.json (onboarding, MCP servers) lives in the per-project ~/.claude.
     expect(def.env.CLAUDE_CONFIG_DIR).toBe("/root/.claude");
   });
+  test("claude-code brings git (node's -slim images have none) from the image's Debian sources, reached only while installing", () => {
+    const def = entry("claude-code");
+    expect(def.postInstall[0]).toStartWith("command -v git >/dev/null || {");
+    expect(def.postInstall[0]).toContain("APT::Sandbox::User=root");
+    expect(def.postInstall.at(-1)).toBe("npm install -g @anthropic-ai/claude-code");
+    expect(def.network.proxy.installAllow).toEqual(["registry.npmjs.org", "deb.debian.org"]);
+  });
 });
 
 describe("silo registry update (giget)", () => {
