@@ -128,7 +128,7 @@ async function resolveRunContext(home: HomePaths, cwd: string, toolName: string,
 }
 
 export function toolNotInstalled(name: string): SiloError {
-  return new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${name}\` is not installed`, `run \`silo install ${name}\` first`, 127);
+  return new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${name}\` is not installed`, `run \`silo install ${name}\` first`);
 }
 
 /** `silo __resolve TOOL`: config resolution alone, as `silo run` does it (for the start-up benchmark). */

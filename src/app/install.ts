@@ -97,7 +97,7 @@ export async function uninstallTool(name: string, home: HomePaths = homePaths(),
   const installed = await readInstalled(home);
   const entry = installed.tools[name];
   if (!entry)
-    throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${name}\` is not installed`, "`silo list` shows what is installed", 127);
+    throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${name}\` is not installed`, "`silo list` shows what is installed");
   delete installed.tools[name];
   await writeInstalled(home, installed);
   await syncShims(home, installed);

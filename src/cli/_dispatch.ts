@@ -103,6 +103,5 @@ async function shorthand(name: string, args: string[]): Promise<number> {
     "E_USAGE",
     `unknown command or tool \`${name}\`${near ? ` (did you mean \`silo ${near}\`?)` : ""}`,
     "`silo --help` lists the commands; `silo list --available` lists the tools",
-    127,
   );
 }

@@ -51,7 +51,7 @@ const pullDef = (name: string) =>
       if (names.length === 0) log.info("no tools installed");
       for (const n of names) {
         const t = installed.tools[n];
-        if (!t) throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${n}\` is not installed`, `silo install ${n}`, 127);
+        if (!t) throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${n}\` is not installed`, `silo install ${n}`);
         const now = await installTool({ spec: `${n}@${t.version}`, quiet: args.quiet });
         log.success(`${n}@${now.version} ${now.digest === t.digest ? "up to date" : `updated ${t.digest.slice(7, 19)} → ${now.digest.slice(7, 19)}`}`);
       }

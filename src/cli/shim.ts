@@ -13,7 +13,7 @@ async function load() {
 
 const need = (cfg: Awaited<ReturnType<typeof load>>["cfg"], tool: string) => {
   const t = cfg.tools[tool];
-  if (!t) throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${tool}\` is not installed`, `silo install ${tool}`, 127);
+  if (!t) throw new SiloError("E_TOOL_NOT_INSTALLED", `tool \`${tool}\` is not installed`, `silo install ${tool}`);
   return t;
 };
 

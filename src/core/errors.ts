@@ -4,7 +4,11 @@ export const EXIT = {
   FAILURE: 125,
   /** The command was found but cannot be executed. */
   CANNOT_EXECUTE: 126,
-  /** The command (or tool) was not found. */
+  /**
+   * The command was not found inside the sandbox, or a shim's fall-through found no other command on PATH
+   * (as a shell would). A tool that is not installed is silo's own failure (FAILURE), as docker run of a
+   * missing image.
+   */
   NOT_FOUND: 127,
 } as const;
 

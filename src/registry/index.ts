@@ -86,7 +86,6 @@ export function requireTool(reg: Registry, name: string): ToolDef {
     "E_TOOL_UNKNOWN",
     `unknown tool \`${name}\`${near ? ` (did you mean \`${near}\`?)` : ""}`,
     "`silo list --available` shows the registry; `silo install NAME --image IMAGE` installs a custom tool",
-    127,
   );
 }
 
