@@ -8,7 +8,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { log } from "../core/log.ts";
 import { homePaths, joinUnder, type HomePaths } from "../core/paths.ts";
-import type { SiloConfig, ToolDef } from "../config/schema.ts";
+import type { LspOverride, SiloConfig, ToolDef } from "../config/schema.ts";
 import { removeTree } from "../core/fs.ts";
 import type { NetworkSpec } from "../runner/spec.ts";
 import type { WritableLike } from "../lsp/proxy.ts";
@@ -25,6 +25,8 @@ export interface StartLspOptions {
 export interface LspCommand {
   command: string[];
   install?: string[];
+  /** `[overrides.<tool>.lsp] env`: the server's environment on top of the tool's (not the install's). */
+  env?: Record<string, string>;
 }
 
 /** Start the server, proxy until the editor or the server ends; resolves with the server's exit code. */
@@ -33,7 +35,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
   const { loadRunContext, toolNotInstalled } = await import("./context.ts");
   const ctx = await loadRunContext(home, opts.cwd, opts.tool);
   if (!ctx.tool) throw toolNotInstalled(opts.tool);
-  const lsp = await resolveLspCommand(ctx.tool.def);
+  const lsp = await resolveLspCommand(ctx.tool.def, ctx.tool.lsp);
 
   const { prepareRun } = await import("./run.ts");
   const prepared = await prepareRun({
@@ -45,6 +47,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
     purpose: "lsp",
     tty: false,
   });
+  Object.assign(prepared.spec.env, lsp.env);
   try {
     if (lsp.install && !commandInLayers(prepared.spec.layers, prepared.spec.env.PATH ?? "", lsp.command[0]!)) {
       prepared.spec.layers.push(await ensureLspLayer(home, opts, lsp, prepared.spec.layers));
@@ -143,7 +146,7 @@ export async function ensureLspLayer(home: HomePaths, opts: StartLspOptions, lsp
       code !== 0
         ? `installing ${opts.tool}'s language server failed (exit ${code})`
         : `${lsp.install!.join(" ")} did not install \`${lsp.command[0]}\``,
-      `the install command comes from the tool's [lsp] install; try it with \`silo shell ${opts.tool}\``,
+      `the install command comes from the tool's [lsp] install (or [overrides.${opts.tool}.lsp]); try it with \`silo shell ${opts.tool}\``,
     );
   }
   try {
@@ -193,8 +196,18 @@ export function commandInLayers(layers: string[], pathEnv: string, cmd: string):
   return false;
 }
 
-/** The tool's `[lsp]` from its definition, else its plugin's default. */
-export async function resolveLspCommand(def: ToolDef): Promise<LspCommand> {
+/**
+ * The tool's `[lsp]`: `[overrides.<tool>.lsp]` of trusted config (its `command` comes with its own
+ * `install` or none: the registry's install would not install another server), else the definition's,
+ * else its plugin's default. The override's `env` applies to any of them.
+ */
+export async function resolveLspCommand(def: ToolDef, override?: LspOverride): Promise<LspCommand> {
+  if (override?.command?.length) return { command: override.command, install: override.install, env: override.env };
+  const base = await definedLspCommand(def);
+  return { ...base, install: override?.install ?? base.install, env: override?.env };
+}
+
+async function definedLspCommand(def: ToolDef): Promise<LspCommand> {
   let lsp: LspCommand | undefined = def.lsp?.command?.length ? def.lsp : undefined;
   if (!lsp) {
     const { loadPlugin } = await import("../plugin/loaders.ts");
@@ -205,7 +218,7 @@ export async function resolveLspCommand(def: ToolDef): Promise<LspCommand> {
     throw new SiloError(
       "E_LSP",
       `${def.name} has no language server`,
-      `give the tool definition an \`[lsp] command = [...]\` (a custom registry entry or \`silo install ${def.name} --image ...\`)`,
+      `name one in silo.toml (\`[overrides.${def.name}.lsp] command = [...]\`), or give the tool definition an \`[lsp] command\``,
     );
   return lsp;
 }

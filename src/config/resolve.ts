@@ -5,7 +5,7 @@ import { log } from "../core/log.ts";
 import { loadTomlData, parseTomlBytes, validateOrThrow } from "./load.ts";
 import { readProject, type ProjectBytes } from "./locate.ts";
 import { flatten, mergeConfig } from "./merge.ts";
-import { siloConfigSchema, type CacheMount, type PortForward, type Resources, type SiloConfig, type ToolDef } from "./schema.ts";
+import { siloConfigSchema, type CacheMount, type LspOverride, type PortForward, type Resources, type SiloConfig, type ToolDef } from "./schema.ts";
 import { stripWidening, trustStateOf, type TrustState } from "./trust.ts";
 
 export interface ProjectConfig {
@@ -96,6 +96,8 @@ export interface ResolvedTool {
   cache: CacheMount[];
   /** Shim name → command inside the container. */
   shims: Record<string, string[]>;
+  /** `[overrides.<tool>.lsp]` of trusted config (command, install) and any config (env). */
+  lsp?: LspOverride;
 }
 
 export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): ResolvedTool {
@@ -130,6 +132,7 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
     },
     cache: def.cache ?? [],
     shims: parseShims(def.shims),
+    lsp: o.lsp,
   };
 }
 

@@ -116,6 +116,18 @@ export interface ToolOverride {
   network?: NetworkConfig;
   ports?: PortForward[];
   resources?: Resources;
+  /**
+   * Another language server for `silo lsp` (pylsp, ruff server instead of pyright). `command` and `install`
+   * choose what runs: widening. `env` is the server's environment (values from the file, like `env`).
+   */
+  lsp?: LspOverride;
+}
+
+export interface LspOverride {
+  command?: string[];
+  /** Run once per image into a shared layer (nothing of the project in it); with `command`, only this one. */
+  install?: string[];
+  env?: Record<string, string>;
 }
 
 export interface SiloConfig {
@@ -165,6 +177,7 @@ const overrideSchema = obj({
   network: networkSchema,
   ports: portsSchema,
   resources: resourcesSchema,
+  lsp: obj({ command: arr(str()), install: arr(str()), env: rec(str()) }),
 });
 
 export const siloConfigSchema: Schema = obj({
@@ -207,6 +220,8 @@ export const WIDENING_KEYS = [
   "overrides.*.network.proxy.allow",
   "overrides.*.network.proxy.installAllow",
   "overrides.*.ports",
+  "overrides.*.lsp.command",
+  "overrides.*.lsp.install",
   "images",
   "registry",
   "driver",
