@@ -7,6 +7,7 @@ import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { SiloError } from "../core/errors.ts";
 import { writeFileAtomic } from "../core/fs.ts";
+import { log } from "../core/log.ts";
 import { homePaths } from "../core/paths.ts";
 import { EDITOR_FILES, EDITOR_TOOLS, mergeEditorConfig, type Editor } from "../lsp/editors.ts";
 
@@ -69,9 +70,33 @@ async function detectTools(root: string): Promise<string[]> {
   }
   // deno.json means Deno even when a package.json sits next to it: one TypeScript server, not two.
   if (found.includes("deno") && found.includes("node")) found.splice(found.indexOf("node"), 1);
-  if (found.length === 0)
-    throw new SiloError("E_USAGE", `no tool with a language server detected in ${root}`, `name one: silo ide <editor> --tool ${Object.keys(EDITOR_TOOLS).join("|")}`);
-  return found;
+  if (found.length > 0) return found;
+  const installed = await installedWithServer();
+  if (installed.length === 0)
+    throw new SiloError(
+      "E_USAGE",
+      `no tool with a language server detected in ${root}, and none installed`,
+      `name one: silo ide <editor> --tool ${Object.keys(EDITOR_TOOLS).join("|")}`,
+    );
+  log.info(`no project markers in ${root}; using the installed tools with a language server: ${installed.join(", ")} (--tool picks one)`);
+  return installed;
+}
+
+/**
+ * The original silo's fallback for a project without markers: every installed tool that editors can be
+ * wired to and that has a language server. Without a deno.json, Deno's TypeScript server gives way to node's.
+ */
+async function installedWithServer(): Promise<string[]> {
+  const { readInstalled } = await import("../config/installed.ts");
+  const { resolveLspCommand } = await import("./lsp.ts");
+  const out: string[] = [];
+  for (const [name, t] of Object.entries((await readInstalled(homePaths())).tools)) {
+    if (!EDITOR_TOOLS[name]) continue;
+    const has = await resolveLspCommand(t.definition).then(() => true, () => false);
+    if (has) out.push(name);
+  }
+  if (out.includes("deno") && out.includes("node")) out.splice(out.indexOf("deno"), 1);
+  return out.sort();
 }
 
 /** The project root `silo lsp` will mount: the directory of the nearest silo.toml, else cwd. */
