@@ -33,6 +33,8 @@ export interface BuildOptions {
   driver?: string;
   env?: Record<string, string>;
   tty?: boolean;
+  /** `--ssh-agent`: the steps reach the host's ssh-agent (git+ssh dependencies). */
+  sshAgent?: boolean;
 }
 
 interface Target {
@@ -54,6 +56,8 @@ export async function runBuildCommand(opts: BuildOptions & { argv: string[]; rem
     if (argv.shift() === "--global") global = true;
     else remove = true;
   }
+  // The seed's separator, `silo build node -- npm install`: a `--` right after the tool is silo's, not the command.
+  if (argv[0] === "--") argv.shift();
   if (remove) {
     if (argv.length) throw new SiloError("E_USAGE", "silo build --remove takes no command", `silo build ${opts.tool} --remove${global ? " --global" : ""}`);
     const had = await removeBuild({ tool: opts.tool, cwd: opts.cwd, global }, home);
@@ -241,7 +245,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
   log.info(`${t.tool} (${t.scope} build): ${describeStep(step)}`);
   mkdirSync(upper, { mode: 0o755 });
   const prepared = await prepareRun(
-    { tool: t.tool, args: [], argv: argvOf(step), cwd: opts.cwd, driver: opts.driver, env: opts.env, tty: opts.tty, purpose: "build" },
+    { tool: t.tool, args: [], argv: argvOf(step), cwd: opts.cwd, driver: opts.driver, env: opts.env, tty: opts.tty, sshAgent: opts.sshAgent, purpose: "build" },
     home,
   );
   let code: number;

@@ -41,6 +41,8 @@ export interface RunOptions {
   purpose?: "run" | "lsp" | "build";
   /** Replace the argv entirely (lsp: the server command). */
   argv?: string[];
+  /** `--ssh-agent`: forward the host's agent (SSH_AUTH_SOCK) into the sandbox. */
+  sshAgent?: boolean;
 }
 
 export interface PreparedRun {
@@ -60,7 +62,12 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const ctx = await loadRunContext(home, opts.cwd, opts.tool);
   mark("config");
   const tool = ctx.tool;
-  if (!tool) throw toolNotInstalled(opts.tool);
+  if (!tool) {
+    // `silo run npm install`: npm is a shim of node; run its owner with that shim, as `silo npm install` does.
+    const owner = opts.shim || opts.argv || (opts.purpose ?? "run") !== "run" ? undefined : await shimOwner(home, opts.tool);
+    if (owner) return prepareRun({ ...opts, tool: owner, shim: opts.tool }, home);
+    throw toolNotInstalled(opts.tool);
+  }
   const root = checkWorkspace(ctx.project.root);
   // The driver may start slow helpers (bwrap: the network relay, a Bun process) while the image and the
   // host side of the network are prepared.
@@ -114,11 +121,9 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   const net = await startNetwork(tool, opts, runDir);
   mark("network");
   Object.assign(env, net.env);
-  let sshAgent: string | undefined;
-  if (tool.passSshAgent && process.env.SSH_AUTH_SOCK) {
-    sshAgent = process.env.SSH_AUTH_SOCK;
-    env.SSH_AUTH_SOCK = "/run/silo/ssh-agent.sock";
-  }
+  // `--ssh-agent` (typed by the user) or a trusted `passSshAgent`; never for a language server.
+  const sshAgent = opts.purpose === "lsp" ? undefined : agentSocket(!!opts.sshAgent, tool.passSshAgent);
+  if (sshAgent) env.SSH_AUTH_SOCK = "/run/silo/ssh-agent.sock";
 
   // SILO_HOME inside the project (e.g. a project that is an ancestor of it) must stay out of reach.
   const homeRel = relative(root, home.home);
@@ -192,6 +197,43 @@ export async function runTool(opts: RunOptions): Promise<number> {
     mark("cleaned up");
     if (opts.timing) log.info(`timing: after the sandbox ${(performance.now() - t3).toFixed(1)} ms`);
   }
+}
+
+/**
+ * The host's ssh-agent socket to bind at /run/silo/ssh-agent.sock, or undefined. bwrap binds whatever the
+ * path names, so it must be a socket of this user (SSH_AUTH_SOCK=/home/me would bind the home directory
+ * writable); the resolved path is bound, the one checked. `--ssh-agent` without an agent is an error; a
+ * configured `passSshAgent` without one runs without it (a shell where no agent was started).
+ */
+function agentSocket(asked: boolean, configured: boolean): string | undefined {
+  if (!asked && !configured) return undefined;
+  const where = asked ? "--ssh-agent" : "passSshAgent";
+  const sock = process.env.SSH_AUTH_SOCK;
+  if (!sock) {
+    if (!asked) {
+      log.warn("passSshAgent is set but SSH_AUTH_SOCK is not: running without the ssh-agent");
+      return undefined;
+    }
+    throw new SiloError("E_SANDBOX", "--ssh-agent: no ssh-agent (SSH_AUTH_SOCK is not set)", "start one (`eval \"$(ssh-agent)\"`, then `ssh-add`), or run without --ssh-agent");
+  }
+  const refuse = (why: string) => new SiloError("E_SANDBOX", `${where}: SSH_AUTH_SOCK=${sock} ${why}`, "point SSH_AUTH_SOCK at your running ssh-agent's socket");
+  let real: string;
+  let st;
+  try {
+    real = realpathSync(sock);
+    st = lstatSync(real);
+  } catch {
+    throw refuse("does not exist (is the agent still running?)");
+  }
+  if (!st.isSocket()) throw refuse("is not a socket");
+  if (st.uid !== process.getuid!()) throw refuse(`is owned by uid ${st.uid}, not by you`);
+  return real;
+}
+
+/** The installed tool that owns the shim `name` (only on the way to "not installed": the index is a file read). */
+async function shimOwner(home: HomePaths, name: string): Promise<string | undefined> {
+  const { readShimIndex } = await import("./shims.ts");
+  return readShimIndex(home)[name]?.tool;
 }
 
 function checkWorkspace(root: string): string {

@@ -14,6 +14,7 @@ export const runArgs = {
   shim: { type: "string", description: "Run this shim's command of the tool (what shims do)", valueHint: "name" },
   tty: { type: "boolean", alias: "t", description: "Force a terminal (default: when stdin and stdout are terminals); --no-tty to refuse one" },
   timing: { type: "boolean", description: "Print where the time went (config, image, sandbox, command)" },
+  "ssh-agent": { type: "boolean", description: "Forward your ssh-agent (SSH_AUTH_SOCK) into the sandbox; keys stay on the host" },
   ...globalArgs,
 } as const satisfies ArgsDef;
 

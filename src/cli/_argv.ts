@@ -23,6 +23,7 @@ export const RUN_FLAGS = {
     ["--help", "help"],
     ["--global", "global"],
     ["--remove", "remove"],
+    ["--ssh-agent", "sshAgent"],
   ]),
 };
 

@@ -18,13 +18,14 @@ export async function runLike(command: string, argv: string[]): Promise<number> 
   const ports = ((flags.port as string[] | undefined) ?? []).map(parsePort);
   const env = Object.fromEntries(((flags.env as string[] | undefined) ?? []).map(parseEnvFlag));
   const tty = flags.tty ? true : flags.noTty ? false : undefined;
-  const base = { tool, cwd: process.cwd(), driver: flags.driver as string | undefined, ports, env, tty, timing: !!flags.timing };
+  const base = { tool, cwd: process.cwd(), driver: flags.driver as string | undefined, ports, env, tty, timing: !!flags.timing, sshAgent: !!flags.sshAgent };
   switch (command) {
     case "run":
       return runTool({ ...base, args: rest, shim: flags.shim as string | undefined });
     case "shell":
       return runTool({ ...base, args: rest, shell: true, tty: tty ?? isatty(0) });
     case "lsp": {
+      if (flags.sshAgent) throw new SiloError("E_USAGE", "silo lsp: --ssh-agent is for run, shell and build (a language server gets no agent)");
       const { startLsp } = await import("../app/lsp.ts");
       return startLsp({ tool, cwd: process.cwd(), driver: flags.driver as string | undefined });
     }
