@@ -37,9 +37,9 @@ describe("errors and exit codes", () => {
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain("unknown flag `--nope` for silo run");
   });
-  test("an unknown command or tool exits 127 with a suggestion", async () => {
+  test("an unknown command or tool is silo's own failure (125), with a suggestion", async () => {
     const r = await runSilo(["pyhton", "x.py"], { home: makeHome() });
-    expect(r.exitCode).toBe(127);
+    expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain("did you mean `silo python`?");
   });
   test("bad config is silo's own failure: 125, file:line:col, no stack trace; --debug shows one", async () => {
@@ -61,9 +61,9 @@ describe("errors and exit codes", () => {
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain('passEnv: expected an array of strings, got string ("HOME")');
   });
-  test("running a tool the registry does not know exits 127", async () => {
+  test("running a tool the registry does not know is silo's own failure before the command starts (125)", async () => {
     const r = await runSilo(["run", "nosuchtool"], { home: makeHome(), cwd: makeProject("") });
-    expect(r.exitCode).toBe(127);
+    expect(r.exitCode).toBe(125);
     expect(r.stderr).toContain("tool `nosuchtool` is not installed");
     expect(r.stderr).toContain("silo install nosuchtool");
   });

@@ -82,7 +82,7 @@ describe("registry-paths: a cache name with `..`", () => {
     expect(r.stderr).toContain("is not a valid tool name");
     expect(readdirSync(join(home, "registry/current"))).toEqual(["good.toml"]);
     const inst = await runSilo(["install", "evilcache0"], { home });
-    expect(inst.exitCode).toBe(127);
+    expect(inst.exitCode).toBe(125);
     expect(inst.stderr).toContain("unknown tool `evilcache0`");
     expect(readdirSync(victim)).toEqual(["secret.txt"]);
   });
