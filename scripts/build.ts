@@ -3,25 +3,34 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json";
 
-const TARGETS = {
+export const TARGETS = {
   "linux-x64": "bun-linux-x64",
   "linux-arm64": "bun-linux-arm64",
   "darwin-arm64": "bun-darwin-arm64",
 } as const;
-type Target = keyof typeof TARGETS;
+export type Target = keyof typeof TARGETS;
 
 const host = `${process.platform}-${process.arch}` as Target;
-const arg = process.argv.indexOf("--target");
-const wanted = arg > 0 ? process.argv[arg + 1]! : host;
-const targets = (wanted === "all" ? Object.keys(TARGETS) : [wanted]) as Target[];
 
-// Split builds leave one file per chunk behind; start from an empty dist/ so old ones do not pile up.
-rmSync("dist", { recursive: true, force: true });
-mkdirSync("dist", { recursive: true });
-for (const t of targets) {
-  if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(", ")}, all`);
-  const outfile = t === host && wanted !== "all" ? join("dist", "silo") : join("dist", `silo-${t}`);
-  const stage = t.startsWith("linux-") ? buildNativeStage(t) : null;
+if (import.meta.main) {
+  const arg = process.argv.indexOf("--target");
+  const wanted = arg > 0 ? process.argv[arg + 1]! : host;
+  const targets = (wanted === "all" ? Object.keys(TARGETS) : [wanted]) as Target[];
+  // Split builds leave one file per chunk behind; start from an empty dist/ so old ones do not pile up.
+  rmSync("dist", { recursive: true, force: true });
+  mkdirSync("dist", { recursive: true });
+  for (const t of targets) {
+    if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(", ")}, all`);
+    await buildTarget(t, t === host && wanted !== "all" ? join("dist", "silo") : join("dist", `silo-${t}`));
+  }
+}
+
+/**
+ * One self-contained executable for target t at outfile. `requireStage` (the release) fails when the
+ * target's C compiler is missing instead of shipping a Linux build without its native stage.
+ */
+export async function buildTarget(t: Target, outfile: string, opts: { requireStage?: boolean } = {}): Promise<void> {
+  const stage = t.startsWith("linux-") ? buildNativeStage(t, opts.requireStage ?? false) : null;
   const result = await Bun.build({
     // The native sandbox stage rides along as an embedded file (Bun.embeddedFiles; bwrap/native.ts).
     entrypoints: ["src/main.ts", ...(stage ? [stage] : [])],
@@ -38,7 +47,7 @@ for (const t of targets) {
     splitting: true,
     bytecode: true,
     format: "esm",
-    define: { SILO_VERSION: JSON.stringify(pkg.version), SILO_BUILD: JSON.stringify(buildId()) },
+    define: { SILO_VERSION: JSON.stringify(pkg.version), SILO_BUILD: JSON.stringify(buildId()), SILO_COMMIT: JSON.stringify(commitId()) },
   });
   if (!result.success) {
     for (const l of result.logs) console.error(l);
@@ -52,9 +61,13 @@ for (const t of targets) {
  * Linux. Without a C compiler for the target the build goes on and silo uses its /bin/sh stage instead
  * (slower to start a sandbox, same sandbox).
  */
-function buildNativeStage(t: Target): string | null {
+function buildNativeStage(t: Target, required: boolean): string | null {
   const cc = t === host ? "cc" : t === "linux-arm64" ? "aarch64-linux-gnu-gcc" : "x86_64-linux-gnu-gcc";
   if (!Bun.which(cc)) {
+    if (required) {
+      console.error(`release: no ${cc} to compile the ${t} native sandbox stage (Debian: apt-get install ${cc === "aarch64-linux-gnu-gcc" ? "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" : "gcc-x86-64-linux-gnu libc6-dev-amd64-cross"})`);
+      process.exit(1);
+    }
     console.warn(`build: no ${cc}, so the ${t} build has no native sandbox stage (silo falls back to /bin/sh + unshare)`);
     return null;
   }
@@ -70,11 +83,16 @@ function buildNativeStage(t: Target): string | null {
   return out;
 }
 
-/** The commit (with `-dirty` when the tree has changes) and the build time: one id per build. */
+/** The commit and the build time: one id per build. */
 function buildId(): string {
+  return `${commitId()}-${Date.now().toString(36)}`;
+}
+
+/** The commit built (`silo --version` prints it), with `-dirty` when the tree has uncommitted changes. */
+function commitId(): string {
   const git = (args: string[]) => Bun.spawnSync(["git", ...args], { stderr: "ignore" });
   const head = git(["rev-parse", "--short=12", "HEAD"]);
   const commit = head.exitCode === 0 ? head.stdout.toString().trim() : "unknown";
   const dirty = git(["status", "--porcelain", "--untracked-files=no"]).stdout.toString().trim() ? "-dirty" : "";
-  return `${commit}${dirty}-${Date.now().toString(36)}`;
+  return `${commit}${dirty}`;
 }

@@ -17,6 +17,7 @@ async function main(argv: string[]): Promise<number> {
   // Past silo's own helpers (they run inside a command that checked already): SILO_HOME is the user's alone.
   ensureHome();
   if (argv[0] === "__resolve") return (await import("./app/context.ts")).resolveOnly(argv[1] ?? "python");
+  if (argv[0] === "__complete") return (await import("./cli/_complete.ts")).main(argv.slice(1));
   if (argv[0] === "__shim") return (await import("./app/shim-dispatch.ts")).dispatchShim(argv[1] ?? "", argv.slice(2));
   // A shim is a symlink to this binary under another name (argv[0] dispatch); a renamed copy is still silo.
   if (invoked !== basename(process.execPath) && invoked !== "silo" && invoked !== "bun")
@@ -31,8 +32,8 @@ async function main(argv: string[]): Promise<number> {
   const cmd = argv[i];
   const rest = argv.slice(i + 1);
   if (cmd === "--version" || cmd === "-v" || cmd === "-V") {
-    const { VERSION } = await import("./version.ts");
-    writeFd(1, `silo ${VERSION}\n`);
+    const { VERSION, COMMIT } = await import("./version.ts");
+    writeFd(1, `silo ${VERSION} (${COMMIT})\n`);
     return 0;
   }
   if (cmd && RUN_LIKE.has(cmd)) return (await import("./cli/_run-like.ts")).runLike(cmd, rest);

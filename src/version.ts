@@ -8,3 +8,7 @@ export const VERSION: string = typeof SILO_VERSION === "string" ? SILO_VERSION :
  */
 declare const SILO_BUILD: string | undefined;
 export const BUILD: string = typeof SILO_BUILD === "string" ? SILO_BUILD : `dev-${VERSION}`;
+
+/** The commit built (scripts/build.ts), printed by `silo --version`; "dev" when run from source. */
+declare const SILO_COMMIT: string | undefined;
+export const COMMIT: string = typeof SILO_COMMIT === "string" ? SILO_COMMIT : "dev";

@@ -32,6 +32,7 @@ export const commands = {
   shellenv: () => pick(import("./shellenv.ts"), "shellenv"),
   registry: () => pick(import("./registry.ts"), "registry"),
   reset: () => pick(import("./shellenv.ts"), "reset"),
+  completion: () => pick(import("./completion.ts"), "completion"),
 } satisfies Record<string, Loader>;
 
 export const root = defineCommand({
