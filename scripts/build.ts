@@ -1,5 +1,5 @@
 // bun run build [--target linux-x64|linux-arm64|darwin-arm64|all]: one self-contained executable per target.
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json";
 
@@ -16,12 +16,16 @@ if (import.meta.main) {
   const arg = process.argv.indexOf("--target");
   const wanted = arg > 0 ? process.argv[arg + 1]! : host;
   const targets = (wanted === "all" ? Object.keys(TARGETS) : [wanted]) as Target[];
-  // Split builds leave one file per chunk behind; start from an empty dist/ so old ones do not pile up.
-  rmSync("dist", { recursive: true, force: true });
+  // Split builds leave one file per chunk behind; start from an empty dist/ so old ones do not pile up
+  // (all but dist/release, which `bun run release` makes and its tests read).
   mkdirSync("dist", { recursive: true });
+  for (const f of readdirSync("dist")) if (f !== "release") rmSync(join("dist", f), { recursive: true, force: true });
   for (const t of targets) {
     if (!TARGETS[t]) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(", ")}, all`);
-    await buildTarget(t, t === host && wanted !== "all" ? join("dist", "silo") : join("dist", `silo-${t}`));
+    await buildTarget(t, t === host && wanted !== "all" ? join("dist", "silo") : join("dist", `silo-${t}`)).catch((e: Error) => {
+      console.error(`build: ${e.message}`);
+      process.exit(1);
+    });
   }
 }
 
@@ -49,10 +53,7 @@ export async function buildTarget(t: Target, outfile: string, opts: { requireSta
     format: "esm",
     define: { SILO_VERSION: JSON.stringify(pkg.version), SILO_BUILD: JSON.stringify(buildId()), SILO_COMMIT: JSON.stringify(commitId()) },
   });
-  if (!result.success) {
-    for (const l of result.logs) console.error(l);
-    process.exit(1);
-  }
+  if (!result.success) throw new Error(`building ${t} failed:\n${result.logs.join("\n")}`);
   console.log(`built ${outfile} (${t})`);
 }
 
@@ -65,8 +66,8 @@ function buildNativeStage(t: Target, required: boolean): string | null {
   const cc = t === host ? "cc" : t === "linux-arm64" ? "aarch64-linux-gnu-gcc" : "x86_64-linux-gnu-gcc";
   if (!Bun.which(cc)) {
     if (required) {
-      console.error(`release: no ${cc} to compile the ${t} native sandbox stage (Debian: apt-get install ${cc === "aarch64-linux-gnu-gcc" ? "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" : "gcc-x86-64-linux-gnu libc6-dev-amd64-cross"})`);
-      process.exit(1);
+      const apt = cc === "aarch64-linux-gnu-gcc" ? "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" : cc === "cc" ? "gcc libc6-dev" : "gcc-x86-64-linux-gnu libc6-dev-amd64-cross";
+      throw new Error(`no ${cc} to compile the ${t} native sandbox stage (Debian: apt-get install ${apt})`);
     }
     console.warn(`build: no ${cc}, so the ${t} build has no native sandbox stage (silo falls back to /bin/sh + unshare)`);
     return null;
@@ -76,10 +77,7 @@ function buildNativeStage(t: Target, required: boolean): string | null {
   const out = join(dir, "silo-stage");
   const src = "src/runner/drivers/bwrap/native/silo-stage.c";
   const r = Bun.spawnSync([cc, "-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror", "-o", out, src], { stdout: "inherit", stderr: "inherit" });
-  if (r.exitCode !== 0 || !existsSync(out)) {
-    console.error(`build: compiling ${src} with ${cc} failed`);
-    process.exit(1);
-  }
+  if (r.exitCode !== 0 || !existsSync(out)) throw new Error(`compiling ${src} with ${cc} failed`);
   return out;
 }
 
