@@ -19,7 +19,8 @@ beforeAll(() => {
   for (const f of readdirSync(good)) if (f.endsWith(".tar.gz") || f === "SHA256SUMS") linkSync(join(good, f), join(corrupt, f));
   const tarball = join(corrupt, `silo-${version}-linux-x64.tar.gz`);
   const bytes = readFileSync(tarball);
-  bytes[bytes.length >> 1] ^= 0xff;
+  const mid = bytes.length >> 1;
+  bytes[mid] = bytes[mid]! ^ 0xff;
   unlinkSync(tarball); // a hard link to the good one: write a new file, not through the link
   writeFileSync(tarball, bytes);
   server = Bun.serve({
