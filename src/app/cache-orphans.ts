@@ -2,9 +2,10 @@
  * Leftovers and orphans in SILO_HOME, as plan actions. Leftovers (every gc): temporary directories of
  * pulls, builds, compressions and sandboxes whose silo process is gone, and build generations that are no
  * longer current and that no running sandbox uses. Orphans (`silo cache clean --safe`): rootfs data
- * without its marker or a marker without data, and the builds and caches of tools that are not installed.
+ * without its marker or a marker without data, the builds and caches of tools that are not installed, and
+ * the generated CA bundles (app/ca-bundle.ts) of images that are gone.
  */
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Action } from "../cache/gc.ts";
 import { knownProjectLayers } from "../cache/layer-index.ts";
@@ -52,9 +53,30 @@ export function housekeeping(inv: Inventory, opts: { orphans: boolean }): Action
     const j = /^([0-9a-f]{64})\.json$/.exec(n);
     if (j && !names.has(j[1]!) && !names.has(`${j[1]}.tar.zst`)) add(join(home.rootfs, n), "a marker whose rootfs is gone");
   }
+  // A bundle is made again on the next run that needs it: one whose image is neither unpacked nor archived goes.
+  const caDir = join(home.state, "ca");
+  const caNames = listDir(caDir);
+  for (const n of caNames) {
+    const key = /^([0-9a-f]{32})\.json$/.exec(n)?.[1];
+    if (!key) continue;
+    const rootfs = caBundleImage(join(caDir, n));
+    if (rootfs && (names.has(rootfs) || names.has(`${rootfs}.tar.zst`))) continue;
+    add(join(caDir, n), "a CA bundle marker whose image is gone");
+    if (caNames.includes(`${key}.pem`)) add(join(caDir, `${key}.pem`), "a CA bundle whose image is gone");
+  }
   for (const tool of listDir(home.builds)) if (!inv.installed[tool]) add(join(home.builds, tool), `build layers of ${tool}, which is not installed`);
   for (const tool of listDir(home.cache)) if (!inv.installed[tool]) add(join(home.cache, tool), `caches of ${tool}, which is not installed`);
   return plan;
+}
+
+/** The rootfs (hex digest) a generated CA bundle was made from, or null when its marker does not say. */
+function caBundleImage(marker: string): string | null {
+  try {
+    const r = (JSON.parse(readFileSync(marker, "utf8")) as { rootfs?: unknown }).rootfs;
+    return typeof r === "string" && /^[0-9a-f]{64}$/.test(r) ? r : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Changed in the last hour: a pull may be between renaming its rootfs into place and writing the marker. */

@@ -65,9 +65,19 @@ describe("cleaning", () => {
     const blob = join(home, "images/blobs/sha256", "2".repeat(64));
     writeFileSync(blob, "orphan");
     utimesSync(blob, new Date(Date.now() - 7_200_000), new Date(Date.now() - 7_200_000));
+    // Generated CA bundles (app/ca-bundle.ts): one of an image that is gone, one of python's, which stays.
+    const caDir = join(home, "state/ca");
+    mkdirSync(caDir, { recursive: true });
+    const live = readdirSync(join(home, "rootfs")).find((n) => /^[0-9a-f]{64}$/.test(n))!;
+    for (const [key, rootfs] of [["e".repeat(32), "d".repeat(64)], ["f".repeat(32), live]] as const) {
+      writeFileSync(join(caDir, `${key}.pem`), "bundle");
+      writeFileSync(join(caDir, `${key}.json`), JSON.stringify({ rootfs, targets: ["/etc/ssl/certs/ca-certificates.crt"] }));
+    }
     const r = await dryThenReal(home, project, "cache", "clean");
     const targets = r.actions.map((a) => a.path ?? a.digest);
-    expect(targets.sort()).toEqual([orphanMarker, trash, join(home, "cache/uninstalled-tool"), `sha256:${"2".repeat(64)}`].sort());
+    const goneCa = [join(caDir, `${"e".repeat(32)}.json`), join(caDir, `${"e".repeat(32)}.pem`)];
+    expect(targets.sort()).toEqual([orphanMarker, trash, join(home, "cache/uninstalled-tool"), `sha256:${"2".repeat(64)}`, ...goneCa].sort());
+    expect(readdirSync(caDir).sort()).toEqual([`${"f".repeat(32)}.json`, `${"f".repeat(32)}.pem`]);
     // python is untouched and runs.
     expect(ok(await runSilo(["run", "python", "-c", "print(2)"], { home, cwd: project })).stdout.trim()).toBe("2");
   });
