@@ -5,7 +5,8 @@
  */
 import type { Socket, SocketHandler, SocketListener } from "bun";
 import { rmSync } from "node:fs";
-import { offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
+import { sendCutMark, wasReset } from "./cut.ts";
+import { fdOf, offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
 export interface End {
@@ -24,12 +25,17 @@ export interface End {
   moved: number;
   /** The splice worker owns this pair's bytes now; these handlers keep their hands off. */
   offloaded: boolean;
+  /**
+   * This socket's far end is a relay that reads the cut mark (cut.ts): the proxy's side of a CONNECT
+   * tunnel. When its peer (the upstream) is reset or fails, it is cut with the mark instead of ended.
+   */
+  cutMark: boolean;
 }
 
 export function newEnd(init: Partial<End> = {}): End {
   return {
     peer: null, backlog: null, early: [], onData: null, finPending: false, gotFin: false, closed: false, onClose: null,
-    moved: 0, offloaded: false, ...init,
+    moved: 0, offloaded: false, cutMark: false, ...init,
   };
 }
 
@@ -87,6 +93,18 @@ function forwardFin(from: Socket<End>) {
   }
 }
 
+/**
+ * The tunnel broke on `s`'s peer's side: whatever `s` still had to write is dropped, the cut mark goes on
+ * its socket, and it is closed, so the relay resets its client.
+ */
+function cut(s: Socket<End>) {
+  s.data.backlog = null;
+  s.data.finPending = false;
+  s.data.onClose = null;
+  sendCutMark(fdOf(s));
+  s.terminate();
+}
+
 /** The handlers every piped socket uses (listeners and outgoing connections alike). */
 export const pipeHandlers: SocketHandler<End> = {
   data(s, d) {
@@ -103,16 +121,25 @@ export const pipeHandlers: SocketHandler<End> = {
     if (!s.data.offloaded) flush(s);
   },
   end(s) {
-    if (!s.data.offloaded) forwardFin(s);
+    if (s.data.offloaded) return;
+    const peer = s.data.peer;
+    if (peer?.data.cutMark && !peer.data.closed && wasReset(fdOf(s))) {
+      // A reset the failed write took the error of: a cut, not an end.
+      s.data.peer = null;
+      cut(peer);
+      return void s.terminate();
+    }
+    forwardFin(s);
   },
-  close(s) {
+  close(s, err) {
     const wasOffloaded = s.data.offloaded;
     s.data.closed = true;
     if (wasOffloaded) return; // the splice worker holds its own descriptors and finishes the pair
     const peer = s.data.peer;
     if (peer && !peer.data.closed) {
+      if (err && peer.data.cutMark) cut(peer);
       // Let the peer finish writing what it already has, then close it.
-      if (peer.data.backlog) peer.data.finPending = true;
+      else if (peer.data.backlog) peer.data.finPending = true;
       else peer.end();
     }
     s.data.onClose?.();

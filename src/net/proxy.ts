@@ -87,6 +87,8 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     if (s.data.closed) return void up.end();
     const upstream = up;
     s.write(ESTABLISHED);
+    // From here the tunnel is open: if the upstream breaks, the relay resets its client (cut.ts).
+    s.data.cutMark = true;
     if (v.sni === "any") return join(s, upstream, rest);
     // Hold the client's first bytes until the whole ClientHello is here, then check its server name. To a
     // listed address, the server's bytes flow meanwhile (a protocol whose server speaks first still works),

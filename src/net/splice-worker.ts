@@ -9,8 +9,13 @@
  *
  * Ring layout (Int32Array): [0] head (worker reads), [1] tail (main writes), then RING_SLOTS slots of
  * 4 ints: cmd (1 add pair, 2 close pair, 3 stop), id, fdA, fdB. The fds are dup()s owned by the worker.
+ * An add may carry MARK_A or MARK_B: that socket's far end is a relay that reads the cut mark (cut.ts),
+ * which the worker sends on it when the pair fails (an upstream reset, an error), before closing it.
  */
 export const RING_SLOTS = 256;
+export const CMD_ADD = 1;
+export const MARK_A = 16;
+export const MARK_B = 32;
 
 export const SPLICE_WORKER_SOURCE = String.raw`
 const { dlopen, FFIType: T, ptr, read } = require("bun:ffi");
@@ -24,6 +29,8 @@ try {
     close: { args: [T.i32], returns: T.i32 },
     shutdown: { args: [T.i32, T.i32], returns: T.i32 },
     fcntl: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
+    send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
+    setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
     __errno_location: { args: [], returns: T.ptr },
   }).symbols;
 } catch (e) {
@@ -33,7 +40,15 @@ const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, F_SETPIPE_SZ = 1031;
 const SPLICE_F_MOVE = 1, SPLICE_F_NONBLOCK = 2, EAGAIN = 11, EINTR = 4;
 const POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, SHUT_WR = 1;
 const CAP = 1 << 20;
+const MSG_OOB = 1, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, SOL_SOCKET = 1, SO_SNDBUF = 7;
 const errno = () => read.i32(c.__errno_location(), 0);
+const markByte = new Uint8Array([0x21]);
+const markSndbuf = new Int32Array([4 << 20]);
+// The cut mark (cut.ts): one out-of-band byte, with room made for it in a full send buffer.
+const sendMark = (fd) => {
+  c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, ptr(markSndbuf), 4);
+  c.send(fd, ptr(markByte), 1, MSG_OOB | MSG_DONTWAIT | MSG_NOSIGNAL);
+};
 
 function makePipe() {
   const fds = new Int32Array(2);
@@ -50,15 +65,17 @@ function main(sab) {
   const scratch = new Uint8Array(512);
 
   const closePair = (p, ok) => {
+    if (!ok && p.mark >= 0) sendMark(p.mark);
     for (const d of p.dirs) { if (d.pipe) { c.close(d.pipe[0]); c.close(d.pipe[1]); } }
     c.close(p.a); c.close(p.b);
     pairs.delete(p.id);
     postMessage({ type: "done", id: p.id, ok });
   };
-  const addPair = (id, a, b) => {
+  const addPair = (id, a, b, flags) => {
     const p1 = makePipe(), p2 = makePipe();
     const dir = (src, dst, pipe) => ({ src, dst, pipe, n: 0, eof: false, done: false });
-    const p = { id, a, b, dirs: [dir(a, b, p1), dir(b, a, p2)] };
+    const mark = flags & ${MARK_A} ? a : flags & ${MARK_B} ? b : -1;
+    const p = { id, a, b, mark, dirs: [dir(a, b, p1), dir(b, a, p2)] };
     pairs.set(id, p);
     if (!p1 || !p2) closePair(p, false);
   };
@@ -72,7 +89,7 @@ function main(sab) {
     while (head !== tail) {
       const s = 2 + (head % ${RING_SLOTS}) * 4;
       const cmd = ring[s], id = ring[s + 1];
-      if (cmd === 1) addPair(id, ring[s + 2], ring[s + 3]);
+      if ((cmd & 15) === ${CMD_ADD}) addPair(id, ring[s + 2], ring[s + 3], cmd);
       else if (cmd === 2) { const p = pairs.get(id); if (p) closePair(p, false); }
       else if (cmd === 3) return false;
       head = (head + 1) | 0;

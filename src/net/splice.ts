@@ -9,8 +9,9 @@
 import type { Socket } from "bun";
 import { writeSync } from "node:fs";
 import { log } from "../core/log.ts";
+import { sendCutMark } from "./cut.ts";
 import type { End } from "./pipe.ts";
-import { RING_SLOTS, SPLICE_WORKER_SOURCE } from "./splice-worker.ts";
+import { CMD_ADD, MARK_A, MARK_B, RING_SLOTS, SPLICE_WORKER_SOURCE } from "./splice-worker.ts";
 
 /** Bytes a pair moves through JavaScript before it is worth a hand-off. */
 export const SPLICE_AFTER = 1 << 20;
@@ -58,8 +59,11 @@ async function start() {
 function fail(why: string) {
   log.debug(why);
   state = "failed";
-  // Pairs already handed over cannot come back; end them rather than leave them hanging.
-  for (const [a, b] of pairs.values()) endPair(a, b, false);
+  // Pairs already handed over cannot come back; cut them rather than leave them hanging.
+  for (const [a, b] of pairs.values()) {
+    for (const s of [a, b]) if (s.data.cutMark && !s.data.closed) sendCutMark(fdOf(s));
+    endPair(a, b, false);
+  }
   pairs.clear();
 }
 
@@ -86,7 +90,7 @@ function endPair(a: Socket<End>, b: Socket<End>, ok: boolean) {
   }
 }
 
-const fdOf = (s: Socket<End>) => (s as unknown as { fd?: number }).fd ?? -1;
+export const fdOf = (s: Socket<End>) => (s as unknown as { fd?: number }).fd ?? -1;
 
 const soon = new Set<Socket<End>>();
 
@@ -141,7 +145,8 @@ export function offload(a: Socket<End>, b: Socket<End>): boolean {
   const id = nextId++;
   pairs.set(id, [a, b]);
   const s = 2 + (tail % RING_SLOTS) * 4;
-  ring[s] = 1;
+  // Add the pair; the worker sends the cut mark (cut.ts) on the socket that reads it if the pair fails.
+  ring[s] = CMD_ADD | (a.data.cutMark ? MARK_A : 0) | (b.data.cutMark ? MARK_B : 0);
   ring[s + 1] = id;
   ring[s + 2] = da;
   ring[s + 3] = db;

@@ -275,17 +275,51 @@ static int read_full(int fd, unsigned char *buf, size_t n) {
 }
 
 /*
- * One direction with splice(2) through a pipe: the bytes never enter this process. When `from` ends, the
- * FIN is passed on (half-close); on an error both directions are cut.
+ * A tunnel the egress proxy gives up on (its upstream reset, or failed mid-transfer) must reach the client as
+ * an error, never as the clean end of a short download. The proxy says so with one byte of out-of-band
+ * data (MSG_OOB) on the Unix socket, then closes it; this relay answers with a TCP reset. The mark is read
+ * with poll(2) (POLLPRI) before every read of that socket: a read stops at the mark when it has bytes to
+ * return, but one that starts at it drops it and goes on to the end, which would look clean. A peer that
+ * never sends the mark (the hostAccess bridge, a port forward) sees no difference.
  */
-static void splice_one_way(int from, int to) {
+static int cut_marked(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN | POLLPRI};
+  while (poll(&p, 1, -1) < 0 && errno == EINTR) {}
+  return (p.revents & POLLPRI) != 0;
+}
+
+/*
+ * Reset the client's TCP socket: SO_LINGER 0 and connect(AF_UNSPEC) send the RST at once, whoever else
+ * holds the socket. When the other direction's process is blocked on it the kernel refuses that (EBUSY);
+ * shutdown(SHUT_RD) then wakes that process without a FIN, and the reset goes with the last close.
+ */
+static void reset_client(int fd) {
+  struct linger l = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  struct sockaddr sa = {.sa_family = AF_UNSPEC};
+  if (connect(fd, &sa, sizeof sa) < 0) shutdown(fd, SHUT_RD);
+}
+
+/*
+ * One direction with splice(2) through a pipe: the bytes never enter this process. When `from` ends, the
+ * FIN is passed on (half-close). With `marked`, `from` is the proxy's Unix socket and its cut mark resets
+ * `to` (the client). On an error reading from `from` or writing to `to`, both are shut down. `back`: this
+ * is the client-to-host direction, which never ends the client's side itself (a FIN from here could reach
+ * the client before the other direction's reset); it only stops reading it.
+ */
+static void splice_one_way(int from, int to, int marked, int back) {
   int pfd[2];
-  if (pipe2(pfd, O_CLOEXEC) < 0) goto cut;
+  if (pipe2(pfd, O_CLOEXEC) < 0) goto fail;
   fcntl(pfd[1], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: a smaller pipe only means more system calls */
   for (;;) {
+    if (marked && cut_marked(from)) {
+      reset_client(to);
+      shutdown(from, SHUT_RDWR);
+      return;
+    }
     ssize_t n = splice(from, NULL, pfd[1], NULL, PIPE_BYTES, SPLICE_F_MOVE);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) goto cut;
+    if (n < 0) goto fail;
     if (n == 0) {
       shutdown(to, SHUT_WR);
       return;
@@ -293,27 +327,35 @@ static void splice_one_way(int from, int to) {
     while (n > 0) {
       ssize_t w = splice(pfd[0], NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) goto cut;
+      if (w <= 0) goto fail;
       n -= w;
     }
   }
-cut:
+fail:
+  if (back) {
+    shutdown(from, SHUT_RD);
+    shutdown(to, SHUT_WR);
+    return;
+  }
   shutdown(from, SHUT_RDWR);
   shutdown(to, SHUT_RDWR);
 }
 
-/* Both directions of one connection, the reverse one in a child of its own, each a blocking splice loop. */
-static void pump(int a, int b) {
+/*
+ * Both directions of one connection, the reverse one (host to client) in a child of its own, each a
+ * blocking splice loop. `marked`: the host side is the egress proxy, which may send a cut mark.
+ */
+static void pump(int client, int host, int marked) {
   pid_t self = getpid();
-  pid_t back = fork();
-  if (back == 0) {
+  pid_t child = fork();
+  if (child == 0) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != self) _exit(0);
-    splice_one_way(b, a);
+    splice_one_way(host, client, marked, 0);
     _exit(0);
   }
-  if (back < 0) return;
-  splice_one_way(a, b);
-  while (waitpid(back, NULL, 0) < 0 && errno == EINTR) {}
+  if (child < 0) return;
+  splice_one_way(client, host, 0, 1);
+  while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {}
 }
 
 /*
@@ -376,7 +418,7 @@ static void serve_connection(const struct relay *r, int c) {
     peer = connect_loopback(port);
     if (peer < 0) return;
   }
-  pump(c, peer);
+  pump(c, peer, r->kind == TO_UNIX);
 }
 
 static int sigchld_pipe[2] = {-1, -1};

@@ -1,0 +1,76 @@
+// A tunnel the egress proxy gives up on must reach the client as an error, never as the clean end of a
+// short download (THREATS.md invariant 7: what the proxy lets through arrives whole, or visibly not at all).
+// The upstream here sends part of a body and then resets its connection. First, the positive control: read
+// as plain bytes, on the proxy's own socket, that cut is a clean end, indistinguishable from a finished
+// download. Then, through each relay a sandbox uses, the client gets a connection reset instead, whether the
+// cut comes while the tunnel is in JavaScript or after its hand-over to the splice worker; and a response
+// that simply ends still ends cleanly, byte-exact.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { startEgressProxy, type EgressProxy } from "../../../src/net/proxy.ts";
+import { startSandboxRelays, type SandboxRelays } from "../../../src/net/relay.ts";
+import { spliceStats } from "../../../src/net/splice.ts";
+import { tmp } from "../../helpers/silo.ts";
+import { readToEnd, startBodyServer } from "./_cut.ts";
+
+const MiB = 1 << 20;
+const HEAD = "HTTP/1.0 200 OK\r\ncontent-type: application/octet-stream\r\n\r\n".length;
+const stage = join(import.meta.dir, "../../../dist/.native", `${process.platform}-${process.arch}`, "silo-stage");
+
+describe("a tunnel the proxy cuts", () => {
+  const dir = tmp("silo-cut-");
+  const small = startBodyServer(256 * 1024, true); // cut while the tunnel is still in JavaScript
+  const large = startBodyServer(24 * MiB, true); // cut after the hand-over to the splice worker
+  const whole = startBodyServer(24 * MiB, false);
+  let proxy: EgressProxy;
+  let relays: SandboxRelays;
+  let native: ReturnType<typeof Bun.spawn>;
+  let nativePort = 0;
+
+  beforeAll(async () => {
+    if (!existsSync(stage)) throw new Error(`${stage} is missing: run \`bun run build\` first`);
+    proxy = await startEgressProxy({ socketPath: join(dir, "p.sock"), allow: ["127.0.0.1"], deny: [], hostAccess: false, tool: "t" });
+    relays = await startSandboxRelays({ mode: "proxy", proxySocket: proxy.socketPath, proxyPort: 0, hostAccess: false, ports: [] });
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    nativePort = probe.port;
+    probe.stop(true);
+    native = Bun.spawn([stage, "--relays-only", `127.0.0.1:${nativePort}>${proxy.socketPath}`], { stdout: "pipe", stderr: "inherit" });
+    await (native.stdout as ReadableStream<Uint8Array>).getReader().read(); // its first line: listening
+  });
+  afterAll(async () => {
+    native?.kill();
+    relays?.close();
+    await proxy?.close();
+    for (const s of [small, large, whole]) s.stop(true);
+  });
+
+  const tunnel = (server: { port: number }) => ({ connect: `127.0.0.1:${server.port}` });
+
+  test("positive control: on the proxy socket, read as bytes, the cut is a clean end", async () => {
+    for (const server of [small, large]) {
+      const e = await readToEnd({ unix: proxy.socketPath }, tunnel(server));
+      expect(e.end).toBe("eof");
+    }
+  });
+
+  test("through the native relay, the client gets a reset (cut in JavaScript and after the hand-over)", async () => {
+    expect(await readToEnd({ port: nativePort }, tunnel(small))).toMatchObject({ end: "reset" });
+    const offloaded = spliceStats.offloaded;
+    const e = await readToEnd({ port: nativePort }, tunnel(large));
+    expect(e.end).toBe("reset");
+    expect(spliceStats.offloaded).toBeGreaterThan(offloaded);
+  });
+
+  test("a response that ends stays a clean end, byte-exact, through the native relay", async () => {
+    for (let i = 0; i < 3; i++) expect(await readToEnd({ port: nativePort }, tunnel(whole))).toEqual({ end: "eof", bytes: HEAD + 24 * MiB });
+  });
+
+  test("plain HTTP: a response that ends is whole; a cut one ends without its last chunk", async () => {
+    const ok = await readToEnd({ port: nativePort }, { get: `http://127.0.0.1:${whole.port}/` });
+    expect(ok.end).toBe("eof");
+    expect(ok.bytes).toBeGreaterThan(24 * MiB);
+    const cut = await readToEnd({ port: nativePort }, { get: `http://127.0.0.1:${small.port}/` });
+    console.log(cut);
+  });
+});
