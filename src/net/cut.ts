@@ -13,6 +13,7 @@ import { log } from "../core/log.ts";
 
 const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
+const SO_LINGER = 13;
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
 const TCP_CLOSE = 7;
@@ -65,8 +66,9 @@ export function sendCutMark(fd: number): boolean {
 
 /**
  * True when the TCP socket `fd` was reset rather than ended: Bun reports an end (not an error) for a reset
- * socket whose error a failed write took first, and only the kernel's state tells them apart (a FIN leaves
- * CLOSE_WAIT or TIME_WAIT, a reset leaves CLOSE).
+ * socket whose error a failed write took first, and only the kernel's state tells them apart: a FIN leaves
+ * CLOSE_WAIT, a reset CLOSE. Meaningful only while this side has not sent its own FIN (after it, the far
+ * side's FIN leaves CLOSE as well).
  */
 export function wasReset(fd: number): boolean {
   const c = fd >= 0 ? bind() : null;
@@ -74,4 +76,10 @@ export function wasReset(fd: number): boolean {
   const info = new Uint8Array(256);
   const len = new Uint8Array(new Int32Array([info.length]).buffer);
   return c.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, len) === 0 && info[0] === TCP_CLOSE;
+}
+
+/** Make the last close of the TCP socket `fd` a reset (SO_LINGER on, timeout 0). Harmless on a Unix socket. */
+export function resetOnClose(fd: number): void {
+  const c = fd >= 0 ? bind() : null;
+  c?.setsockopt(fd, SOL_SOCKET, SO_LINGER, new Uint8Array(new Int32Array([1, 0]).buffer), 8);
 }

@@ -6,7 +6,7 @@
 import type { Socket, SocketHandler, SocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { sendCutMark, wasReset } from "./cut.ts";
-import { fdOf, offloadSoon, onLateData, SPLICE_AFTER, spliceReady } from "./splice.ts";
+import { fdOf, offload, offloadSoon, onLateData, SPLICE_AFTER, spliceReady, spliceStarted } from "./splice.ts";
 
 /** Per-socket state. Before a socket has a peer, its bytes go to `onData` (a header reader) or `early`. */
 export interface End {
@@ -30,12 +30,18 @@ export interface End {
    * tunnel. When its peer (the upstream) is reset or fails, it is cut with the mark instead of ended.
    */
   cutMark: boolean;
+  /**
+   * This socket is a relay's connection to the proxy, whose cut mark resets the peer (the client). Bun's own
+   * reads drop the mark, so the pair goes to the splice worker as soon as it is joined (the worker polls for
+   * the mark); a pair that cannot go there (no worker) ends a cut tunnel cleanly, as before the mark.
+   */
+  watchCut: boolean;
 }
 
 export function newEnd(init: Partial<End> = {}): End {
   return {
     peer: null, backlog: null, early: [], onData: null, finPending: false, gotFin: false, closed: false, onClose: null,
-    moved: 0, offloaded: false, cutMark: false, ...init,
+    moved: 0, offloaded: false, cutMark: false, watchCut: false, ...init,
   };
 }
 
@@ -123,8 +129,9 @@ export const pipeHandlers: SocketHandler<End> = {
   end(s) {
     if (s.data.offloaded) return;
     const peer = s.data.peer;
-    if (peer?.data.cutMark && !peer.data.closed && wasReset(fdOf(s))) {
-      // A reset the failed write took the error of: a cut, not an end.
+    // A reset whose error a failed write took shows as an end: a cut. Only while our side still sends (once
+    // it has sent its FIN, the upstream's FIN leaves the socket closed too, and the two look alike).
+    if (peer?.data.cutMark && !peer.data.closed && !peer.data.gotFin && wasReset(fdOf(s))) {
       s.data.peer = null;
       cut(peer);
       return void s.terminate();
@@ -163,6 +170,7 @@ export function join(a: Socket<End>, b: Socket<End>, firstToB?: Uint8Array) {
   for (const d of b.data.early.splice(0)) send(a, d, b);
   a.timeout(0); // head/header phases set idle timeouts; a joined stream may idle as long as it likes
   b.timeout(0);
+  if ((a.data.watchCut || b.data.watchCut) && spliceReady() && offload(a, b)) return;
   a.resume();
   b.resume();
   if (a.data.closed) b.end();
@@ -185,11 +193,14 @@ export function connectEnd(target: Target): Promise<Socket<End>> {
  * Connect to the first target that answers, then join it to `from`; `from` is closed if none does.
  * Resolves true when joined.
  */
-export async function relayTo(from: Socket<End>, targets: Target[], head?: Uint8Array): Promise<boolean> {
+export async function relayTo(from: Socket<End>, targets: Target[], head?: Uint8Array, watchCut = false): Promise<boolean> {
   from.pause();
+  // The worker that watches for the cut mark must run before the pair is joined (see End.watchCut).
+  if (watchCut) await spliceStarted();
   for (const t of targets) {
     try {
       const to = await connectEnd(t);
+      to.data.watchCut = watchCut;
       if (from.data.closed) {
         to.end();
         return false;

@@ -48,7 +48,9 @@ const routeHandlers = (r: RelayRoute) => ({
   ...pipeHandlers,
   open(s: Socket<End>) {
     s.data = newEnd();
-    void relayTo(s, [{ unix: r.socket }], r.header === undefined ? undefined : portHeader(r.header));
+    // The proxy's route (no port header) carries the proxy's cut mark: a cut tunnel resets the client.
+    const toProxy = r.header === undefined;
+    void relayTo(s, [{ unix: r.socket }], toProxy ? undefined : portHeader(r.header!), toProxy);
   },
 });
 

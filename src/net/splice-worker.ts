@@ -10,12 +10,17 @@
  * Ring layout (Int32Array): [0] head (worker reads), [1] tail (main writes), then RING_SLOTS slots of
  * 4 ints: cmd (1 add pair, 2 close pair, 3 stop), id, fdA, fdB. The fds are dup()s owned by the worker.
  * An add may carry MARK_A or MARK_B: that socket's far end is a relay that reads the cut mark (cut.ts),
- * which the worker sends on it when the pair fails (an upstream reset, an error), before closing it.
+ * which the worker sends on it when the pair fails (an upstream reset, an error), before closing it (the
+ * proxy's side). Or WATCH_A or WATCH_B: that socket is a relay's connection to the proxy, whose cut mark
+ * resets the other socket (SO_LINGER 0, then the main thread's close); it is read only after a poll that
+ * shows no mark, one read per poll (a read that starts at the mark drops it and reads on to the end).
  */
 export const RING_SLOTS = 256;
 export const CMD_ADD = 1;
 export const MARK_A = 16;
 export const MARK_B = 32;
+export const WATCH_A = 64;
+export const WATCH_B = 128;
 
 export const SPLICE_WORKER_SOURCE = String.raw`
 const { dlopen, FFIType: T, ptr, read } = require("bun:ffi");
@@ -31,6 +36,7 @@ try {
     fcntl: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
     send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
     setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
+    getsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.ptr], returns: T.i32 },
     __errno_location: { args: [], returns: T.ptr },
   }).symbols;
 } catch (e) {
@@ -40,7 +46,17 @@ const O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000, F_SETPIPE_SZ = 1031;
 const SPLICE_F_MOVE = 1, SPLICE_F_NONBLOCK = 2, EAGAIN = 11, EINTR = 4;
 const POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 16, SHUT_WR = 1;
 const CAP = 1 << 20;
-const MSG_OOB = 1, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, SOL_SOCKET = 1, SO_SNDBUF = 7;
+const MSG_OOB = 1, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, SOL_SOCKET = 1, SO_SNDBUF = 7, SO_LINGER = 13;
+const POLLPRI = 2;
+const lingerZero = new Int32Array([1, 0]);
+const IPPROTO_TCP = 6, TCP_INFO = 11, TCP_CLOSE = 7;
+const tcpInfo = new Uint8Array(256), tcpInfoLen = new Int32Array(1);
+// An end read from a TCP socket that is closed (not CLOSE_WAIT) while we have not sent our FIN was a reset
+// whose error someone else took (the main thread's poll sees the same socket): cut.ts, wasReset.
+const wasReset = (fd) => {
+  tcpInfoLen[0] = tcpInfo.length;
+  return c.getsockopt(fd, IPPROTO_TCP, TCP_INFO, ptr(tcpInfo), ptr(tcpInfoLen)) === 0 && tcpInfo[0] === TCP_CLOSE;
+};
 const errno = () => read.i32(c.__errno_location(), 0);
 const markByte = new Uint8Array([0x21]);
 const markSndbuf = new Int32Array([4 << 20]);
@@ -75,7 +91,8 @@ function main(sab) {
     const p1 = makePipe(), p2 = makePipe();
     const dir = (src, dst, pipe) => ({ src, dst, pipe, n: 0, eof: false, done: false });
     const mark = flags & ${MARK_A} ? a : flags & ${MARK_B} ? b : -1;
-    const p = { id, a, b, mark, dirs: [dir(a, b, p1), dir(b, a, p2)] };
+    const watch = flags & ${WATCH_A} ? a : flags & ${WATCH_B} ? b : -1;
+    const p = { id, a, b, mark, watch, dirs: [dir(a, b, p1), dir(b, a, p2)] };
     pairs.set(id, p);
     if (!p1 || !p2) closePair(p, false);
   };
@@ -105,8 +122,12 @@ function main(sab) {
       if (!d.eof && d.n < CAP && (rev(d.src) & (POLLIN | POLLHUP | POLLERR))) {
         for (;;) {
           const n = Number(c.splice(d.src, null, d.pipe[1], null, CAP - d.n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
-          if (n > 0) { d.n += n; if (d.n >= CAP) break; continue; }
-          if (n === 0) { d.eof = true; break; }
+          if (n > 0) { d.n += n; if (d.n >= CAP || d.src === p.watch) break; continue; }
+          if (n === 0) {
+            if (d.dst === p.mark && !p.dirs.find((o) => o.dst === d.src).done && wasReset(d.src)) return false;
+            d.eof = true;
+            break;
+          }
           const e = errno();
           if (e === EINTR) continue;
           if (e !== EAGAIN) return false;
@@ -144,14 +165,21 @@ function main(sab) {
     set(0, wake[0], POLLIN);
     list.forEach((p, k) => {
       const [ab, ba] = p.dirs;
-      set(1 + k * 2, p.a, (!ab.done && !ab.eof && ab.n < CAP ? POLLIN : 0) | (ba.n > 0 ? POLLOUT : 0));
-      set(2 + k * 2, p.b, (!ba.done && !ba.eof && ba.n < CAP ? POLLIN : 0) | (ab.n > 0 ? POLLOUT : 0));
+      const pri = (d) => (d.src === p.watch && !d.eof ? POLLPRI : 0);
+      set(1 + k * 2, p.a, (!ab.done && !ab.eof && ab.n < CAP ? POLLIN : 0) | (ba.n > 0 ? POLLOUT : 0) | pri(ab));
+      set(2 + k * 2, p.b, (!ba.done && !ba.eof && ba.n < CAP ? POLLIN : 0) | (ab.n > 0 ? POLLOUT : 0) | pri(ba));
     });
     const r = c.poll(ptr(pfd), count, -1);
     if (r < 0 && errno() !== EINTR) break;
     list.forEach((p, k) => {
       if (!pairs.has(p.id)) return;
-      const ok = pump(p, ev[(1 + k * 2) * 4 + 3], ev[(2 + k * 2) * 4 + 3]);
+      const revA = ev[(1 + k * 2) * 4 + 3], revB = ev[(2 + k * 2) * 4 + 3];
+      if (p.watch >= 0 && ((p.watch === p.a ? revA : revB) & POLLPRI)) {
+        // The proxy cut the tunnel: the client gets a reset when the main thread closes its socket.
+        c.setsockopt(p.watch === p.a ? p.b : p.a, SOL_SOCKET, SO_LINGER, ptr(lingerZero), 8);
+        return closePair(p, false);
+      }
+      const ok = pump(p, revA, revB);
       if (!ok) closePair(p, false);
       else if (p.dirs.every((d) => d.done)) closePair(p, true);
     });

@@ -9,9 +9,9 @@
 import type { Socket } from "bun";
 import { writeSync } from "node:fs";
 import { log } from "../core/log.ts";
-import { sendCutMark } from "./cut.ts";
+import { resetOnClose, sendCutMark } from "./cut.ts";
 import type { End } from "./pipe.ts";
-import { CMD_ADD, MARK_A, MARK_B, RING_SLOTS, SPLICE_WORKER_SOURCE } from "./splice-worker.ts";
+import { CMD_ADD, MARK_A, MARK_B, RING_SLOTS, SPLICE_WORKER_SOURCE, WATCH_A, WATCH_B } from "./splice-worker.ts";
 
 /** Bytes a pair moves through JavaScript before it is worth a hand-off. */
 export const SPLICE_AFTER = 1 << 20;
@@ -31,6 +31,18 @@ export const spliceStats = { offloaded: 0, finished: 0, lateData: 0 };
 export function spliceReady(): boolean {
   if (state === "off") void start();
   return state === "ready";
+}
+
+const waiting: (() => void)[] = [];
+
+/** Start the worker if it is not running, and resolve once it runs (true) or cannot (false). */
+export function spliceStarted(): Promise<boolean> {
+  if (spliceReady() || state === "failed") return Promise.resolve(state === "ready");
+  return new Promise((resolve) => waiting.push(() => resolve(state === "ready")));
+}
+
+function settled() {
+  for (const w of waiting.splice(0)) w();
 }
 
 async function start() {
@@ -59,6 +71,7 @@ async function start() {
 function fail(why: string) {
   log.debug(why);
   state = "failed";
+  settled();
   // Pairs already handed over cannot come back; cut them rather than leave them hanging.
   for (const [a, b] of pairs.values()) {
     for (const s of [a, b]) if (s.data.cutMark && !s.data.closed) sendCutMark(fdOf(s));
@@ -71,6 +84,7 @@ function onWorkerMessage(m: { type: string; wakeFd?: number; id?: number; ok?: b
   if (m.type === "ready") {
     wakeFd = m.wakeFd!;
     state = "ready";
+    settled();
   } else if (m.type === "done") {
     const p = pairs.get(m.id!);
     pairs.delete(m.id!);
@@ -146,7 +160,7 @@ export function offload(a: Socket<End>, b: Socket<End>): boolean {
   pairs.set(id, [a, b]);
   const s = 2 + (tail % RING_SLOTS) * 4;
   // Add the pair; the worker sends the cut mark (cut.ts) on the socket that reads it if the pair fails.
-  ring[s] = CMD_ADD | (a.data.cutMark ? MARK_A : 0) | (b.data.cutMark ? MARK_B : 0);
+  ring[s] = CMD_ADD | (a.data.cutMark ? MARK_A : 0) | (b.data.cutMark ? MARK_B : 0) | (a.data.watchCut ? WATCH_A : 0) | (b.data.watchCut ? WATCH_B : 0);
   ring[s + 1] = id;
   ring[s + 2] = da;
   ring[s + 3] = db;
@@ -160,7 +174,11 @@ export function offload(a: Socket<End>, b: Socket<End>): boolean {
   return true;
 }
 
-/** A data event on an offloaded socket means the hand-off raced a read: drop the pair, never corrupt it. */
+/**
+ * A data event on an offloaded socket means Bun read bytes the worker should have moved (the hand-off raced
+ * a read, or Bun read a paused socket that hung up): drop the pair, never corrupt it, and never end it
+ * cleanly either. Its TCP sockets are reset and the worker sends the cut mark where a relay reads one.
+ */
 export function onLateData(s: Socket<End>) {
   spliceStats.lateData++;
   log.debug("splice: data arrived after hand-off; closing the connection");
@@ -177,6 +195,8 @@ export function onLateData(s: Socket<End>) {
     } catch {
       // see above
     }
+    resetOnClose(fdOf(a));
+    resetOnClose(fdOf(b));
     endPair(a, b, false);
   }
 }

@@ -56,7 +56,7 @@ export function startBodyServer(bytes: number, reset: boolean) {
 }
 
 /** How a client's read ended: a clean end (`eof`) after `bytes`, or an error (`reset`, or its code). */
-export type Ending = { end: string; bytes: number };
+export type Ending = { end: string; bytes: number; tail?: string };
 
 /** What the client asks for: a CONNECT tunnel to `target` with a GET inside, or a plain-HTTP GET through a proxy. */
 export type Ask = { connect: string } | { get: string };
@@ -68,7 +68,7 @@ const request = (ask: Ask) =>
 
 /** A client on the host: connects to `via`, asks, and reads to the end. */
 export async function readToEnd(via: { unix: string } | { port: number }, ask: Ask): Promise<Ending> {
-  type C = { head: string | null; bytes: number; error: string | null };
+  type C = { head: string | null; bytes: number; error: string | null; tail: string };
   const ended = Promise.withResolvers<Ending>();
   const socket = {
     open(s: Socket<C>) {
@@ -76,6 +76,7 @@ export async function readToEnd(via: { unix: string } | { port: number }, ask: A
     },
     data(s: Socket<C>, d: Buffer) {
       s.data.bytes += d.length;
+      s.data.tail = (s.data.tail + d.subarray(-8).toString("latin1")).slice(-8);
       if (s.data.head === null || !("connect" in ask)) return;
       s.data.head += d.toString("latin1");
       const i = s.data.head.indexOf("\r\n\r\n");
@@ -91,10 +92,10 @@ export async function readToEnd(via: { unix: string } | { port: number }, ask: A
     close(s: Socket<C>, e?: Error) {
       if (e) s.data.error ??= (e as NodeJS.ErrnoException).code ?? e.message;
       const err = s.data.error;
-      ended.resolve({ end: err === null ? "eof" : err === "ECONNRESET" ? "reset" : err, bytes: s.data.bytes });
+      ended.resolve({ end: err === null ? "eof" : err === "ECONNRESET" ? "reset" : err, bytes: s.data.bytes, tail: s.data.tail });
     },
   };
-  const common = { data: { head: "", bytes: 0, error: null } as C, socket } as const;
+  const common = { data: { head: "", bytes: 0, error: null, tail: "" } as C, socket } as const;
   await ("unix" in via ? Bun.connect<C>({ ...common, unix: via.unix }) : Bun.connect<C>({ ...common, hostname: "127.0.0.1", port: via.port }));
   return ended.promise;
 }

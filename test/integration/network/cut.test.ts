@@ -54,23 +54,41 @@ describe("a tunnel the proxy cuts", () => {
     }
   });
 
+  // Each cut several times: the mark races the relay's reads, and the upstream's reset the proxy's.
+  const ends = async (port: number, server: { port: number }) => {
+    const got: string[] = [];
+    for (let i = 0; i < 8; i++) got.push((await readToEnd({ port }, tunnel(server))).end);
+    return got;
+  };
+  const resets = Array(8).fill("reset");
+
   test("through the native relay, the client gets a reset (cut in JavaScript and after the hand-over)", async () => {
-    expect(await readToEnd({ port: nativePort }, tunnel(small))).toMatchObject({ end: "reset" });
+    expect(await ends(nativePort, small)).toEqual(resets);
     const offloaded = spliceStats.offloaded;
-    const e = await readToEnd({ port: nativePort }, tunnel(large));
-    expect(e.end).toBe("reset");
+    expect(await ends(nativePort, large)).toEqual(resets);
     expect(spliceStats.offloaded).toBeGreaterThan(offloaded);
   });
 
-  test("a response that ends stays a clean end, byte-exact, through the native relay", async () => {
-    for (let i = 0; i < 3; i++) expect(await readToEnd({ port: nativePort }, tunnel(whole))).toEqual({ end: "eof", bytes: HEAD + 24 * MiB });
+  test("through the relay process (the shell stage's), the client gets a reset too", async () => {
+    expect(await ends(relays.proxyPort!, small)).toEqual(resets);
+    expect(await ends(relays.proxyPort!, large)).toEqual(resets);
   });
 
+  test("a response that ends stays a clean end, byte-exact, through either relay", async () => {
+    for (const port of [nativePort, relays.proxyPort!])
+      for (let i = 0; i < 3; i++) expect(await readToEnd({ port }, tunnel(whole))).toMatchObject({ end: "eof", bytes: HEAD + 24 * MiB });
+  });
+
+  // Plain HTTP goes through node:http, which sends a body of unannounced length to an HTTP/1.1 client in
+  // chunks: a cut shows as a body without its last (empty) chunk, which HTTP clients report (curl: exit 18).
   test("plain HTTP: a response that ends is whole; a cut one ends without its last chunk", async () => {
-    const ok = await readToEnd({ port: nativePort }, { get: `http://127.0.0.1:${whole.port}/` });
-    expect(ok.end).toBe("eof");
-    expect(ok.bytes).toBeGreaterThan(24 * MiB);
-    const cut = await readToEnd({ port: nativePort }, { get: `http://127.0.0.1:${small.port}/` });
-    console.log(cut);
+    for (const port of [nativePort, relays.proxyPort!]) {
+      const ok = await readToEnd({ port }, { get: `http://127.0.0.1:${whole.port}/` });
+      expect(ok.end).toBe("eof");
+      expect(ok.tail).toEndWith("\r\n0\r\n\r\n");
+      expect(ok.bytes).toBeGreaterThan(24 * MiB);
+      const cut = await readToEnd({ port }, { get: `http://127.0.0.1:${small.port}/` });
+      expect(cut.tail).not.toEndWith("0\r\n\r\n");
+    }
   });
 });
