@@ -109,13 +109,13 @@ try:
     s.sendall(${JSON.stringify(request(ask))}.encode())
     buf = b""
     if ${"connect" in ask ? "True" : "False"}:
-        while b"\r\n\r\n" not in buf:
+        while b"\\r\\n\\r\\n" not in buf:
             d = s.recv(4096)
             if not d: raise SystemExit("proxy closed: " + repr(buf))
             buf += d
-        head, buf = buf.split(b"\r\n\r\n", 1)
+        head, buf = buf.split(b"\\r\\n\\r\\n", 1)
         if not head.startswith(b"HTTP/1.1 200"): raise SystemExit("proxy said: " + repr(head))
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
     n = len(buf)
     while True:
         d = s.recv(1 << 16)

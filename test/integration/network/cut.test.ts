@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { startEgressProxy, type EgressProxy } from "../../../src/net/proxy.ts";
 import { startSandboxRelays, type SandboxRelays } from "../../../src/net/relay.ts";
 import { spliceStats } from "../../../src/net/splice.ts";
-import { tmp } from "../../helpers/silo.ts";
-import { readToEnd, startBodyServer } from "./_cut.ts";
+import { makeHome, makeProject, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
+import { clientScript, parseEnding, readToEnd, startBodyServer } from "./_cut.ts";
 
 const MiB = 1 << 20;
 const HEAD = "HTTP/1.0 200 OK\r\ncontent-type: application/octet-stream\r\n\r\n".length;
@@ -92,3 +92,43 @@ describe("a tunnel the proxy cuts", () => {
     }
   });
 });
+
+// The same through silo run, with the fixture python image: a client in the sandbox, the egress proxy in silo,
+// the upstream on the host. Both set-up stages: the native one (its relay is C) and the /bin/sh one (its
+// relay is a second silo process).
+for (const stage of ["native", "sh"] as const)
+  describe(`a tunnel the proxy cuts, through silo run (${stage} stage)`, () => {
+    let home: string;
+    let dir: string;
+    const cutServer = startBodyServer(8 * MiB, true);
+    const wholeServer = startBodyServer(8 * MiB, false);
+    const env: Record<string, string> = stage === "sh" ? { SILO_STAGE: "sh" } : {};
+    const ok = (r: SiloResult) => {
+      if (r.exitCode !== 0) expect(`exit ${r.exitCode}\n${r.stderr}`).toBe("exit 0");
+      return r;
+    };
+
+    beforeAll(async () => {
+      home = makeHome();
+      ok(await runSilo(["install", "python"], { home }));
+      dir = makeProject(`[overrides.python.network.proxy]\nallow = ["127.0.0.1"]\n`);
+      ok(await runSilo(["trust"], { home, cwd: dir }));
+    });
+    afterAll(() => {
+      cutServer.stop(true);
+      wholeServer.stop(true);
+    });
+
+    const inside = async (server: { port: number }) => {
+      const code = clientScript(3128, { connect: `127.0.0.1:${server.port}` });
+      return parseEnding(ok(await runSilo(["run", "python", "-c", code], { home, cwd: dir, env })).stdout);
+    };
+
+    test("the client in the sandbox gets a connection reset, not a short clean end", async () => {
+      for (let i = 0; i < 3; i++) expect((await inside(cutServer)).end).toBe("reset");
+    });
+
+    test("a response that ends arrives whole, with a clean end", async () => {
+      expect(await inside(wholeServer)).toEqual({ end: "eof", bytes: HEAD + 8 * MiB });
+    });
+  });
