@@ -5,8 +5,10 @@ import { log } from "../core/log.ts";
 import { loadTomlData, parseTomlBytes, validateOrThrow } from "./load.ts";
 import { readProject, type ProjectBytes } from "./locate.ts";
 import { flatten, mergeConfig } from "./merge.ts";
-import { siloConfigSchema, type CacheMount, type LspOverride, type PortForward, type Resources, type SiloConfig, type ToolDef } from "./schema.ts";
+import { parseSizeMB, siloConfigSchema, type CacheMount, type LspOverride, type PortForward, type Resources, type SiloConfig, type ToolDef } from "./schema.ts";
 import { stripWidening, trustStateOf, type TrustState } from "./trust.ts";
+
+export { parseSizeMB };
 
 export interface ProjectConfig {
   /** Directory holding the project's silo.toml, else the working directory. */
@@ -136,26 +138,30 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
   };
 }
 
-/** A sandbox's limits, sizes in MiB; `tmpMB` and `pids` always have a value (DEFAULT_LIMITS). */
+/** A sandbox's limits, sizes in MiB; all but `cpus` always have a value (DEFAULT_LIMITS). */
 export interface ResolvedResources {
   cpus?: number;
-  memoryMB?: number;
+  memoryMB: number;
   tmpMB: number;
+  rootfsMB: number;
   pids: number;
 }
 
 /**
  * Defaults that never slow an ordinary build: 8192 processes and threads (a `make -j64` or a cargo build
- * with its rustc threads stays far below), a /tmp of a quarter of the host's memory (the kernel's own
- * tmpfs default is half). `tmp` is RAM, so it is bounded by default; cpus and memory are not (the bwrap
- * driver cannot enforce them without a delegated cgroup, runner/drivers/bwrap/limits.ts).
+ * with its rustc threads stays far below), a /tmp (and /dev/shm) of a quarter of the host's memory each
+ * (the kernel's own tmpfs default is half), a writable layer (rootfs, RAM too) of a quarter, room for a
+ * `pip install` of torch; memory three quarters of the host's (where a driver can enforce it: a linking
+ * cargo build or a large JS build is not cut short, the host keeps a quarter); all cpus (the scheduler
+ * shares them, a busy sandbox cannot take the host down).
  */
-export const DEFAULT_LIMITS = { pids: 8192, tmpFraction: 0.25 } as const;
+export const DEFAULT_LIMITS = { pids: 8192, tmpFraction: 0.25, rootfsFraction: 0.25, memoryFraction: 0.75 } as const;
 
 type Layer = Resources | undefined;
-const KEYS = ["cpus", "memory", "tmp", "pids"] as const;
+const KEYS = ["cpus", "memory", "tmp", "rootfs", "pids"] as const;
+// A size below 1 MiB would read as "no cap" (0) further down: the schema refuses one; never less than 1 here.
 const numeric = (k: (typeof KEYS)[number], v: number | string | undefined): number | undefined =>
-  v === undefined ? undefined : typeof v === "number" ? v : parseSizeMB(v);
+  v === undefined ? undefined : typeof v === "number" ? v : Math.max(1, parseSizeMB(v));
 
 /**
  * The limits for one tool. Precedence as elsewhere: the tool's `[overrides.<tool>]`, then the top-level
@@ -171,14 +177,17 @@ export function resolveResources(p: Pick<ProjectConfig, "global" | "project" | "
   const order: Layer[] = trusted ? [proj[0], glob[0], proj[1], glob[1], def.resources] : [...glob, def.resources];
   const base: Partial<Record<(typeof KEYS)[number], number>> = {};
   for (const k of KEYS) base[k] = numeric(k, order.find((l) => l?.[k] !== undefined)?.[k]);
+  const hostMB = totalmem() / (1024 * 1024);
   base.pids ??= DEFAULT_LIMITS.pids;
-  base.tmp ??= Math.max(64, Math.floor((totalmem() / (1024 * 1024)) * DEFAULT_LIMITS.tmpFraction));
+  base.tmp ??= Math.max(64, Math.floor(hostMB * DEFAULT_LIMITS.tmpFraction));
+  base.rootfs ??= Math.max(1024, Math.floor(hostMB * DEFAULT_LIMITS.rootfsFraction));
+  base.memory ??= Math.max(512, Math.floor(hostMB * DEFAULT_LIMITS.memoryFraction));
   if (!trusted)
     for (const k of KEYS) {
       const v = numeric(k, proj.find((l) => l?.[k] !== undefined)?.[k]);
       if (v !== undefined) base[k] = base[k] === undefined ? v : Math.min(v, base[k]!);
     }
-  return { cpus: base.cpus, memoryMB: base.memory, tmpMB: base.tmp, pids: base.pids };
+  return { cpus: base.cpus, memoryMB: base.memory, tmpMB: base.tmp, rootfsMB: base.rootfs, pids: base.pids };
 }
 
 /** `["python", "ipython:python -m IPython"]` → { python: ["python"], ipython: ["python", "-m", "IPython"] }. */
@@ -192,12 +201,6 @@ export function parseShims(list: string[]): Record<string, string[]> {
   return out;
 }
 
-export function parseSizeMB(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmgt]?)b?$/i.exec(s.trim());
-  if (!m) return 0;
-  const mult: Record<string, number> = { "": 1 / (1024 * 1024), k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
-  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
-}
 
 /** `config show`: each merged leaf with the layer it came from (arrays list every contributing layer). */
 export function provenance(p: ProjectConfig, registry?: { def: ToolDef }): { key: string; value: unknown; from: string }[] {

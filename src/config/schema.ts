@@ -63,8 +63,17 @@ export interface Resources {
   cpus?: number;
   /** Memory limit such as `2g` or `512m`. */
   memory?: string;
-  /** Size of the sandbox's /tmp (a RAM tmpfs), such as `1g`. Default: a quarter of the host's memory. */
+  /**
+   * Size of the sandbox's /tmp, and of its /dev/shm (each a RAM tmpfs of its own), such as `1g`. Default: a
+   * quarter of the host's memory.
+   */
   tmp?: string;
+  /**
+   * What a run may write to its root filesystem outside /workspace, /tmp and the mounts: the image's
+   * writable layer, thrown away at exit and held in RAM (a tmpfs), such as `4g`. Default: a quarter of the
+   * host's memory. A `silo build` keeps its layer on disk and is not capped by it.
+   */
+  rootfs?: string;
   /** Processes and threads of the sandbox at once. Default 8192. */
   pids?: number;
 }
@@ -93,8 +102,18 @@ const networkFields = {
 };
 export const networkSchema: Schema = obj(networkFields);
 const topNetworkSchema: Schema = obj({ ...networkFields, caCertificates: arr(str(hostFileIssue)) });
+/** `512m` → 512; `2g` → 2048 (MiB, rounded); not a size → 0. */
+export function parseSizeMB(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) return 0;
+  const mult: Record<string, number> = { "": 1 / (1024 * 1024), k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024 };
+  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+}
+
 const sizeIssue = (m: string) => (/^\d+(\.\d+)?[kmgt]?b?$/i.test(m) ? null : `\`${m}\` is not a size like 512m or 2g`);
-const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str(sizeIssue), tmp: str(sizeIssue), pids: num({ int: true, min: 1 }) });
+// A limit is at least 1 MiB: a size of 0 (or one that rounds to it) would read as "no cap" further down.
+const limitIssue = (m: string) => sizeIssue(m) ?? (parseSizeMB(m) >= 1 ? null : `\`${m}\` is below the smallest limit, 1m`);
+const resourcesSchema = obj({ cpus: num({ min: 0.1 }), memory: str(limitIssue), tmp: str(limitIssue), rootfs: str(limitIssue), pids: num({ int: true, min: 1 }) });
 const portsSchema = arr(obj({ host: portNum, guest: portNum }));
 const mountSchema = obj({
   exclude: arr(str(checkExcludePattern)),

@@ -33,10 +33,11 @@ export interface RunSpec {
   tty: boolean;
   hostname: string;
   /**
-   * Limits (THREATS.md invariant 8): /tmp's size and the number of processes (the bwrap driver enforces
-   * both; missing: no cap), cpus and memory (where a driver can).
+   * Limits (THREATS.md invariant 8), sizes in MiB: /tmp's (and /dev/shm's) size, the writable layer's
+   * (`rootfsMB`: a thrown-away run's overlay upper) and the number of processes (the bwrap driver enforces
+   * these; missing: no cap), cpus and memory (where a driver can: a delegated cgroup).
    */
-  resources: { cpus?: number; memoryMB?: number; tmpMB?: number; pids?: number };
+  resources: { cpus?: number; memoryMB?: number; tmpMB?: number; rootfsMB?: number; pids?: number };
   network: NetworkSpec;
   /**
    * When set, the sandbox's writes to the root filesystem land in this host directory (an overlay upper

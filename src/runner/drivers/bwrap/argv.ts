@@ -102,11 +102,15 @@ export function buildBwrapArgs(spec: RunSpec, plan: SandboxPlan): string[] {
 
 /**
  * /tmp is a tmpfs, which is RAM: `--size` (bubblewrap 0.5+) caps it at `resources.tmpMB` (a write past it
- * fails with ENOSPC, "No space left on device").
+ * fails with ENOSPC, "No space left on device"). /dev/shm gets a tmpfs of its own of the same size: bwrap's
+ * /dev is a tmpfs without a size, writable by the sandbox's root, whose /dev/shm is a plain directory in
+ * it, so the whole /dev is made read-only after (its device nodes are binds of their own, and stay
+ * writable; /dev/pts is devpts).
  */
 export function tmpMount(spec: Pick<RunSpec, "resources">): string[] {
   const mb = spec.resources.tmpMB;
-  return mb ? ["--size", String(mb * 1024 * 1024), "--tmpfs", "/tmp"] : ["--tmpfs", "/tmp"];
+  const size = mb ? ["--size", String(mb * 1024 * 1024)] : [];
+  return [...size, "--tmpfs", "/tmp", ...size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"];
 }
 
 /**
@@ -134,12 +138,13 @@ export function overlayOptions(lowers: string[], upper: string, work: string): s
 }
 
 /**
- * The /bin/sh stage, in the run dir (the overlay's paths are relative to it: SandboxPlan.mount). Mount the overlay with its upper dir on disk; where that filesystem cannot hold an
- * overlay upper (NFS, an overlay itself) fall back to a tmpfs, unless the upper is a build capture.
- * The cap on processes (RLIMIT_NPROC) is set last, in the stage's user namespace (native/silo-stage.c says
- * how the kernel counts it). Exit 125 before bwrap means the stage failed; bwrap's status goes to <run>/status.
+ * The /bin/sh stage, in the run dir (the overlay's paths are relative to it: SandboxPlan.mount). A
+ * thrown-away upper goes on a tmpfs of `$rfs` bytes (the writable layer's cap, resources.rootfsMB) mounted
+ * on `t`; a build capture's (`$rfs` 0) stays on disk. The cap on processes (RLIMIT_NPROC) is set last, in
+ * the stage's user namespace (native/silo-stage.c says how the kernel counts it). Exit 125 before bwrap
+ * means the stage failed; bwrap's status goes to <run>/status. (No cgroup here: the native stage's.)
  */
-export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 fb=$6 gl=$7 gd=$8 np=$9; shift 9
+export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 rfs=$6 gl=$7 gd=$8 np=$9; shift 9
 cd "$r" || exit 125
 # Run as root, bwrap's --dev binds host device nodes the sandbox would own: read-only here (native/silo-stage.c
 # protect_host_devices says why). uid_map "0 0 1": the caller is host root.
@@ -153,10 +158,10 @@ fi
 if [ -n "$gl" ] && ! "$mnt" -t overlay -o "userxattr,lowerdir=$gl,upperdir=$gd/upper,workdir=$gd/work" silo "$gd/mnt" 2>>"$r/err"; then
   echo "the .git overlay failed (a trusted [mount] writable = [\".git\"] binds .git directly)" >>"$r/err"; exit 125
 fi
-if ! "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$up,workdir=$wk" silo "$r/root" 2>"$r/err"; then
-  [ "$fb" = 1 ] && mkdir "$r/t" && "$mnt" -t tmpfs -o mode=0700 silo "$r/t" && mkdir "$r/t/u" "$r/t/w" &&
-  "$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$r/t/u,workdir=$r/t/w" silo "$r/root" 2>>"$r/err" || exit 125
+if [ "$rfs" != 0 ]; then
+  mkdir t && "$mnt" -t tmpfs -o "size=$rfs,mode=0700" silo t 2>>"$r/err" && mkdir t/u t/w && up=t/u wk=t/w || exit 125
 fi
+"$mnt" -t overlay -o "userxattr,lowerdir=$low,upperdir=$up,workdir=$wk" silo "$r/root" 2>>"$r/err" || exit 125
 if [ "$np" -gt 0 ] && ! { ulimit -u "$np" 2>/dev/null || ulimit -p "$np" 2>/dev/null; }; then
   echo "cannot cap the sandbox's processes (ulimit -u $np)" >>"$r/err"; exit 125
 fi
@@ -177,7 +182,7 @@ export function buildStageArgv(spec: RunSpec, plan: SandboxPlan, tools: HostTool
   const m = plan.mount;
   return [
     ...ns, "--", tools.sh, "-c", SH_STAGE, "silo-stage",
-    plan.runDir, tools.mount, m.lowers, m.upper, m.work, plan.tmpfsFallback ? "1" : "0",
+    plan.runDir, tools.mount, m.lowers, m.upper, m.work, String(stageLimits(spec)[1]),
     spec.gitOverlay?.lower ?? "", m.gitDir, String(spec.resources.pids ?? 0),
     tools.bwrap, "--args", String(FD.ARGS), "--", ...spec.argv,
   ];
@@ -205,11 +210,22 @@ export function buildStageMessage(spec: RunSpec, plan: SandboxPlan, tools: HostT
   for (const f of fds) parts.push(str([f.length]), f);
   parts.push(str([cmd.length, ...cmd]));
   parts.push(str([spec.tty ? 1 : 0]));
-  parts.push(str([spec.resources.pids ?? 0]));
+  parts.push(str(stageLimits(spec)));
   let length = 0;
   for (const p of parts) length += p.length;
   parts.unshift(enc.encode(`SILO-STAGE 1\n${length}\n`));
   return Buffer.concat(parts);
+}
+
+/**
+ * The limits the stage sets (after the TTY field): NPROC (RLIMIT_NPROC, and pids.max of a cgroup), ROOTFS
+ * (bytes of the writable layer's tmpfs; 0: an on-disk upper, a build capture), MEMORY (bytes) and CPU (a
+ * quota in µs per 100 ms period) of a cgroup where the host gives one; 0: none.
+ */
+export function stageLimits(spec: Pick<RunSpec, "resources" | "captureUpper">): number[] {
+  const r = spec.resources;
+  const mib = (mb: number | undefined) => (mb ? mb * 1024 * 1024 : 0);
+  return [r.pids ?? 0, spec.captureUpper ? 0 : mib(r.rootfsMB), mib(r.memoryMB), r.cpus ? Math.max(1000, Math.round(r.cpus * 100_000)) : 0];
 }
 
 /**

@@ -31,7 +31,11 @@ export interface SandboxPlan {
    * mount point's parent, which is how cache/inuse.ts resolves them again.
    */
   mount: { lowers: string; upper: string; work: string; gitDir: string };
-  /** May the stage fall back to a tmpfs upper when the run dir's filesystem cannot hold one? */
+  /**
+   * Is the upper thrown away (not a build capture)? Then the stage puts it on a tmpfs of
+   * `resources.rootfsMB` (argv.ts stageLimits), and `upper`/`work` on disk are only its fallback (made by
+   * the stage when that tmpfs cannot hold an overlay upper, or when there is no cap).
+   */
   tmpfsFallback: boolean;
   emptyFile: string;
   statusFile: string;
@@ -86,7 +90,9 @@ export function makePlan(spec: RunSpec, runRoot: string, ownerPid = process.pid,
   const capture = spec.captureUpper;
   const upper = capture ?? join(runDir, "upper");
   const work = capture ? `${capture}.work` : join(runDir, "work");
-  for (const d of [upper, work, join(runDir, "root")]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  // A thrown-away upper goes on the stage's tmpfs (the writable layer's cap); on disk only without a cap.
+  const dirs = capture || !spec.resources.rootfsMB ? [upper, work, join(runDir, "root")] : [join(runDir, "root")];
+  for (const d of dirs) mkdirSync(d, { recursive: true, mode: 0o755 });
   spec.layers.forEach((l, i) => symlinkSync(l, join(runDir, `l${i}`)));
   if (capture) {
     symlinkSync(capture, join(runDir, "cu"));

@@ -56,6 +56,8 @@
 #include <poll.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
+#include <limits.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <errno.h>
@@ -171,6 +173,29 @@ static int mount_overlay(const char *lowers, const char *upper, const char *work
   free(opts);
   errno = saved;
   return r;
+}
+
+/*
+ * A thrown-away upper on a tmpfs of ROOTFS bytes, `t` in the run dir (THREATS.md invariant 8: the writable
+ * layer's cap; a write past it fails with ENOSPC inside, and the whole tmpfs goes with the mount namespace).
+ * Relative names (t/u, t/w), as the mountinfo inside shows them. An overlay upper in a user namespace keeps
+ * its metadata in user.* xattrs, which tmpfs holds since Linux 6.6; on an older kernel the upper stays on
+ * disk, in the run dir, uncapped (limits.ts says so).
+ */
+static void mount_upper_tmpfs(const char *lowers, const char *upper, const char *work, const char *target, long long bytes) {
+  char opts[64];
+  snprintf(opts, sizeof opts, "size=%lld,mode=0700", bytes);
+  if (mkdir("t", 0700) < 0 || mount("silo", "t", "tmpfs", 0, opts) < 0 || mkdir("t/u", 0755) < 0 || mkdir("t/w", 0755) < 0)
+    fail("cannot mount the writable layer's tmpfs: %s", strerror(errno));
+  if (setxattr("t/u", "user.silo", "1", 1, 0) < 0) {
+    if (errno != ENOTSUP && errno != EOPNOTSUPP) fail("the writable layer's tmpfs: %s", strerror(errno));
+    umount2("t", MNT_DETACH);
+    if ((mkdir(upper, 0755) < 0 && errno != EEXIST) || (mkdir(work, 0755) < 0 && errno != EEXIST)) fail("mkdir %s: %s", upper, strerror(errno));
+    if (mount_overlay(lowers, upper, work, target, 1) < 0) fail("mount overlay: %s", strerror(errno));
+    return;
+  }
+  removexattr("t/u", "user.silo");
+  if (mount_overlay(lowers, "t/u", "t/w", target, 1) < 0) fail("mount overlay on the writable layer's tmpfs: %s", strerror(errno));
 }
 
 static void loopback_up(void) {
@@ -666,11 +691,19 @@ static void terminal_end(void) {
 /*
  * Each connection is a host process (a child here), so the sandbox could make as many as it likes: at
  * MAX_CONNECTIONS at once the listeners are not polled (further connections wait in their backlog, then
- * are refused) until one ends.
+ * are refused) until one ends. SILO_STAGE_MAX_CONNECTIONS (this program's environment, which only silo
+ * sets: from its own, never from config or the sandbox) may lower it, for the tests; never raise it.
  */
 #define MAX_CONNECTIONS 256
+static int max_connections = MAX_CONNECTIONS;
 static void bound_connections(struct pollfd *p, int n, int live) {
-  for (int k = 0; k < n; k++) p[k].events = live < MAX_CONNECTIONS ? POLLIN : 0;
+  for (int k = 0; k < n; k++) p[k].events = live < max_connections ? POLLIN : 0;
+}
+
+static void lower_max_connections(void) {
+  const char *v = getenv("SILO_STAGE_MAX_CONNECTIONS");
+  long n = v ? atol(v) : 0;
+  if (n >= 1 && n < MAX_CONNECTIONS) max_connections = (int)n;
 }
 
 static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
@@ -775,6 +808,215 @@ static void exec_bwrap(char **cmd) {
   }
   execv(cmd[0], cmd);
   fail("exec %s: %s", cmd[0], strerror(errno));
+}
+
+/* ---- cgroups: the sandbox's processes, memory and cpu, where the host lets this user make one ---- */
+
+/*
+ * The same rules as limits.ts detectLimits (what `silo doctor` and --debug report; its tests use a fake
+ * tree). cgroup v2: this process's cgroup is P (/proc/self/cgroup `0::P`, under the cgroup2 mount); a
+ * cgroup with processes cannot give controllers to children (the "no internal processes" rule, root
+ * excepted), so the sandbox's cgroup is P's sibling, `silo-<this pid>` in P's parent (P itself when P is
+ * the root), which must be writable (its directory and cgroup.procs: a delegated systemd --user slice, or
+ * root's), and only the controllers in that parent's cgroup.subtree_control count. cgroup v1, for root
+ * only (v1 is never delegated): the pids hierarchy, `silo-<pid>` in this process's own cgroup there (v1 has
+ * no such rule). memory and cpu are never taken from v1 (its memory controller charges differently, and
+ * on such hosts it is often another manager's: here, the VM agent's).
+ *
+ * The stage joins it at its start, before its user namespace, while silo is still planning: moving a
+ * process between cgroups waits for an RCU grace period (1.5 to 30 ms measured here), which then costs the
+ * run nothing. Its reaper, forked before, stays out, and removes the directory once the stage has ended
+ * (retrying while the kernel still counts the sandbox's last processes), and the empty ones of stages
+ * that died with their reaper (a dead pid in the name). The limits are written once the message gives
+ * them, before bwrap starts.
+ */
+#define MAX_CGROUPS 2
+static struct cgroup {
+  char dir[1100];
+  int v2, pids, memory, cpu, joined;
+} cgroups[MAX_CGROUPS];
+static int ncgroups = 0;
+static char cgroup_error[1400] = "";
+
+static ssize_t read_small(const char *path, char *buf, size_t n) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, buf, n - 1);
+  close(fd);
+  buf[r > 0 ? r : 0] = 0;
+  return r;
+}
+
+/* Is WORD one of the words of LIST (separated by any of SEP)? */
+static int has_word(const char *list, const char *word, const char *sep) {
+  size_t l = strlen(word);
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, sep);
+    if (n == l && strncmp(p, word, l) == 0) return 1;
+    p += n;
+    p += strspn(p, sep);
+  }
+  return 0;
+}
+
+/*
+ * The mount point of the hierarchy (v2: fstype cgroup2; v1: fstype cgroup with CONTROLLER among its super
+ * options) and, from /proc/self/cgroup, this process's path in it, joined into OUT. 0 when there is none.
+ * A mount of a sub-tree (ROOT, field 4, not "/") counts for the paths below it.
+ */
+static int cgroup_path(const char *info, const char *self, const char *controller, char *out, size_t n) {
+  char mnt[1024] = "", root[1024] = "";
+  for (const char *line = info; *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    char buf[8192];
+    if (len < sizeof buf) {
+      memcpy(buf, line, len);
+      buf[len] = 0;
+      char *dash = strstr(buf, " - ");
+      if (dash) {
+        *dash = 0;
+        char fstype[64] = "", source[256] = "", opts[4096] = "", r[4096] = "", m[4096] = "";
+        sscanf(dash + 3, "%63s %255s %4095s", fstype, source, opts);
+        sscanf(buf, "%*s %*s %*s %4095s %4095s", r, m);
+        int match = controller ? strcmp(fstype, "cgroup") == 0 && has_word(opts, controller, ",") : strcmp(fstype, "cgroup2") == 0;
+        if (match && !mnt[0]) snprintf(mnt, sizeof mnt, "%.1000s", m), snprintf(root, sizeof root, "%.1000s", r);
+      }
+    }
+    line += len + (end ? 1 : 0);
+  }
+  if (!mnt[0]) return 0;
+  /* "ID:CONTROLLERS:PATH": v2 is "0::PATH", v1 lists its controllers (comma-separated). */
+  for (const char *line = self; *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    char buf[4096];
+    if (len < sizeof buf) {
+      memcpy(buf, line, len);
+      buf[len] = 0;
+      char *c1 = strchr(buf, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+      if (c2) {
+        *c2 = 0;
+        int match = controller ? has_word(c1 + 1, controller, ",") : strcmp(buf, "0") == 0 && c1 + 1 == c2;
+        const char *rel = c2 + 1;
+        size_t lr = strlen(root);
+        if (match && strcmp(root, "/") != 0) rel = strncmp(rel, root, lr) == 0 && (rel[lr] == '/' || !rel[lr]) ? rel + lr : NULL;
+        if (match && rel) {
+          snprintf(out, n, "%.1000s%.1000s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
+          return 1;
+        }
+      }
+    }
+    line += len + (end ? 1 : 0);
+  }
+  return 0;
+}
+
+/* Which cgroups the sandbox goes into (before the reaper's fork: it removes them). */
+static void cgroup_find(void) {
+  char self[4096], info[65536], dir[1024], path[1100], ctl[512];
+  if (read_small("/proc/self/cgroup", self, sizeof self) <= 0 || read_small("/proc/self/mountinfo", info, sizeof info) <= 0) return;
+  pid_t me = getpid();
+  int v2pids = 0;
+  if (cgroup_path(info, self, NULL, dir, sizeof dir)) {
+    /* The root cgroup (the mount point itself) may hold processes and children both. */
+    char mnt[1024];
+    char *slash = strrchr(dir, '/');
+    int is_root = 0;
+    if (cgroup_path(info, "0::/\n", NULL, mnt, sizeof mnt)) is_root = strcmp(mnt, dir) == 0;
+    if (!is_root && slash && slash != dir) *slash = 0;
+    snprintf(path, sizeof path, "%.1000s/cgroup.procs", dir);
+    int writable = access(dir, W_OK) == 0 && access(path, W_OK) == 0;
+    snprintf(path, sizeof path, "%.1000s/cgroup.subtree_control", dir);
+    if (writable && read_small(path, ctl, sizeof ctl) > 0) {
+      struct cgroup *c = &cgroups[ncgroups];
+      c->pids = has_word(ctl, "pids", " \n");
+      c->memory = has_word(ctl, "memory", " \n");
+      c->cpu = has_word(ctl, "cpu", " \n");
+      c->v2 = 1;
+      if ((c->pids || c->memory || c->cpu) && snprintf(c->dir, sizeof c->dir, "%.1000s/silo-%d", dir, (int)me) < (int)sizeof c->dir) {
+        v2pids = c->pids;
+        ncgroups++;
+      }
+    }
+  }
+  if (getuid() == 0 && !v2pids && cgroup_path(info, self, "pids", dir, sizeof dir) && access(dir, W_OK) == 0) {
+    struct cgroup *c = &cgroups[ncgroups];
+    c->pids = 1;
+    if (snprintf(c->dir, sizeof c->dir, "%.1000s/silo-%d", dir, (int)me) < (int)sizeof c->dir) ncgroups++;
+  }
+}
+
+/* Make the cgroups and move this process into them (it is alone: the reaper is forked already). */
+static void cgroup_join(void) {
+  char path[1200], pid[32];
+  snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  for (int k = 0; k < ncgroups; k++) {
+    struct cgroup *c = &cgroups[k];
+    snprintf(path, sizeof path, "%.1050s/cgroup.procs", c->dir);
+    if (mkdir(c->dir, 0755) < 0 && errno != EEXIST) {
+      snprintf(cgroup_error, sizeof cgroup_error, "mkdir %.1050s: %.200s", c->dir, strerror(errno));
+    } else if (write_file(path, pid, 0) < 0) {
+      snprintf(cgroup_error, sizeof cgroup_error, "moving the stage into %.1050s: %.200s", c->dir, strerror(errno));
+      rmdir(c->dir);
+    } else {
+      c->joined = 1;
+    }
+  }
+}
+
+/*
+ * The limits, once the message gives them (0: none): NPROC pids.max, MEMORY bytes (memory.max), CPU µs of
+ * each 100 ms (cpu.max). A cgroup this host offered but that could not be made fails the run (fail closed).
+ */
+static void cgroup_limit(long nproc, long long memory, long cpu) {
+  if (cgroup_error[0]) fail("cannot put the sandbox in its cgroup (%s)", cgroup_error);
+  char path[1200], val[64];
+  for (int k = 0; k < ncgroups; k++) {
+    struct cgroup *c = &cgroups[k];
+    const char *bad = NULL;
+    if (c->pids && nproc > 0) {
+      snprintf(path, sizeof path, "%.1050s/pids.max", c->dir);
+      snprintf(val, sizeof val, "%ld\n", nproc);
+      if (write_file(path, val, 0) < 0) bad = "process";
+    }
+    if (!bad && c->v2 && c->memory && memory > 0) {
+      snprintf(path, sizeof path, "%.1050s/memory.max", c->dir);
+      snprintf(val, sizeof val, "%lld\n", memory);
+      if (write_file(path, val, 0) < 0) bad = "memory";
+    }
+    if (!bad && c->v2 && c->cpu && cpu > 0) {
+      snprintf(path, sizeof path, "%.1050s/cpu.max", c->dir);
+      snprintf(val, sizeof val, "%ld 100000\n", cpu);
+      if (write_file(path, val, 0) < 0) bad = "cpu";
+    }
+    if (bad) fail("cannot set the sandbox's %s limit (%s): %s", bad, path, strerror(errno));
+  }
+}
+
+/* The reaper's: remove them once the stage (and so the sandbox) has ended; the kernel may still count its
+   last processes for a moment (EBUSY), for up to 2 s. Then the leftovers of stages killed with their reaper. */
+static void cgroup_remove(void) {
+  for (int k = 0; k < ncgroups; k++) {
+    for (int tries = 0; tries < 200 && rmdir(cgroups[k].dir) < 0 && errno == EBUSY; tries++) usleep(10000);
+    char parent[1100];
+    snprintf(parent, sizeof parent, "%.1090s", cgroups[k].dir);
+    char *slash = strrchr(parent, '/');
+    if (!slash) continue;
+    *slash = 0;
+    DIR *d = opendir(parent);
+    if (!d) continue;
+    for (struct dirent *e; (e = readdir(d));) {
+      char *end;
+      if (strncmp(e->d_name, "silo-", 5) != 0) continue;
+      long pid = strtol(e->d_name + 5, &end, 10);
+      if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+      char stale[1400];
+      snprintf(stale, sizeof stale, "%.1100s/%.255s", parent, e->d_name);
+      rmdir(stale);
+    }
+    closedir(d);
+  }
 }
 
 /* ---- the reaper ---- */
@@ -890,6 +1132,7 @@ static void reap_loop(int fd, pid_t silo, int stagefd) {
     if (dirs[k]) reap_quarantine(dirs[k]);
   for (int k = 0; k < ndirs; k++)
     if (dirs[k]) remove_tree(dirs[k]);
+  cgroup_remove();
   _exit(0);
 }
 
@@ -1265,6 +1508,7 @@ int main(int argc, char **argv) {
     int n = argc - 2 > MAX_RELAYS ? MAX_RELAYS : argc - 2;
     for (int k = 0; k < n; k++) open_relay(argv[k + 2], &relays[k]);
     dprintf(1, "listening\n");
+    lower_max_connections();
     serve_relays(relays, n, -1);
   }
   if (argc >= 2 && strcmp(argv[1], "--wait") == 0) wait_mode(argc, argv);
@@ -1275,12 +1519,14 @@ int main(int argc, char **argv) {
   }
   silo_pid = (pid_t)atol(argv[2]);
   int net = strcmp(argv[3], "1") == 0;
+  lower_max_connections();
   const int control = 3, reaper = 4;
 
   /* 0. The reaper, before any namespace: it removes host directories as the invoking user. */
   /* The stage (and the sandbox under it), opened before the fork: a getppid() in the child would be init's
      once the stage had already exited, and the reaper would wait for pid 1 forever. */
   int stagefd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  cgroup_find();
   pid_t r = fork();
   if (r < 0) fail("fork: %s", strerror(errno));
   if (r == 0) {
@@ -1297,6 +1543,7 @@ int main(int argc, char **argv) {
   }
   if (stagefd >= 0) close(stagefd);
   close(reaper);
+  cgroup_join();
 
   /* 1. Namespaces, uid/gid maps and private mounts, while silo prepares the rest. A failure is reported
      once the message names RUNDIR. */
@@ -1347,18 +1594,23 @@ int main(int argc, char **argv) {
   if (!cmd) fail("out of memory");
   for (int k = 0; k < cargc; k++) cmd[k] = (char *)next_str(&rd);
   int tty = rd.p < rd.end && strcmp(next_str(&rd), "1") == 0;
-  /* Limits, after the TTY field (older silos sent none): NPROC. */
-  if (rd.p < rd.end) nproc_cap = next_num(&rd, 1L << 22);
+  /* Limits, after the TTY field (argv.ts stageLimits): NPROC ROOTFS MEMORY CPU. */
+  nproc_cap = next_num(&rd, 1L << 22);
+  long long rootfs = next_num(&rd, LONG_MAX), memory = next_num(&rd, LONG_MAX);
+  long cpu = next_num(&rd, 1L << 30);
   if (early[0]) fail("%s", early);
   if (nrelays > 0 && !net) fail("relays need a network namespace");
   if (uid == 0) protect_host_devices();
+  cgroup_limit(nproc_cap, memory, cpu);
 
   /* 3. The overlay. Its paths are relative to the run dir (symlinks there name the layers), so that the
      sandbox's /proc/self/mountinfo, which shows the options as given, does not show SILO_HOME. */
   if (chdir(rundir) < 0) fail("chdir %s: %s", rundir, strerror(errno));
   char root[4096];
   snprintf(root, sizeof root, "%s/root", rundir);
-  if (mount_overlay(lowers, upper, work, root, fallback) < 0) {
+  if (fallback && rootfs > 0) {
+    mount_upper_tmpfs(lowers, upper, work, root, rootfs);
+  } else if (mount_overlay(lowers, upper, work, root, fallback) < 0) {
     int first = errno;
     if (!fallback) fail("mount overlay: %s", strerror(first));
     char t[4096], u[4096], w[4096];
