@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildStageMessage, nativeStageArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, overlayOptions, RELAY_SH,
+  buildBwrapArgs, buildHostsFile, buildRelayArgv, buildStageMessage, nativeStageArgv, nativeRelays, buildResolvConf, buildStageArgv, encodeArgs, FD, overlayOptions, RELAY_SH, stageLimits,
 } from "../../../src/runner/drivers/bwrap/argv.ts";
 import type { SandboxPlan } from "../../../src/runner/drivers/bwrap/plan.ts";
 import { needsRelays } from "../../../src/net/plan.ts";
@@ -65,7 +65,7 @@ describe("buildBwrapArgs", () => {
     expect(valuesOf(a, "--ro-bind", 2)).toEqual(["/p/proj/.env.local /workspace/.env.local", "/p/proj/.git/hooks /workspace/.git/hooks", "/h/run/1-abc/empty /workspace/.env"]);
     expect(valuesOf(a, "--proc")).toEqual(["/proc"]);
     expect(valuesOf(a, "--dev")).toEqual(["/dev"]);
-    expect(valuesOf(a, "--tmpfs")).toEqual(["/tmp", "/workspace/node_modules"]);
+    expect(valuesOf(a, "--tmpfs")).toEqual(["/tmp", "/dev/shm", "/workspace/node_modules"]);
     expect(valuesOf(a, "--chdir")).toEqual(["/workspace/sub"]);
   });
   test("read-only binds and masks come after the workspace (else the workspace bind would cover them)", () => {
@@ -79,10 +79,10 @@ describe("buildBwrapArgs", () => {
     expect(root.indexOf("/proc/sys")).toBeGreaterThan(proc);
     expect(valuesOf(root, "--ro-bind", 2)).toContain("/proc/sys /proc/sys");
     expect(valuesOf(root, "--ro-bind-try", 2)).toEqual(["/proc/sysrq-trigger /proc/sysrq-trigger", "/proc/fs /proc/fs", "/proc/acpi /proc/acpi"]);
-    expect(valuesOf(root, "--remount-ro")).toEqual(["/proc/sys/fs/binfmt_misc", "/sys"]);
-    expect(valuesOf(buildBwrapArgs(spec(), plan({ hostRoot: { binfmtMisc: false } })), "--remount-ro")).toEqual(["/sys"]);
+    expect(valuesOf(root, "--remount-ro")).toEqual(["/dev", "/proc/sys/fs/binfmt_misc", "/sys"]);
+    expect(valuesOf(buildBwrapArgs(spec(), plan({ hostRoot: { binfmtMisc: false } })), "--remount-ro")).toEqual(["/dev", "/sys"]);
     expect(a.join(" ")).not.toContain("/proc/sys");
-    expect(a).not.toContain("--remount-ro");
+    expect(valuesOf(a, "--remount-ro")).toEqual(["/dev"]); // /dev only, which every run gets
   });
   test("generated /etc files, seccomp and status come from the fds the stage passes", () => {
     expect(valuesOf(a, "--ro-bind-data", 2)).toEqual([`${FD.HOSTS} /etc/hosts`, `${FD.RESOLV} /etc/resolv.conf`]);
@@ -133,7 +133,8 @@ describe("stage", () => {
     expect(argv).not.toContain("--net");
     const i = argv.indexOf("silo-stage");
     // the overlay's paths relative to the run dir, where the stage mounts it (plan.mount)
-    expect(argv.slice(i + 1, i + 10)).toEqual(["/h/run/1-abc", "/bin/mount", "l1:l0", "upper", "work", "1", "", "", "0"]);
+    // no cap on the writable layer in this spec: "0", the upper on disk
+    expect(argv.slice(i + 1, i + 10)).toEqual(["/h/run/1-abc", "/bin/mount", "l1:l0", "upper", "work", "0", "", "", "0"]);
     expect(argv.slice(i + 10)).toEqual(["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"]);
   });
   test("with relays the stage joins the relay's user and network namespaces, then makes its mount namespace", () => {
@@ -162,17 +163,28 @@ describe("stage", () => {
     const rest = body.slice(fields.length);
     expect(rest.startsWith("5\0\x00\x01\x02\x00\x0a0\0")).toBe(true);
     const cmd = ["/usr/bin/bwrap", "--args", String(FD.ARGS), "--", "python3", "-c", "print('a b')", "--flag"];
-    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd, "0", "0"].map((f) => `${f}\0`).join("")); // no TTY, no process cap
+    // no TTY, no limits (NPROC ROOTFS MEMORY CPU)
+    expect(rest.slice("5\0".length + 5 + "0\0".length)).toBe([String(cmd.length), ...cmd, "0", "0", "0", "0", "0"].map((f) => `${f}\0`).join(""));
     const quiet = Buffer.from(buildStageMessage(spec(), plan({ stage: "native", tmpfsFallback: false }), tools, [], [])).toString();
     expect(quiet).toContain("\u0000work\u00000\u0000\u0000\u00000\u00000\u0000"); // no fallback, no .git overlay, no relays, no descriptors
   });
-  test("limits: the process cap last in the sh stage's arguments and the native message, /tmp's size before its tmpfs", () => {
-    const s = spec({ resources: { pids: 64, tmpMB: 8 } });
+  test("limits: the process cap last in the sh stage's arguments, the writable layer's bytes in place of its fallback flag; all four after the TTY in the native message; /tmp's and /dev/shm's size before their tmpfs, /dev read-only", () => {
+    const s = spec({ resources: { pids: 64, tmpMB: 8, rootfsMB: 16, memoryMB: 512, cpus: 1.5 } });
     const argv = buildStageArgv(s, plan(), tools);
-    expect(argv[argv.indexOf("silo-stage") + 9]).toBe("64");
-    expect(Buffer.from(buildStageMessage(s, plan({ stage: "native" }), tools, [], [])).toString().endsWith("--flag\u00000\u000064\u0000")).toBe(true);
+    const i = argv.indexOf("silo-stage");
+    expect(argv[i + 6]).toBe(String(16 * 1024 * 1024));
+    expect(argv[i + 9]).toBe("64");
+    const msg = Buffer.from(buildStageMessage(s, plan({ stage: "native" }), tools, [], [])).toString();
+    expect(msg.endsWith(`--flag\u00000\u000064\u0000${16 * 1024 * 1024}\u0000${512 * 1024 * 1024}\u0000150000\u0000`)).toBe(true);
+    // A build capture keeps its upper on disk: no tmpfs for it, whatever rootfs says.
+    const build = { ...s, captureUpper: "/h/layers/x" };
+    expect(stageLimits(build)).toEqual([64, 0, 512 * 1024 * 1024, 150000]);
+    expect(buildStageArgv(build, plan(), tools)[i + 6]).toBe("0");
     const a = buildBwrapArgs(s, plan());
-    expect(a.slice(a.indexOf("/tmp") - 3, a.indexOf("/tmp") + 1)).toEqual(["--size", String(8 * 1024 * 1024), "--tmpfs", "/tmp"]);
+    const size = String(8 * 1024 * 1024);
+    expect(a.slice(a.indexOf("/tmp") - 3, a.indexOf("/tmp") + 1)).toEqual(["--size", size, "--tmpfs", "/tmp"]);
+    expect(a.slice(a.indexOf("/dev/shm") - 3, a.indexOf("/dev/shm") + 3)).toEqual(["--size", size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]);
+    expect(a.indexOf("/dev/shm")).toBeGreaterThan(a.indexOf("--dev"));
     expect(buildBwrapArgs(spec(), plan())).not.toContain("--size");
   });
   test("the .git overlay: its lower and directory to both stages, its mount point bound over /workspace/.git", () => {

@@ -78,7 +78,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     throw e;
   }
   if (relay) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
-  if (isDebug()) logLimits(spec);
+  if (isDebug()) logLimits(spec, plan.stage);
   log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
   mark("planned");
@@ -253,10 +253,11 @@ export async function interpret(spec: ExecSpec, plan: Pick<SandboxPlan, "statusF
 }
 
 /** --debug: the sandbox's limits, and which of them this host lets silo enforce (limits.ts). */
-function logLimits(spec: RunSpec) {
+function logLimits(spec: RunSpec, stage: SandboxPlan["stage"]) {
   const r = spec.resources;
-  const asked = `/tmp ${r.tmpMB ?? "unbounded"} MiB, ${r.pids ?? "unbounded"} processes, ${r.cpus ?? "any"} cpus, ${r.memoryMB ?? "any"} MiB memory`;
-  log.debug(`bwrap: limits: ${asked}; ${describeLimits(hostLimitSupport())}`);
+  const layer = spec.captureUpper ? "on disk (a build capture)" : `${r.rootfsMB ?? "unbounded"} MiB`;
+  const asked = `/tmp and /dev/shm ${r.tmpMB ?? "unbounded"} MiB each, writable layer ${layer}, ${r.pids ?? "unbounded"} processes, ${r.cpus ?? "all"} cpus, ${r.memoryMB ?? "any"} MiB memory`;
+  log.debug(`bwrap: limits: ${asked}; ${describeLimits(hostLimitSupport(), stage === "sh")}`);
 }
 
 /** SIGKILL the stage and the sandbox under it; stopped first, so it cannot start a child meanwhile. */
@@ -319,9 +320,18 @@ interface WaitingStage {
 }
 let waiting: WaitingStage | null = null;
 
+/**
+ * The native stage's environment: PATH, and SILO_STAGE_MAX_CONNECTIONS (silo's own environment, for the
+ * tests: it may only lower the stage's cap on relay connections; config and the sandbox cannot set it).
+ */
+function stageEnv(): Record<string, string> {
+  const max = process.env.SILO_STAGE_MAX_CONNECTIONS;
+  return max ? { PATH: STAGE_PATH, SILO_STAGE_MAX_CONNECTIONS: max } : { PATH: STAGE_PATH };
+}
+
 /** Start the native stage; its reaper (fd 4) becomes this silo's (core/fs.ts startReaper). Throws when it cannot run. */
 function startNativeStage(path: string, net: boolean, stdio: "inherit" | "pipe"): WaitingStage {
-  const { proc, held } = launch(nativeStageArgv(path, net), { env: { PATH: STAGE_PATH }, stdio, fds: ["hold", "hold"] });
+  const { proc, held } = launch(nativeStageArgv(path, net), { env: stageEnv(), stdio, fds: ["hold", "hold"] });
   adoptReaper(held[1]!);
   return { proc, control: held[0]!, net, stdio };
 }
@@ -347,7 +357,8 @@ const driver: Driver = {
   name: "bwrap",
   async probe() {
     const p = await (await import("./probe.ts")).probeBwrap();
-    return p.ok ? { ...p, detail: `${p.detail}; set-up stage: ${await stageDescription(siloHome())}\n             limits: ${describeLimits(hostLimitSupport())}` } : p;
+    const shellStage = !(await nativeStage(siloHome()));
+    return p.ok ? { ...p, detail: `${p.detail}; set-up stage: ${await stageDescription(siloHome())}\n             limits: ${describeLimits(hostLimitSupport(), shellStage)}` } : p;
   },
   prewarm(hint) {
     if (hasNativeStage()) {
