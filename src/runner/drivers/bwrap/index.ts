@@ -78,7 +78,7 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
     throw e;
   }
   if (relay) fds.push("hold"); // bwrap's --block-fd: one byte once the relays listen
-  if (isDebug()) logLimits(spec, plan.stage);
+  if (isDebug()) logLimits(spec, plan.stage, stage?.proc.pid);
   log.debug(`bwrap: layers ${plan.lowers.join(" ")}`);
   const t1 = performance.now();
   mark("planned");
@@ -252,12 +252,15 @@ export async function interpret(spec: ExecSpec, plan: Pick<SandboxPlan, "statusF
   return { code: EXIT.FAILURE };
 }
 
-/** --debug: the sandbox's limits, and which of them this host lets silo enforce (limits.ts). */
-function logLimits(spec: RunSpec, stage: SandboxPlan["stage"]) {
+/** --debug: the sandbox's limits, which of them this host lets silo enforce (limits.ts), and the stage's cgroups. */
+function logLimits(spec: RunSpec, stage: SandboxPlan["stage"], stagePid?: number) {
   const r = spec.resources;
   const layer = spec.captureUpper ? "on disk (a build capture)" : `${r.rootfsMB ?? "unbounded"} MiB`;
   const asked = `/tmp and /dev/shm ${r.tmpMB ?? "unbounded"} MiB each, writable layer ${layer}, ${r.pids ?? "unbounded"} processes, ${r.cpus ?? "all"} cpus, ${r.memoryMB ?? "any"} MiB memory`;
-  log.debug(`bwrap: limits: ${asked}; ${describeLimits(hostLimitSupport(), stage === "sh")}`);
+  const support = hostLimitSupport();
+  log.debug(`bwrap: limits: ${asked}; ${describeLimits(support, stage === "sh")}`);
+  const cgroups = stage === "native" && stagePid ? [support.v2Parent, support.v1Pids].filter((d) => d !== null).map((d) => `${d}/silo-${stagePid}`) : [];
+  if (cgroups.length) log.debug(`bwrap: the sandbox's cgroups: ${cgroups.join(" ")}`);
 }
 
 /** SIGKILL the stage and the sandbox under it; stopped first, so it cannot start a child meanwhile. */
