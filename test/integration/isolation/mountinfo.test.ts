@@ -33,7 +33,8 @@ describe("isolation: host paths in /proc/self/mountinfo", () => {
       const env: Record<string, string> = stage === "sh" ? { SILO_STAGE: "sh" } : {};
       const r = ok(await runSilo(["run", "python", "-c", PRINT], { home, cwd: project, env }));
       const root = overlayOptions(r.stdout, "/");
-      expect(root).toContain("lowerdir=l0,upperdir=upper,workdir=work");
+      expect(root).toContain("lowerdir=l0,upperdir=t/u,workdir=t/w"); // the writable layer: a tmpfs on t
+      expect(root).not.toContain("upperdir=/");
       const git = overlayOptions(r.stdout, "/workspace/.git");
       expect(git).toMatch(/upperdir=\.\.\/\d+-[0-9a-z]+-git\/upper,workdir=\.\.\/\d+-[0-9a-z]+-git\/work/);
       expect(root + git).not.toContain(home);
