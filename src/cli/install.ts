@@ -19,6 +19,7 @@ export const install = defineCommand({
   },
   async run({ args }) {
     const { installTool } = await import("../app/install.ts");
+    await (await import("../app/first-run.ts")).requireWorkingSandbox();
     const shims = args.shim ? args.shim.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
     const cpus = args.cpus === undefined ? undefined : Number(args.cpus);
     if (cpus !== undefined && !(cpus > 0)) throw new SiloError("E_USAGE", `--cpus must be a positive number, got \`${args.cpus}\``);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { explainStageFailure, kernelVersion, probeBwrap, type ProbeHost } from "../../../src/runner/drivers/bwrap/probe.ts";
+import { explainStageFailure, installCommand, kernelVersion, probeBwrap, type ProbeHost } from "../../../src/runner/drivers/bwrap/probe.ts";
 
 /** A machine where everything works; each test breaks one thing. */
 const host = (over: Partial<ProbeHost> = {}, sysctls: Record<string, string> = {}): ProbeHost => ({
@@ -71,4 +71,39 @@ test("kernelVersion", () => {
   expect(kernelVersion("6.18.44-fc-v595")).toEqual([6, 18]);
   expect(kernelVersion("5.10.0-28-amd64")).toEqual([5, 10]);
   expect(kernelVersion("garbage")).toEqual([0, 0]);
+});
+
+describe("installCommand: the package manager of this distribution (/etc/os-release)", () => {
+  const on = (osRelease: string | null) => ({
+    read: (p: string) => {
+      if (p !== "/etc/os-release" || osRelease === null) throw new Error(`ENOENT: ${p}`);
+      return osRelease;
+    },
+  });
+  test("by ID, then by ID_LIKE", () => {
+    expect(installCommand(on('ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n'), "bubblewrap")).toBe("sudo apt install bubblewrap");
+    expect(installCommand(on('ID="rocky"\nID_LIKE="rhel centos fedora"\n'), "bubblewrap")).toBe("sudo dnf install bubblewrap");
+    expect(installCommand(on("ID=garuda\nID_LIKE=arch\n"), "bubblewrap")).toBe("sudo pacman -S bubblewrap");
+    expect(installCommand(on('ID="opensuse-tumbleweed"\nID_LIKE="opensuse suse"\n'), "bubblewrap")).toBe("sudo zypper install bubblewrap");
+    expect(installCommand(on("ID=alpine\n"), "bubblewrap")).toBe("sudo apk add bubblewrap");
+  });
+  test("a package whose name differs on Debian", () => {
+    expect(installCommand(on("ID=debian\n"), "util-linux")).toBe("sudo apt install util-linux mount");
+    expect(installCommand(on("ID=fedora\n"), "util-linux")).toBe("sudo dnf install util-linux");
+  });
+  test("an unknown distribution or no os-release: every family's line", () => {
+    for (const r of [on("ID=nixos\n"), on(null)])
+      expect(installCommand(r, "bubblewrap")).toBe(
+        "install bubblewrap with your distribution's package manager (sudo apt install bubblewrap, sudo dnf install bubblewrap, sudo pacman -S bubblewrap, sudo zypper install bubblewrap, sudo apk add bubblewrap)",
+      );
+  });
+  test("Ubuntu 24.04 without bubblewrap, then with it but AppArmor restricting user namespaces", async () => {
+    const ubuntu = (p: string) => (p === "/etc/os-release" ? 'ID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n' : p.endsWith("osrelease") ? "6.8.0-31-generic\n" : "nodev\toverlay\n");
+    const missing = await probeBwrap(host({ read: ubuntu, which: (n) => (n === "bwrap" ? null : `/usr/bin/${n}`) }));
+    expect(missing).toEqual({ ok: false, reason: "bubblewrap (bwrap) is not installed", fix: "sudo apt install bubblewrap" });
+    const restricted = await probeBwrap(
+      host({ read: ubuntu, tryStage: () => ({ code: 1, stderr: "bwrap: setting up uid map: Permission denied" }) }, { "kernel.apparmor_restrict_unprivileged_userns": "1" }),
+    );
+    expect(!restricted.ok && restricted.fix).toStartWith("sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0");
+  });
 });

@@ -66,12 +66,10 @@ export async function probeBwrap(h: ProbeHost = realHost): Promise<ProbeResult> 
   if (h.platform !== "linux") return fail("the bwrap driver runs on Linux only", "use the apple driver on macOS");
   if (!nativeSeccompArch(h.arch)) return fail(`no seccomp filter for ${h.arch}`, "run silo on x86_64 or aarch64");
   const bwrap = h.which("bwrap");
-  if (!bwrap)
-    return fail("bubblewrap (bwrap) is not installed", "sudo apt install bubblewrap (Fedora: sudo dnf install bubblewrap; Arch: sudo pacman -S bubblewrap)");
+  if (!bwrap) return fail("bubblewrap (bwrap) is not installed", installCommand(h, "bubblewrap"));
   const unshare = h.which("unshare");
   const mount = h.which("mount");
-  if (!unshare || !mount || !h.which("sh"))
-    return fail("util-linux's unshare or mount is missing", "sudo apt install util-linux mount (Fedora: sudo dnf install util-linux)");
+  if (!unshare || !mount || !h.which("sh")) return fail("util-linux's unshare or mount is missing", installCommand(h, "util-linux"));
   if (h.sysctl("kernel.unprivileged_userns_clone") === "0")
     return fail(
       "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)",
@@ -95,6 +93,35 @@ export async function probeBwrap(h: ProbeHost = realHost): Promise<ProbeResult> 
   if (r.code === 0) return { ok: true, detail: `${h.bwrapVersion(bwrap)}, Linux ${release}, overlay in a user namespace` };
   const restricted = h.sysctl("kernel.apparmor_restrict_unprivileged_userns") === "1" && h.uid !== 0;
   return explainStageFailure(r, { restricted, inContainer: h.inContainer(), release });
+}
+
+/** The package manager of each family of distributions (os-release ID, then ID_LIKE), and its install line. */
+const INSTALLERS: [RegExp, string][] = [
+  [/^(debian|ubuntu|linuxmint|pop|raspbian)$/, "sudo apt install"],
+  [/^(fedora|rhel|centos|rocky|almalinux|amzn)$/, "sudo dnf install"],
+  [/^(arch|manjaro|endeavouros)$/, "sudo pacman -S"],
+  [/^(opensuse.*|sles|suse)$/, "sudo zypper install"],
+  [/^alpine$/, "sudo apk add"],
+];
+/** Package names where a family's differs from Debian's. */
+const PACKAGE_NAMES: Record<string, Record<string, string>> = { "util-linux": { "sudo apt install": "util-linux mount" } };
+
+/** The line that installs `pkg` on this distribution (/etc/os-release), or each family's when unknown. */
+export function installCommand(h: Pick<ProbeHost, "read">, pkg: string): string {
+  let osRelease = "";
+  try {
+    osRelease = h.read("/etc/os-release");
+  } catch {
+    // no os-release: name every family's command
+  }
+  const field = (k: string) => (new RegExp(`^${k}="?([^"\n]*)"?$`, "m").exec(osRelease)?.[1] ?? "").toLowerCase();
+  const ids = [field("ID"), ...field("ID_LIKE").split(/\s+/)].filter(Boolean);
+  const name = (installer: string) => PACKAGE_NAMES[pkg]?.[installer] ?? pkg;
+  for (const id of ids) {
+    const hit = INSTALLERS.find(([re]) => re.test(id));
+    if (hit) return `${hit[1]} ${name(hit[1])}`;
+  }
+  return `install ${pkg} with your distribution's package manager (${INSTALLERS.map(([, cmd]) => `${cmd} ${name(cmd)}`).join(", ")})`;
 }
 
 /** Name the fix for a miniature sandbox that failed. */
