@@ -36,7 +36,9 @@ async function printUsage(cmd: Cmd, parent: Cmd | undefined, path: string[]) {
   const { examples } = await import("./_examples.ts");
   const ex = examples[path.join(" ")];
   const indent = (s: string) => s.split("\n").map((l) => `  ${l}`).join("\n");
-  process.stdout.write(`${await renderUsage(cmd, parent)}\n${ex ? `\nEXAMPLES\n\n${indent(ex)}\n` : ""}`);
+  let usage = await renderUsage(cmd, parent);
+  if (path.length === 0) usage = (await import("./_help.ts")).groupRootUsage(usage);
+  process.stdout.write(`${usage}\n${ex ? `\nEXAMPLES\n\n${indent(ex)}\n` : ""}`);
 }
 
 export async function runCli(argv: string[]): Promise<number> {
