@@ -97,13 +97,17 @@ describe("exit codes: 125 is silo's failure, 127 a command missing in the sandbo
 });
 
 describe("`silo ide` without project markers", () => {
-  test("falls back to the installed tools with a language server and says which", async () => {
+  test("falls back to the installed tools with a language server and says which (zed, vscode)", async () => {
     const proj = makeProject("", { "notes.txt": "no markers here\n" });
     const r = ok(await runSilo(["ide", "zed"], { home, cwd: proj }));
     expect(r.stderr).toContain("using the installed tools with a language server: node, python");
     const s = parseJsonc(readFileSync(join(proj, ".zed/settings.json"), "utf8")) as { lsp: Record<string, { binary: { arguments: string[] } }> };
     expect(s.lsp["typescript-language-server"]!.binary.arguments).toEqual(["lsp", "node"]);
     expect(s.lsp["pyright"]!.binary.arguments).toEqual(["lsp", "python"]);
+    const v = ok(await runSilo(["ide", "vscode"], { home, cwd: proj }));
+    expect(v.stderr).toContain("using the installed tools with a language server: node, python");
+    const vs = parseJsonc(readFileSync(join(proj, ".vscode/settings.json"), "utf8")) as Record<string, { command: string[] }[]>;
+    expect(vs["vscode-lspconfig.serverConfigurations"]!.map((c) => c.command.slice(1))).toEqual([["lsp", "node"], ["lsp", "python"]]);
   });
 
   test("markers still decide when there are some; with nothing installed and no markers it fails (125)", async () => {
