@@ -115,7 +115,7 @@ export function resolveTool(p: ProjectConfig, def: ToolDef, pinned?: string): Re
     env: { ...def.env, ...c.env, ...o.env },
     passEnv: [...new Set([...(c.passEnv ?? []), ...(o.passEnv ?? [])])],
     passFiles: [...new Set([...(c.passFiles ?? []), ...(o.passFiles ?? [])])],
-    passSshAgent: c.passSshAgent ?? false,
+    passSshAgent: o.passSshAgent ?? c.passSshAgent ?? false,
     network: {
       hostAccess: net.hostAccess ?? false,
       hostPorts: net.hostPorts ?? [],

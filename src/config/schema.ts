@@ -132,6 +132,8 @@ export interface ToolOverride {
   env?: Record<string, string>;
   passEnv?: string[];
   passFiles?: string[];
+  /** Forward the host's ssh-agent to this tool only. Widening. */
+  passSshAgent?: boolean;
   network?: NetworkConfig;
   ports?: PortForward[];
   resources?: Resources;
@@ -193,6 +195,7 @@ const overrideSchema = obj({
   env: rec(str()),
   passEnv: arr(str()),
   passFiles: arr(str()),
+  passSshAgent: bool(),
   network: networkSchema,
   ports: portsSchema,
   resources: resourcesSchema,
@@ -234,6 +237,7 @@ export const WIDENING_KEYS = [
   "overrides.*.image",
   "overrides.*.passEnv",
   "overrides.*.passFiles",
+  "overrides.*.passSshAgent",
   "overrides.*.network.hostAccess",
   "overrides.*.network.hostPorts",
   "overrides.*.network.proxy.allow",

@@ -99,6 +99,14 @@ describe("silo run --ssh-agent", () => {
     const noAgent = ok(await runSilo(["run", "python", "-c", LIST_KEYS], { home, cwd: proj }));
     expect(noAgent.stdout).toBe("no-agent\n");
     expect(noAgent.stderr).toContain("passSshAgent is set but SSH_AUTH_SOCK is not");
+    // Per tool: `[overrides.python] passSshAgent = true`, the same rule.
+    const perTool = makeProject("[overrides.python]\npassSshAgent = true\n");
+    const ignored = ok(await runSilo(["run", "python", "-c", LIST_KEYS], { home, cwd: perTool, env: { SSH_AUTH_SOCK: sock } }));
+    expect(ignored.stdout).toBe("no-agent\n");
+    expect(ignored.stderr).toContain("ignoring overrides.python.passSshAgent");
+    ok(await runSilo(["trust"], { home, cwd: perTool }));
+    const forwarded = ok(await runSilo(["run", "python", "-c", LIST_KEYS], { home, cwd: perTool, env: { SSH_AUTH_SOCK: sock } }));
+    expect(forwarded.stdout).toBe("/run/silo/ssh-agent.sock 12 silo-agent-key\n");
   });
 
   test("a language server gets no agent: `silo lsp --ssh-agent` is refused", async () => {

@@ -18,6 +18,7 @@ exclude = [".env"]
 writable = [".git/hooks"]
 [overrides.python]
 image = "evil.example/python:latest"
+passSshAgent = true
 [overrides.python.network]
 hostAccess = true
 [overrides.python.network.proxy]
@@ -49,6 +50,7 @@ describe("trust", () => {
         "passSshAgent",
         "mount.writable",
         "overrides.python.image",
+        "overrides.python.passSshAgent",
         "overrides.python.network.hostAccess",
         "overrides.python.network.proxy.allow",
         "overrides.python.ports",
@@ -95,5 +97,14 @@ describe("trust", () => {
   });
   test("empty widening settings are not reported", () => {
     expect(stripWidening({ passEnv: [], passSshAgent: false }).ignored).toEqual([]);
+  });
+  test("a per-tool passSshAgent forwards the agent to that tool only (trusted)", async () => {
+    const home = homePaths(tmp());
+    const proj = tmp();
+    writeFileSync(join(proj, "silo.toml"), "[overrides.python]\npassSshAgent = true\n");
+    trust(home, join(proj, "silo.toml"));
+    const p = await loadProject(proj, home);
+    expect(resolveTool(p, def).passSshAgent).toBe(true);
+    expect(resolveTool(p, { ...def, name: "node" }).passSshAgent).toBe(false);
   });
 });
