@@ -29,7 +29,10 @@ export const BUNDLE_PATHS = [
   "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL 7+
   "/etc/ssl/cert.pem", // Alpine, OpenBSD
 ];
-/** Where the bundle goes when the image has none (a silo-owned directory, as the ssh-agent socket's). */
+/**
+ * Where the bundle goes when the image has none: the Debian path where bwrap can make it (each directory on
+ * the way missing or a real one), else a silo-owned directory (as the ssh-agent socket's).
+ */
 export const FALLBACK_PATH = "/run/silo/ca-certificates.crt";
 /** What reads a CA file from the environment: OpenSSL (and Python, Ruby, Go), Node, requests, pip, curl, git, cargo. */
 export const CA_ENV = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "CARGO_HTTP_CAINFO"];
@@ -130,7 +133,7 @@ export function ensureCaBundle(home: HomePaths, rootfs: string, certs: string[])
   const base = image.text && !image.text.endsWith("\n") ? `${image.text}\n` : image.text;
   const extra = certs.filter((c) => !image.keys.has(c.split("\n").slice(1, -2).join("")));
   writeFileAtomic(file, `${base}${extra.length ? "\n# silo: [network] caCertificates\n" : ""}${extra.join("")}`, 0o644);
-  const targets = image.targets.length ? image.targets : [FALLBACK_PATH];
+  const targets = image.targets.length ? image.targets : [image.fallback];
   writeFileAtomic(marker, JSON.stringify({ rootfs: basename(rootfs), targets }), 0o644);
   return { file, targets };
 }
@@ -148,7 +151,7 @@ export function caBundleSpec(bundle: CaBundle, userEnv: Record<string, string>):
  * real guest path of every BUNDLE_PATHS entry that is a regular file (an entry that is a symlink is
  * followed inside the rootfs: a bind over a symlink would follow it from outside the sandbox's root).
  */
-export function readImageBundle(rootfs: string): { text: string; keys: Set<string>; targets: string[] } {
+export function readImageBundle(rootfs: string): { text: string; keys: Set<string>; targets: string[]; fallback: string } {
   const fd = openDir(rootfs);
   try {
     const targets: string[] = [];
@@ -161,10 +164,21 @@ export function readImageBundle(rootfs: string): { text: string; keys: Set<strin
       targets.push(real);
       if (!text) text = bytes.toString("latin1");
     }
-    return { text, keys: new Set(certificateKeys(text)), targets };
+    return { text, keys: new Set(certificateKeys(text)), targets, fallback: canCreate(fd, BUNDLE_PATHS[0]!) ? BUNDLE_PATHS[0]! : FALLBACK_PATH };
   } finally {
     closeSync(fd);
   }
+}
+
+/** bwrap can make `guest` as a mount point: it is missing, and each directory on its way is missing or a real one. */
+function canCreate(rootFd: number, guest: string): boolean {
+  const parts = guest.split("/").filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const st = lstatBeneath(rootFd, parts.slice(0, i).join("/"));
+    if (!st) return true;
+    if (i === parts.length || !st.isDirectory()) return false;
+  }
+  return false;
 }
 
 /**

@@ -140,6 +140,14 @@ print(json.dumps({"env": {n: os.environ.get(n) for n in names}, "certs": text.co
     expect(readdirSync(caDir).sort().map((f) => `${f} ${statSync(join(caDir, f)).mtimeMs}`)).toEqual(before);
   }, 300_000);
 
+  test("an image without a bundle (busybox) gets one holding just the CA, at the Debian path", async () => {
+    withCa();
+    ok(await runSilo(["install", "--quiet", "bb", "--image", "docker.io/library/busybox:latest"], { home }));
+    ok(await runSilo(["shim", "add", "bb", "sh"], { home }));
+    const r = ok(await runSilo(["run", "--shim", "sh", "bb", "-c", 'echo "$SSL_CERT_FILE $NODE_EXTRA_CA_CERTS"; grep -c "BEGIN CERTIFICATE" "$SSL_CERT_FILE"'], { home, cwd: proj }));
+    expect(r.stdout.trim().split("\n")).toEqual(["/etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt", "1"]);
+  }, 300_000);
+
   test("a bad entry is a one-line error naming the file and the config line; nothing runs", async () => {
     const cases: [string, string][] = [
       [join(dir, "missing.pem"), "does not exist"],
@@ -169,7 +177,7 @@ print(json.dumps({"env": {n: os.environ.get(n) for n in names}, "certs": text.co
     const before = ok(await runSilo(["doctor"], { home, env }));
     const lines = before.stdout.split("\n");
     const at = lines.findIndex((l) => l.startsWith("ca "));
-    expect(lines[at]).toContain("that the images of node, python do not");
+    expect(lines[at]).toContain("that the images of bb, node, python do not");
     expect(lines[at + 1]).toContain(pki.ca);
     expect(before.stdout).toContain(`fix: in the [network] table of ${join(home, "silo.toml")}, set:`);
     const fix = lines.find((l) => l.trim().startsWith("caCertificates = ["))!.trim();

@@ -70,10 +70,13 @@ describe("ca-bundle", () => {
     expect(readFileSync(ensureCaBundle(home, root, readCaCertificates([a.cert], () => null)).file, "utf8")).toBe(readFileSync(a.cert, "utf8"));
   });
 
-  test("an image without a bundle gets the CAs alone at silo's path; [env] values win", () => {
-    const root = tmp("silo-ca-empty-");
+  test("an image without a bundle gets the CAs alone, at the Debian path where it can be made, else at silo's; [env] values win", () => {
     const home = homePaths(tmp("silo-ca-home-"));
     const certs = readCaCertificates([a.cert, b.cert], () => null);
+    expect(ensureCaBundle(home, tmp("silo-ca-empty-"), certs).targets).toEqual(["/etc/ssl/certs/ca-certificates.crt"]);
+    const root = tmp("silo-ca-linked-");
+    mkdirSync(join(root, "etc"));
+    symlinkSync("/nowhere", join(root, "etc/ssl")); // a mount point under a symlink would be made outside the root
     const bundle = ensureCaBundle(home, root, certs);
     expect(bundle.targets).toEqual([FALLBACK_PATH]);
     expect(readFileSync(bundle.file, "utf8").match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
