@@ -57,19 +57,32 @@ export async function buildTarget(t: Target, outfile: string, opts: { requireSta
   console.log(`built ${outfile} (${t})`);
 }
 
+function compilerName(t: Target): string {
+  return t === host ? "cc" : t === "linux-arm64" ? "aarch64-linux-gnu-gcc" : "x86_64-linux-gnu-gcc";
+}
+
+/** The C compiler for target t's native stage when this machine has one. */
+export function stageCompiler(t: Target): string | null {
+  return Bun.which(compilerName(t)) ? compilerName(t) : null;
+}
+
+/** What to install for it (Debian's packages). */
+export function missingCompiler(t: Target): string {
+  const cc = compilerName(t);
+  const apt = cc === "aarch64-linux-gnu-gcc" ? "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" : cc === "cc" ? "gcc libc6-dev" : "gcc-x86-64-linux-gnu libc6-dev-amd64-cross";
+  return `no ${cc} to compile the ${t} native sandbox stage (Debian: apt-get install ${apt})`;
+}
+
 /**
  * The bwrap driver's set-up stage (src/runner/drivers/bwrap/native/silo-stage.c), static so it runs on any
  * Linux. Without a C compiler for the target the build goes on and silo uses its /bin/sh stage instead
  * (slower to start a sandbox, same sandbox).
  */
 function buildNativeStage(t: Target, required: boolean): string | null {
-  const cc = t === host ? "cc" : t === "linux-arm64" ? "aarch64-linux-gnu-gcc" : "x86_64-linux-gnu-gcc";
-  if (!Bun.which(cc)) {
-    if (required) {
-      const apt = cc === "aarch64-linux-gnu-gcc" ? "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" : cc === "cc" ? "gcc libc6-dev" : "gcc-x86-64-linux-gnu libc6-dev-amd64-cross";
-      throw new Error(`no ${cc} to compile the ${t} native sandbox stage (Debian: apt-get install ${apt})`);
-    }
-    console.warn(`build: no ${cc}, so the ${t} build has no native sandbox stage (silo falls back to /bin/sh + unshare)`);
+  const cc = stageCompiler(t);
+  if (!cc) {
+    if (required) throw new Error(missingCompiler(t));
+    console.warn(`build: no ${compilerName(t)}, so the ${t} build has no native sandbox stage (silo falls back to /bin/sh + unshare)`);
     return null;
   }
   const dir = join("dist", ".native", t);

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pkg from "../package.json";
-import { buildTarget } from "./build.ts";
+import { buildTarget, missingCompiler, stageCompiler } from "./build.ts";
 import { PLATFORMS, defaultBaseUrl, renderFormula, tarballName, type Platform } from "./release/formula.ts";
 import { inspectMachO, resignAdhoc } from "./release/macho.ts";
 
@@ -30,6 +30,9 @@ const work = `${out}.tmp-${process.pid}`;
 rmSync(work, { recursive: true, force: true });
 mkdirSync(join(work, "stage"), { recursive: true });
 try {
+  // Every target's C compiler first: a release is all three platforms or none, and should not take a
+  // minute to say that one cannot be built here.
+  for (const p of PLATFORMS) if (p.startsWith("linux-") && !stageCompiler(p)) throw new Error(missingCompiler(p));
   const sums: string[] = [];
   for (const p of PLATFORMS) {
     const name = `silo-${version}-${p}`;

@@ -3,7 +3,7 @@
 // CodeDirectory hashes match the file: macOS kills an arm64 executable whose signature does not).
 import { beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { emptyHome, repoRoot, tmp } from "../../helpers/silo.ts";
 import { inspectMachO, resignAdhoc } from "../../../scripts/release/macho.ts";
@@ -114,5 +114,22 @@ describe("darwin-arm64", () => {
     expect(broken.problems).toEqual([`sha256 CodeDirectory: 1 of ${sig.directories[0]!.nCodeSlots} page hashes do not match the file (first: page ${Math.floor(at / 4096)})`]);
     expect(resignAdhoc(file).problems).toEqual([]);
     expect(inspectMachO(file).problems).toEqual([]);
+  });
+});
+
+describe("a release that cannot be built here", () => {
+  test("fails at once, naming the missing cross-compiler's package, and leaves the previous release as it was", () => {
+    // A PATH with what a release needs but the aarch64 cross-compiler.
+    const bin = tmp("silo-release-path-");
+    for (const t of ["bun", "cc", "git", "tar", "gzip", "sh"]) symlinkSync(Bun.which(t)!, join(bin, t));
+    const out = join(tmp("silo-release-out-"), "release");
+    mkdirSync(out);
+    writeFileSync(join(out, "SHA256SUMS"), "the previous release\n");
+    const r = Bun.spawnSync([Bun.which("bun")!, "scripts/release.ts", "--out", out], { cwd: repoRoot, env: { PATH: bin, HOME: process.env.HOME ?? "/root" }, stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.toString()).toBe("release: no aarch64-linux-gnu-gcc to compile the linux-arm64 native sandbox stage (Debian: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross)\n");
+    expect(readdirSync(join(out, ".."))).toEqual(["release"]);
+    expect(readFileSync(join(out, "SHA256SUMS"), "utf8")).toBe("the previous release\n");
+    expect(existsSync(join(out, "Formula"))).toBe(false);
   });
 });
