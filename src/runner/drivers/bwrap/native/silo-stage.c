@@ -897,7 +897,7 @@ static int cgroup_path(const char *info, const char *self, const char *controlle
       char *c1 = strchr(buf, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
       if (c2) {
         *c2 = 0;
-        int match = controller ? has_word(c1 + 1, controller, ",") : strcmp(buf, "0") == 0 && c1 + 1 == c2;
+        int match = controller ? has_word(c1 + 1, controller, ",") : c1 == buf + 1 && buf[0] == '0' && c1 + 1 == c2;
         const char *rel = c2 + 1;
         size_t lr = strlen(root);
         if (match && strcmp(root, "/") != 0) rel = strncmp(rel, root, lr) == 0 && (rel[lr] == '/' || !rel[lr]) ? rel + lr : NULL;
@@ -912,10 +912,11 @@ static int cgroup_path(const char *info, const char *self, const char *controlle
   return 0;
 }
 
-/* Which cgroups the sandbox goes into (before the reaper's fork: it removes them). */
-static void cgroup_find(void) {
+/* Which cgroups the sandbox goes into (before the reaper's fork: it removes them). The files and uid are
+   /proc/self/cgroup, /proc/self/mountinfo and getuid() but in the tests (--cgroups-of). */
+static void cgroup_find(const char *self_file, const char *info_file, uid_t uid) {
   char self[4096], info[65536], dir[1024], path[1100], ctl[512];
-  if (read_small("/proc/self/cgroup", self, sizeof self) <= 0 || read_small("/proc/self/mountinfo", info, sizeof info) <= 0) return;
+  if (read_small(self_file, self, sizeof self) <= 0 || read_small(info_file, info, sizeof info) <= 0) return;
   pid_t me = getpid();
   int v2pids = 0;
   if (cgroup_path(info, self, NULL, dir, sizeof dir)) {
@@ -930,6 +931,7 @@ static void cgroup_find(void) {
     snprintf(path, sizeof path, "%.1000s/cgroup.subtree_control", dir);
     if (writable && read_small(path, ctl, sizeof ctl) > 0) {
       struct cgroup *c = &cgroups[ncgroups];
+      memset(c, 0, sizeof *c);
       c->pids = has_word(ctl, "pids", " \n");
       c->memory = has_word(ctl, "memory", " \n");
       c->cpu = has_word(ctl, "cpu", " \n");
@@ -940,8 +942,9 @@ static void cgroup_find(void) {
       }
     }
   }
-  if (getuid() == 0 && !v2pids && cgroup_path(info, self, "pids", dir, sizeof dir) && access(dir, W_OK) == 0) {
+  if (uid == 0 && !v2pids && cgroup_path(info, self, "pids", dir, sizeof dir) && access(dir, W_OK) == 0) {
     struct cgroup *c = &cgroups[ncgroups];
+    memset(c, 0, sizeof *c); /* a v2 candidate without controllers may have been filled in */
     c->pids = 1;
     if (snprintf(c->dir, sizeof c->dir, "%.1000s/silo-%d", dir, (int)me) < (int)sizeof c->dir) ncgroups++;
   }
@@ -1512,6 +1515,14 @@ int main(int argc, char **argv) {
     serve_relays(relays, n, -1);
   }
   if (argc >= 2 && strcmp(argv[1], "--wait") == 0) wait_mode(argc, argv);
+  /* silo-stage --cgroups-of CGROUP MOUNTINFO UID: the cgroups it would make for a process with these
+     /proc/self files and uid (the tests' fake trees: limits.ts detectLimits must agree), one a line. */
+  if (argc == 5 && strcmp(argv[1], "--cgroups-of") == 0) {
+    cgroup_find(argv[2], argv[3], (uid_t)atol(argv[4]));
+    for (int k = 0; k < ncgroups; k++)
+      dprintf(1, "v%d %s%s%s%s\n", cgroups[k].v2 ? 2 : 1, cgroups[k].dir, cgroups[k].pids ? " pids" : "", cgroups[k].memory ? " memory" : "", cgroups[k].cpu ? " cpu" : "");
+    return 0;
+  }
   if (argc >= 3 && strcmp(argv[1], "--ctty") == 0) ctty_mode(argv + 2);
   if (argc != 4 || strcmp(argv[1], "--control") != 0) {
     dprintf(2, "usage: silo-stage --control PARENT NET   (fd 3: control, fd 4: reaper)\n");
@@ -1526,7 +1537,7 @@ int main(int argc, char **argv) {
   /* The stage (and the sandbox under it), opened before the fork: a getppid() in the child would be init's
      once the stage had already exited, and the reaper would wait for pid 1 forever. */
   int stagefd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-  cgroup_find();
+  cgroup_find("/proc/self/cgroup", "/proc/self/mountinfo", getuid());
   pid_t r = fork();
   if (r < 0) fail("fork: %s", strerror(errno));
   if (r == 0) {
