@@ -4,12 +4,13 @@ import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { emptyHome, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
 
-const socket = `silo-complete-${process.pid}`;
+// The server's socket in a directory of the test's own (removed with it), not in the shared /tmp/tmux-UID.
+const socket = join(tmp("silo-complete-tmux-"), "s");
 let home: string;
 let env: string[];
 
 function tmux(...args: string[]): string {
-  const r = Bun.spawnSync(["tmux", "-L", socket, ...args], { stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync(["tmux", "-S", socket, ...args], { stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`tmux ${args[0]}: ${r.stderr.toString()}`);
   return r.stdout.toString();
 }
@@ -62,7 +63,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  Bun.spawnSync(["tmux", "-L", socket, "kill-server"], { stderr: "ignore" });
+  Bun.spawnSync(["tmux", "-S", socket, "kill-server"], { stderr: "ignore" });
 });
 
 describe.each(Object.keys(SHELLS))("completion in %s", (shell) => {
