@@ -10,7 +10,7 @@
 // detection itself is tested on fake trees, test/unit/runner/limits.test.ts). Writes to /workspace are the
 // user's disk: not capped.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { makeProject, runSilo, siloBin, type SiloResult } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok } from "../isolation/_helpers.ts";
@@ -189,4 +189,42 @@ describe("security: the sandbox is bounded (invariant 8)", () => {
       expect(d.stdout).toContain("cpus/memory: NOT enforced");
     }, T);
   }
+});
+
+describe("security: per-user kernel counters and the OOM killer (invariant 8)", () => {
+  let home: string;
+  let proj: string;
+  beforeAll(async () => {
+    home = await installedHome("python@3.11-slim");
+    proj = makeProject("");
+  }, 300_000);
+  afterAll(cleanUp);
+
+  const probe = `import ctypes, json
+libc = ctypes.CDLL(None, use_errno=True)
+fds = []
+while len(fds) < 100000:
+    fd = libc.inotify_init()
+    if fd < 0: break
+    fds.append(fd)
+print(json.dumps({"reached": len(fds), "errno": ctypes.get_errno(), "oom": open("/proc/self/oom_score_adj").read().strip()}))`;
+  const hostLimit = () => Number(Bun.spawnSync(["cat", "/proc/sys/user/max_inotify_instances"]).stdout.toString());
+
+  test("inotify instances: a plain user namespace sees no cap of its own; the sandbox stops at half the user's host limit", async () => {
+    // The control: a new user namespace's own limit is unlimited; only the chain up to the host's per-user
+    // count (shared with the user's editors and watchers) stops it, so a sandbox could take them all.
+    const plain = Bun.spawnSync(["unshare", "--user", "--map-root-user", "cat", "/proc/sys/user/max_inotify_instances"]);
+    expect(plain.stdout.toString().trim()).toBe("2147483647");
+    const r = ok(await runSilo(["run", "python", "-c", probe], { home, cwd: proj }));
+    const got = JSON.parse(r.stdout) as { reached: number; errno: number; oom: string };
+    expect(got.errno).toBe(24); // EMFILE: the namespace's cap, not the host user's
+    expect(got.reached).toBeGreaterThan(0);
+    expect(got.reached).toBeLessThanOrEqual(Math.floor(hostLimit() / 2));
+    // The OOM killer's first choice: killing the sandbox frees its tmpfs mounts. Both stages (the /bin/sh
+    // one does not halve the inotify limits: it cannot read the host's from inside its namespace).
+    expect(got.oom).toBe("1000");
+    const sh = ok(await runSilo(["run", "python", "-c", "print(open('/proc/self/oom_score_adj').read().strip())"], { home, cwd: proj, env: { SILO_STAGE: "sh" } }));
+    expect(sh.stdout.trim()).toBe("1000");
+    expect(readFileSync("/proc/self/oom_score_adj", "utf8").trim()).not.toBe("1000"); // silo's caller is untouched
+  }, T);
 });

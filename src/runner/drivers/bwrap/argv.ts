@@ -146,6 +146,7 @@ export function overlayOptions(lowers: string[], upper: string, work: string): s
  */
 export const SH_STAGE = `r=$1 mnt=$2 low=$3 up=$4 wk=$5 rfs=$6 gl=$7 gd=$8 np=$9; shift 9
 cd "$r" || exit 125
+echo 1000 >/proc/self/oom_score_adj 2>/dev/null # the OOM killer's first choice (native/silo-stage.c prefer_for_oom)
 # Run as root, bwrap's --dev binds host device nodes the sandbox would own: read-only here (native/silo-stage.c
 # protect_host_devices says why). uid_map "0 0 1": the caller is host root.
 read -r _ hu _ </proc/self/uid_map

@@ -139,6 +139,42 @@ static void protect_host_devices(void) {
   }
 }
 
+/*
+ * Per-user kernel counters a sandbox could use up for the invoking user on the host: inotify instances and
+ * watches used inside are charged to the user's own count too (ucounts are checked up the chain of user
+ * namespaces), so a sandbox holding them all leaves the user's editors and watchers with EMFILE. The
+ * stage's user namespace gets half of each host limit (read before the namespace: inside it the value
+ * shows its own, unlimited, setting); nothing below it can take more.
+ */
+#define N_USER_LIMITS 2
+static int write_file(const char *path, const char *text, int optional);
+static const char *const user_limits[N_USER_LIMITS] = {"/proc/sys/user/max_inotify_instances", "/proc/sys/user/max_inotify_watches"};
+
+static void read_user_limits(long *out) {
+  for (int k = 0; k < N_USER_LIMITS; k++) {
+    out[k] = -1;
+    int fd = open(user_limits[k], O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[32];
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r > 0) buf[r] = 0, out[k] = atol(buf);
+  }
+}
+
+static void halve_user_limits(const long *host) {
+  for (int k = 0; k < N_USER_LIMITS; k++) {
+    if (host[k] <= 1) continue;
+    char v[32];
+    snprintf(v, sizeof v, "%ld\n", host[k] / 2);
+    write_file(user_limits[k], v, 1); /* best effort: an older kernel may not namespace it */
+  }
+}
+
+/* The sandbox is the OOM killer's first choice: its tmpfs mounts (/tmp, /dev/shm, the writable layer) are
+   charged to no process, and killing the sandbox is what frees them. Inherited by bwrap and the command. */
+static void prefer_for_oom(void) { write_file("/proc/self/oom_score_adj", "1000\n", 1); }
+
 /* 0, or -1 with errno (a missing optional file is fine). */
 static int write_file(const char *path, const char *text, int optional) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -1561,6 +1597,8 @@ int main(int argc, char **argv) {
   uid_t uid = getuid();
   gid_t gid = getgid();
   char early[512] = "";
+  long host_limits[N_USER_LIMITS];
+  read_user_limits(host_limits);
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | (net ? CLONE_NEWNET : 0)) < 0)
     snprintf(early, sizeof early, "cannot create the sandbox's namespaces (unshare: %s); unprivileged user namespaces may be disabled", strerror(errno));
   /* New credentials clear the parent-death signal: set it now, and stop if silo is already gone. */
@@ -1576,6 +1614,10 @@ int main(int argc, char **argv) {
                                                                           : NULL;
     if (bad) snprintf(early, sizeof early, "writing %s: %s", bad, strerror(errno));
     else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) snprintf(early, sizeof early, "making mounts private: %s", strerror(errno));
+    else {
+      halve_user_limits(host_limits);
+      prefer_for_oom();
+    }
   }
 
   /* 2. What to run. */
