@@ -12,8 +12,8 @@
  * An add may carry MARK_A or MARK_B: that socket's far end is a relay that reads the cut mark (cut.ts),
  * which the worker sends on it when the pair fails (an upstream reset, an error), before closing it (the
  * proxy's side). Or WATCH_A or WATCH_B: that socket is a relay's connection to the proxy, whose cut mark
- * resets the other socket (SO_LINGER 0, then the main thread's close); it is read only after a poll that
- * shows no mark, one read per poll (a read that starts at the mark drops it and reads on to the end).
+ * resets the other socket (SO_LINGER 0, then the main thread's close); it is read only right after a poll
+ * that shows bytes (or its end) and no mark: a read that starts at the mark drops it and reads on to the end.
  */
 export const RING_SLOTS = 256;
 export const CMD_ADD = 1;
@@ -49,6 +49,12 @@ const CAP = 1 << 20;
 const MSG_OOB = 1, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, SOL_SOCKET = 1, SO_SNDBUF = 7, SO_LINGER = 13;
 const POLLPRI = 2;
 const lingerZero = new Int32Array([1, 0]);
+const one = new Int32Array(2);
+const oneEv = new Int16Array(one.buffer);
+const pollNow = (fd) => {
+  one[0] = fd; oneEv[2] = POLLIN | POLLPRI; oneEv[3] = 0;
+  return c.poll(ptr(one), 1, 0) > 0 ? oneEv[3] : 0;
+};
 const IPPROTO_TCP = 6, TCP_INFO = 11, TCP_CLOSE = 7;
 const tcpInfo = new Uint8Array(256), tcpInfoLen = new Int32Array(1);
 // An end read from a TCP socket that is closed (not CLOSE_WAIT) while we have not sent our FIN was a reset
@@ -92,7 +98,7 @@ function main(sab) {
     const dir = (src, dst, pipe) => ({ src, dst, pipe, n: 0, eof: false, done: false });
     const mark = flags & ${MARK_A} ? a : flags & ${MARK_B} ? b : -1;
     const watch = flags & ${WATCH_A} ? a : flags & ${WATCH_B} ? b : -1;
-    const p = { id, a, b, mark, watch, dirs: [dir(a, b, p1), dir(b, a, p2)] };
+    const p = { id, a, b, mark, watch, cut: false, dirs: [dir(a, b, p1), dir(b, a, p2)] };
     pairs.set(id, p);
     if (!p1 || !p2) closePair(p, false);
   };
@@ -122,7 +128,17 @@ function main(sab) {
       if (!d.eof && d.n < CAP && (rev(d.src) & (POLLIN | POLLHUP | POLLERR))) {
         for (;;) {
           const n = Number(c.splice(d.src, null, d.pipe[1], null, CAP - d.n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
-          if (n > 0) { d.n += n; if (d.n >= CAP || d.src === p.watch) break; continue; }
+          if (n > 0) {
+            d.n += n;
+            if (d.n >= CAP) break;
+            if (d.src === p.watch) {
+              // Read on only while the socket has bytes (or its end) and no mark: see WATCH_A.
+              const r = pollNow(d.src);
+              if (r & POLLPRI) { p.cut = true; return true; }
+              if (!(r & POLLIN)) break;
+            }
+            continue;
+          }
           if (n === 0) {
             if (d.dst === p.mark && !p.dirs.find((o) => o.dst === d.src).done && wasReset(d.src)) return false;
             d.eof = true;
@@ -174,12 +190,12 @@ function main(sab) {
     list.forEach((p, k) => {
       if (!pairs.has(p.id)) return;
       const revA = ev[(1 + k * 2) * 4 + 3], revB = ev[(2 + k * 2) * 4 + 3];
-      if (p.watch >= 0 && ((p.watch === p.a ? revA : revB) & POLLPRI)) {
+      const ok = p.watch >= 0 && ((p.watch === p.a ? revA : revB) & POLLPRI) ? (p.cut = true) : pump(p, revA, revB);
+      if (p.cut) {
         // The proxy cut the tunnel: the client gets a reset when the main thread closes its socket.
         c.setsockopt(p.watch === p.a ? p.b : p.a, SOL_SOCKET, SO_LINGER, ptr(lingerZero), 8);
         return closePair(p, false);
       }
-      const ok = pump(p, revA, revB);
       if (!ok) closePair(p, false);
       else if (p.dirs.every((d) => d.done)) closePair(p, true);
     });
