@@ -167,9 +167,9 @@ const numeric = (k: (typeof KEYS)[number], v: number | string | undefined): numb
  * The limits for one tool. Precedence as elsewhere: the tool's `[overrides.<tool>]`, then the top-level
  * `[resources]`, then the registry's, then the defaults. A project file that is not trusted may only lower
  * a limit (THREATS.md invariant 8: raising one is widening): each of its values counts only where it is
- * below what the global file, the registry and the defaults give.
+ * below what the global file, the registry and the defaults give; a raise goes to `p.ignored` (warned).
  */
-export function resolveResources(p: Pick<ProjectConfig, "global" | "project" | "trust">, def: Pick<ToolDef, "name" | "resources">): ResolvedResources {
+export function resolveResources(p: Pick<ProjectConfig, "global" | "project" | "trust"> & { ignored?: string[] }, def: Pick<ToolDef, "name" | "resources">): ResolvedResources {
   const proj: Layer[] = [p.project.overrides?.[def.name]?.resources, p.project.resources];
   const glob: Layer[] = [p.global.overrides?.[def.name]?.resources, p.global.resources];
   const trusted = p.trust === "trusted" || p.trust === "none";
@@ -185,7 +185,11 @@ export function resolveResources(p: Pick<ProjectConfig, "global" | "project" | "
   if (!trusted)
     for (const k of KEYS) {
       const v = numeric(k, proj.find((l) => l?.[k] !== undefined)?.[k]);
-      if (v !== undefined) base[k] = base[k] === undefined ? v : Math.min(v, base[k]!);
+      if (v === undefined) continue;
+      // A raise is dropped, and said so with the file's other ignored settings (app/context.ts warnIgnored).
+      const what = `resources.${k} (only a lower value applies untrusted)`;
+      if (base[k] !== undefined && v > base[k]! && p.ignored && !p.ignored.includes(what)) p.ignored.push(what);
+      base[k] = base[k] === undefined ? v : Math.min(v, base[k]!);
     }
   return { cpus: base.cpus, memoryMB: base.memory, tmpMB: base.tmp, rootfsMB: base.rootfs, pids: base.pids };
 }

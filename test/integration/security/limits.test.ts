@@ -126,6 +126,7 @@ describe("security: the sandbox is bounded (invariant 8)", () => {
     const r = ok(await runSilo(["--debug", "run", "python", "-c", "pass"], { home, cwd: raising }));
     expect(r.stderr).toContain(" 8192 processes");
     expect(r.stderr).not.toContain("1048576 MiB");
+    expect(r.stderr).toContain("ignoring resources.tmp (only a lower value applies untrusted), resources.rootfs (only a lower value applies untrusted), resources.pids (only a lower value applies untrusted)");
     const lowering = ok(await runSilo(["--debug", "run", "python", "-c", "pass"], { home, cwd: capped }));
     expect(lowering.stderr).toContain("limits: /tmp and /dev/shm 8 MiB each, writable layer 16 MiB, 64 processes");
     // "0" (or 100k, which rounds to 0 MiB) read as "no cap" before: /tmp was unbounded from an untrusted file.

@@ -36,6 +36,14 @@ describe("resolveResources", () => {
       // A size that rounds to 0 MiB would read as "no cap": never below 1 (and the schema refuses it).
       expect(of({ resources: { tmp: "0", rootfs: "100k", memory: "0m" } }, trust)).toMatchObject({ tmpMB: 1, rootfsMB: 1, memoryMB: 1 });
     });
+  test("an untrusted raise is listed with the file's ignored settings (warned once each); a lowering is not", () => {
+    const ignored: string[] = ["passEnv"];
+    resolveResources({ project: { resources: { tmp: "1t", pids: 64 }, overrides: { python: { resources: { tmp: "2t" } } } }, global: {}, trust: "untrusted", ignored }, def);
+    expect(ignored).toEqual(["passEnv", "resources.tmp (only a lower value applies untrusted)"]);
+    const trusted: string[] = [];
+    resolveResources({ project: { resources: { tmp: "1t" } }, global: {}, trust: "trusted", ignored: trusted }, def);
+    expect(trusted).toEqual([]);
+  });
   test("the global file may raise what the registry says", () => {
     expect(of({}, "none", { resources: { memory: "32g", pids: 20000 } })).toMatchObject({ memoryMB: 32768, pids: 20000 });
   });
