@@ -3,11 +3,14 @@
  * name itself and refuses anything that is not `public` unless the configuration lifts it, so an allowed
  * name that resolves (or is rebound) to 127.0.0.1, a LAN address or the cloud metadata service does not
  * open them. IPv6 forms that embed an IPv4 address (::ffff:127.0.0.1, ::ffff:7f00:1, NAT64, 6to4) are
- * classified by the embedded address.
+ * classified by the embedded address. An address of one of the host's own interfaces is `host` whatever its
+ * range: a connection to it is delivered locally (over loopback), to services bound to 0.0.0.0, so it is
+ * the host as much as 127.0.0.1 is, even in a public range.
  */
 export type AddressKind =
   | "public"
   | "loopback"
+  | "host"
   | "private"
   | "link-local"
   | "metadata"
@@ -102,6 +105,19 @@ export function canonicalIp(s: string): string | null {
   return g.map((x) => x.toString(16)).join(":");
 }
 
+/**
+ * The host's own addresses (every interface's), canonical (canonicalIp), for classifyAddress. Addresses
+ * that are not IP literals are dropped.
+ */
+export function ownAddressSet(addresses: Iterable<string>): ReadonlySet<string> {
+  const set = new Set<string>();
+  for (const a of addresses) {
+    const c = canonicalIp(a);
+    if (c !== null) set.add(c);
+  }
+  return set;
+}
+
 /** An address (canonical, see canonicalIp) as eight 16-bit groups, IPv4 as ::ffff:a.b.c.d. */
 function groupsOf(addr: string): number[] | null {
   const v4 = parseIPv4(addr);
@@ -146,12 +162,14 @@ const inV4 = (n: number, base: string, bits: number) => {
   return ((n & mask) >>> 0) === ((b & mask) >>> 0);
 };
 
-function classifyV4(n: number): AddressKind {
+function classifyV4(n: number, own?: ReadonlySet<string>): AddressKind {
   if (inV4(n, "0.0.0.0", 8)) return "unspecified";
   if (inV4(n, "127.0.0.0", 8)) return "loopback";
   // Cloud metadata and credential endpoints: AWS/GCP/Azure (169.254.169.254), AWS ECS task credentials
   // (169.254.170.2), AWS's resolver (169.254.169.253), Alibaba (100.100.100.200), Oracle (192.0.0.192).
+  // Before the host's own addresses: a node that serves the metadata address itself (GKE) keeps it closed.
   if (METADATA_V4.some((m) => n === parseIPv4(m))) return "metadata";
+  if (own?.has(dotted(n))) return "host";
   if (inV4(n, "169.254.0.0", 16)) return "link-local";
   if (inV4(n, "10.0.0.0", 8) || inV4(n, "172.16.0.0", 12) || inV4(n, "192.168.0.0", 16)) return "private";
   if (inV4(n, "100.64.0.0", 10)) return "private"; // carrier-grade NAT (and Alibaba's metadata service)
@@ -162,18 +180,19 @@ function classifyV4(n: number): AddressKind {
   return "public";
 }
 
-function classifyV6(g: number[]): AddressKind {
+function classifyV6(g: number[], own?: ReadonlySet<string>): AddressKind {
   const [a, b, c, d, e, f, x, y] = g as [number, number, number, number, number, number, number, number];
   const v4 = ((x << 16) >>> 0) + y;
   const zero5 = a === 0 && b === 0 && c === 0 && d === 0 && e === 0;
   if (zero5 && f === 0 && x === 0 && y === 0) return "unspecified";
   if (zero5 && f === 0 && x === 0 && y === 1) return "loopback";
-  if (zero5 && (f === 0xffff || f === 0)) return classifyV4(v4); // IPv4-mapped / IPv4-compatible
-  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0xffff && f === 0) return classifyV4(v4); // SIIT
-  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return classifyV4(v4); // NAT64
+  if (zero5 && (f === 0xffff || f === 0)) return classifyV4(v4, own); // IPv4-mapped / IPv4-compatible
+  if (a === 0 && b === 0 && c === 0 && d === 0 && e === 0xffff && f === 0) return classifyV4(v4, own); // SIIT
+  if (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0) return classifyV4(v4, own); // NAT64
   if (a === 0x64 && b === 0xff9b && c === 1) return "private"; // local-use NAT64
-  if (a === 0x2002) return classifyV4(((b << 16) >>> 0) + c); // 6to4 embeds the IPv4 address
+  if (a === 0x2002) return classifyV4(((b << 16) >>> 0) + c, own); // 6to4 embeds the IPv4 address
   if (a === 0xfd00 && b === 0xec2 && g.slice(2, 7).every((v) => v === 0) && y === 0x254) return "metadata";
+  if (own?.has(g.map((v) => v.toString(16)).join(":"))) return "host";
   if ((a & 0xfe00) === 0xfc00) return "private"; // unique local fc00::/7 (fd00::/8)
   if ((a & 0xffc0) === 0xfe80) return "link-local";
   if ((a & 0xffc0) === 0xfec0) return "private"; // deprecated site-local
@@ -184,22 +203,25 @@ function classifyV6(g: number[]): AddressKind {
   return "public";
 }
 
-/** Classify an IP literal. Anything that is not an IP literal is `invalid`. */
-export function classifyAddress(addr: string): AddressKind {
+/**
+ * Classify an IP literal. Anything that is not an IP literal is `invalid`. `own`: the host's own addresses
+ * (ownAddressSet), which are `host` unless they are loopback, unspecified or a metadata endpoint.
+ */
+export function classifyAddress(addr: string, own?: ReadonlySet<string>): AddressKind {
   const v4 = parseIPv4(addr);
-  if (v4 !== null) return classifyV4(v4);
+  if (v4 !== null) return classifyV4(v4, own);
   const v6 = parseIPv6(addr);
-  return v6 ? classifyV6(v6) : "invalid";
+  return v6 ? classifyV6(v6, own) : "invalid";
 }
 
 /**
  * May the proxy connect to an address of this kind? Public always; everything else only when the host was
- * named exactly in the allow list. hostAccess opens the host's own services (loopback, private networks),
- * never link-local or the cloud metadata and credential endpoints: a name the sandbox controls (DNS) could
- * resolve there.
+ * named exactly in the allow list. hostAccess opens the host's own services (loopback, the host's own
+ * interface addresses, private networks), never link-local or the cloud metadata and credential
+ * endpoints: a name the sandbox controls (DNS) could resolve there.
  */
 export function isAddressPermitted(kind: AddressKind, lift: { explicit: boolean; hostAccess: boolean }): boolean {
   if (kind === "invalid") return false;
   if (kind === "public" || lift.explicit) return true;
-  return lift.hostAccess && (kind === "loopback" || kind === "private");
+  return lift.hostAccess && (kind === "loopback" || kind === "host" || kind === "private");
 }

@@ -114,12 +114,13 @@ export function matchPattern(host: string, pattern: string): boolean {
 /**
  * Does a matching rule name the host exactly (and so lift the private-address refusal)? An address range
  * does when its first and last address are of the same class as the host: `10.0.0.0/8` opens 10.1.2.3,
- * but `0.0.0.0/0` opens no loopback and `169.254.0.0/16` not the metadata service.
+ * but `0.0.0.0/0` opens no loopback, `169.254.0.0/16` not the metadata service, and a range around one
+ * of the host's own addresses (`own`) not that address.
  */
-function namesExactly(r: Rule, host: string): boolean {
+function namesExactly(r: Rule, host: string, own?: ReadonlySet<string>): boolean {
   if (r.kind !== "range") return r.kind === "exact";
-  const kind = classifyAddress(host);
-  return classifyAddress(r.range!.first) === kind && classifyAddress(r.range!.last) === kind;
+  const kind = classifyAddress(host, own);
+  return classifyAddress(r.range!.first, own) === kind && classifyAddress(r.range!.last, own) === kind;
 }
 
 export type HostDecision =
@@ -130,9 +131,14 @@ export type HostDecision =
 /**
  * Decide a host (a name or an IP literal in any spelling) against allow/deny lists (or rules compiled from
  * them). A host ending in a number that is no IP address is refused: the resolver must never be the one to
- * decide what it means. `deny = ["*"]` refuses addresses too.
+ * decide what it means. `deny = ["*"]` refuses addresses too. `own`: the host's own addresses
+ * (address.ts ownAddressSet), which no range lifts.
  */
-export function decideHost(host: string, policy: HostRules | { allow: readonly string[]; deny: readonly string[] }): HostDecision {
+export function decideHost(
+  host: string,
+  policy: HostRules | { allow: readonly string[]; deny: readonly string[] },
+  own?: ReadonlySet<string>,
+): HostDecision {
   const rules = "compiled" in policy ? policy : compileHostRules(policy);
   const h = normalizeHost(host);
   const ip = isIpLiteral(h);
@@ -141,7 +147,7 @@ export function decideHost(host: string, policy: HostRules | { allow: readonly s
   if (!ip && endsInNumber(h)) return { allowed: false, reason: "not-allowed" };
   const hits = rules.allow.filter((r) => ruleMatches(r, h, ip));
   if (hits.length === 0) return { allowed: false, reason: "not-allowed" };
-  return { allowed: true, explicit: hits.some((r) => namesExactly(r, h)) };
+  return { allowed: true, explicit: hits.some((r) => namesExactly(r, h, own)) };
 }
 
 /** The deny pattern (an address or range) that an address a name resolved to falls under, if any. */

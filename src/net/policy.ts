@@ -3,7 +3,7 @@
  * class. The proxy connects to the address checked here, never to the name again, so a DNS answer that
  * changes between the check and the connection (rebinding) cannot sneak a private address in.
  */
-import { classifyAddress, isAddressPermitted, isIpLiteral, type AddressKind } from "./address.ts";
+import { classifyAddress, isAddressPermitted, isIpLiteral, ownAddressSet, type AddressKind } from "./address.ts";
 import { compileHostRules, decideHost, deniedAddress, normalizeHost } from "./allowlist.ts";
 
 /** `host.silo.internal` is the host's loopback when hostAccess is on (the sandbox's /etc/hosts says so). */
@@ -12,6 +12,16 @@ export const HOST_INTERNAL_NAME = "host.silo.internal";
 /** Resolve a name to its addresses (all families). Injectable so tests can map names without /etc/hosts. */
 export type Lookup = (host: string) => Promise<string[]>;
 
+/** The addresses of the host's own interfaces. Injectable so tests can give the host any address. */
+export type OwnAddresses = () => Promise<readonly string[]>;
+
+/**
+ * How long a read of the host's interface addresses is used: one read is ~0.3 ms (getifaddrs), too much
+ * for every request of a busy install, and an address the host gains later (a VPN coming up under a
+ * long-lived sandbox) must not stay open for long.
+ */
+const OWN_ADDRESSES_TTL_MS = 2000;
+
 export interface PolicyInput {
   allow: readonly string[];
   deny: readonly string[];
@@ -19,6 +29,8 @@ export interface PolicyInput {
   /** The host ports hostAccess opens (the bridge's rule); missing or empty: every port. */
   hostPorts?: readonly number[];
   lookup?: Lookup;
+  /** The host's own addresses; os.networkInterfaces() by default. */
+  ownAddresses?: OwnAddresses;
 }
 
 export type DenyReason =
@@ -55,19 +67,35 @@ export async function defaultLookup(host: string): Promise<string[]> {
   return found.map((a) => a.address);
 }
 
+/** Every address of every interface of the host (up or down): a connection to any of them stays on the host. */
+export async function readOwnAddresses(): Promise<string[]> {
+  const { networkInterfaces } = await import("node:os");
+  return Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address));
+}
+
 /**
  * The decision for one destination `host:port` (host as the client wrote it: a name or an IP literal in
- * any spelling). hostAccess opens the host's own addresses (host.silo.internal, and any non-public
- * address a name resolves to) only on `hostPorts` when those are listed, as the hostAccess bridge does.
+ * any spelling). hostAccess opens the host's own addresses (host.silo.internal, the addresses of the
+ * host's interfaces, and any non-public address a name resolves to) only on `hostPorts` when those are
+ * listed, as the hostAccess bridge does. An address of the host's interfaces counts as the host whatever
+ * its range (address.ts): without hostAccess only naming it exactly opens it, as for 127.0.0.1.
  */
 export function createAuthorizer(p: PolicyInput): (host: string, port: number) => Promise<Verdict> {
   const lookup = p.lookup ?? defaultLookup;
+  const readOwn = p.ownAddresses ?? readOwnAddresses;
   const rules = compileHostRules(p);
   const hostPortOk = (port: number) => !p.hostPorts?.length || p.hostPorts.includes(port);
   const hostPortRefusal = (port: number): DenyReason => ({ kind: "host-port", port, hostPorts: p.hostPorts ?? [] });
+  let ownRead: { at: number; set: Promise<ReadonlySet<string>> } | null = null;
+  const ownAddresses = () => {
+    const now = Date.now();
+    if (!ownRead || now - ownRead.at > OWN_ADDRESSES_TTL_MS) ownRead = { at: now, set: readOwn().then(ownAddressSet) };
+    return ownRead.set;
+  };
   return async (rawHost, port) => {
     const host = normalizeHost(rawHost);
-    const d = decideHost(host, rules);
+    const own = await ownAddresses();
+    const d = decideHost(host, rules, own);
     if (!d.allowed && d.reason === "denied") return { ok: false, status: 403, host, reason: { kind: "denied", pattern: d.pattern } };
     if (p.hostAccess && host === HOST_INTERNAL_NAME) {
       if (!hostPortOk(port)) return { ok: false, status: 403, host, reason: hostPortRefusal(port) };
@@ -95,7 +123,7 @@ export function createAuthorizer(p: PolicyInput): (host: string, port: number) =
     // first: "localhost" or a dual-stack name must not fail on a machine or server without IPv6.
     let portRefused = false;
     const usable = candidates.filter((a) => {
-      const kind = classifyAddress(a);
+      const kind = classifyAddress(a, own);
       if (!isAddressPermitted(kind, lift)) return false;
       // Opened by hostAccess alone (not public, not named exactly): the host's port rule applies.
       if (kind !== "public" && !d.explicit && !hostPortOk(port)) {
@@ -108,7 +136,7 @@ export function createAuthorizer(p: PolicyInput): (host: string, port: number) =
     if (usable.length === 0) {
       if (portRefused) return { ok: false, status: 403, host, reason: hostPortRefusal(port) };
       const first = candidates[0]!;
-      return { ok: false, status: 403, host, reason: { kind: "private", address: first, addressKind: classifyAddress(first) } };
+      return { ok: false, status: 403, host, reason: { kind: "private", address: first, addressKind: classifyAddress(first, own) } };
     }
     return { ok: true, host, address: usable[0]!, addresses: usable, sni: literal ? "listed" : "match" };
   };
@@ -136,6 +164,12 @@ export function denyMessage(tool: string, host: string, reason: DenyReason): str
         `To lift it: silo config network remove ${tool} ${reason.pattern}\n`
       );
     case "private":
+      if (reason.addressKind === "host")
+        return (
+          `silo blocked ${host}: it resolves to ${reason.address}, an address of this machine, which only hostAccess ` +
+          `(or the address named exactly in the allowlist) opens.\n` +
+          `To open the host to ${tool}: hostAccess = true under [overrides.${tool}.network] in silo.toml\n`
+        );
       return (
         `silo blocked ${host}: it resolves to ${reason.address}, a ${reason.addressKind} address, which only hosts ` +
         `named exactly in the allowlist may reach.\nTo allow it: ${allow}\n`

@@ -9,7 +9,7 @@ import type { Socket, UnixSocketListener } from "bun";
 import { rmSync } from "node:fs";
 import { log } from "../core/log.ts";
 import { connectEnd, join, newEnd, pipeHandlers, relayTo, type End } from "./pipe.ts";
-import { checkServerName, createAuthorizer, denyMessage, denyResponse, errorResponse, type DenyReason, type Lookup } from "./policy.ts";
+import { checkServerName, createAuthorizer, denyMessage, denyResponse, errorResponse, type DenyReason, type Lookup, type OwnAddresses } from "./policy.ts";
 import { parseClientHello, TLS_ALERT_ACCESS_DENIED } from "./sni.ts";
 
 export interface DenyInfo {
@@ -35,6 +35,8 @@ export interface EgressProxyOptions {
   onDeny?: (host: string, info: DenyInfo) => void;
   /** Name resolution; node:dns by default. Tests map names to loopback addresses with it. */
   lookup?: Lookup;
+  /** The host's own interface addresses (refused like loopback); os.networkInterfaces() by default. */
+  ownAddresses?: OwnAddresses;
 }
 
 export interface EgressProxy {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalIp, classifyAddress, isAddressPermitted, parseCidr, parseIPv4Loose, parseIPv6 } from "../../../src/net/address.ts";
+import { canonicalIp, classifyAddress, isAddressPermitted, ownAddressSet, parseCidr, parseIPv4Loose, parseIPv6 } from "../../../src/net/address.ts";
 
 describe("classifyAddress", () => {
   test.each([
@@ -131,5 +131,28 @@ describe("isAddressPermitted", () => {
   });
   test("never for something that is not an address", () => {
     expect(isAddressPermitted("invalid", { explicit: true, hostAccess: true })).toBe(false);
+  });
+});
+
+describe("the host's own addresses (ownAddressSet)", () => {
+  const own = ownAddressSet(["127.0.0.1", "::1", "8.8.8.8", "10.0.0.5", "2001:4860:4860::8888", "fe80::1%eth0", "169.254.169.254", "not-an-address"]);
+  test("an address of the host's interfaces is `host` whatever its range, in any spelling", () => {
+    for (const a of ["8.8.8.8", "::ffff:8.8.8.8", "::ffff:808:808", "64:ff9b::8.8.8.8", "10.0.0.5", "2001:4860:4860::8888", "2001:4860:4860:0:0:0:0:8888", "fe80::1"])
+      expect([a, classifyAddress(a, own)]).toEqual([a, "host"]);
+    // Without the list (or for another address) the range decides, as before.
+    expect(classifyAddress("8.8.8.8")).toBe("public");
+    expect(classifyAddress("8.8.4.4", own)).toBe("public");
+    expect(classifyAddress("10.0.0.6", own)).toBe("private");
+  });
+  test("loopback, unspecified and metadata keep their class (metadata stays closed to hostAccess)", () => {
+    expect(classifyAddress("127.0.0.1", own)).toBe("loopback");
+    expect(classifyAddress("::1", own)).toBe("loopback");
+    expect(classifyAddress("169.254.169.254", own)).toBe("metadata");
+    expect(ownAddressSet(["::ffff:8.8.8.8", "junk"])).toEqual(new Set(["8.8.8.8"]));
+  });
+  test("hostAccess opens it, like loopback; an exact name does too", () => {
+    expect(isAddressPermitted("host", { explicit: false, hostAccess: false })).toBe(false);
+    expect(isAddressPermitted("host", { explicit: false, hostAccess: true })).toBe(true);
+    expect(isAddressPermitted("host", { explicit: true, hostAccess: false })).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { checkServerName, createAuthorizer, denyMessage, denyResponse, type PolicyInput } from "../../../src/net/policy.ts";
+import { checkServerName, createAuthorizer, denyMessage, denyResponse, readOwnAddresses, type PolicyInput } from "../../../src/net/policy.ts";
 import { splitHostPort } from "../../../src/net/proxy.ts";
 
 const dns: Record<string, string[]> = {
@@ -145,6 +145,67 @@ describe("createAuthorizer", () => {
   });
 });
 
+// Finding F3: an address of one of the host's own interfaces is the host, even in a public range (a
+// connection to it is delivered over loopback to every service bound to 0.0.0.0).
+describe("the host's own interface addresses", () => {
+  const names: Record<string, string[]> = {
+    "rebind.test": ["8.8.8.8"],
+    "mapped.test": ["::ffff:8.8.8.8"],
+    "six.test": ["2001:4860::1"],
+    "lanhost.test": ["10.0.0.5"],
+    "dual.test": ["8.8.8.8", "93.184.216.34"],
+  };
+  const own = async () => ["127.0.0.1", "::1", "8.8.8.8", "10.0.0.5", "2001:4860::1"];
+  const auth = (p: Partial<PolicyInput>) => createAuthorizer({ allow: [], deny: [], hostAccess: false, lookup: async (h) => names[h] ?? [], ownAddresses: own, ...p });
+
+  test("control: without the interface list, allow = * reaches a name that resolves to the host's public address", async () => {
+    const open = createAuthorizer({ allow: ["*"], deny: [], hostAccess: false, lookup: async (h) => names[h] ?? [], ownAddresses: async () => [] });
+    expect(await open("rebind.test", 8080)).toMatchObject({ ok: true, address: "8.8.8.8" });
+    expect(await open("lanhost.test", 8080)).toMatchObject({ ok: false }); // private: refused already
+  });
+
+  test("a name resolving to one of them is refused under *, in any spelling, IPv4 and IPv6", async () => {
+    const p = auth({ allow: ["*"] });
+    for (const [name, address] of [["rebind.test", "8.8.8.8"], ["mapped.test", "::ffff:8.8.8.8"], ["six.test", "2001:4860::1"], ["lanhost.test", "10.0.0.5"]] as const)
+      expect([name, await p(name, 8080)] as unknown[]).toEqual([name, { ok: false, status: 403, host: name, reason: { kind: "private", address, addressKind: "host" } }]);
+    // Of mixed answers the host's own is dropped, the public one kept.
+    expect(await p("dual.test", 443)).toMatchObject({ ok: true, addresses: ["93.184.216.34"] });
+  });
+
+  test("an IP literal: a range around it does not open it, naming it exactly does (as 127.0.0.1)", async () => {
+    const ranges = auth({ allow: ["8.0.0.0/8", "10.0.0.0/8", "2001:4860::/32"] });
+    for (const a of ["8.8.8.8", "[::ffff:8.8.8.8]", "0x8080808", "10.0.0.5", "[2001:4860::1]"])
+      expect([a, await ranges(a, 80)]).toEqual([a, expect.objectContaining({ ok: false, status: 403, reason: expect.objectContaining({ kind: "private", addressKind: "host" }) })]);
+    expect(await ranges("8.8.4.4", 80)).toMatchObject({ ok: true, address: "8.8.4.4" });
+    expect(await ranges("10.0.0.6", 80)).toMatchObject({ ok: true, address: "10.0.0.6" });
+    expect(await auth({ allow: ["8.8.8.8"] })("8.8.8.8", 80)).toMatchObject({ ok: true, address: "8.8.8.8" });
+    expect(await auth({ allow: ["*"] })("8.8.8.8", 80)).toMatchObject({ ok: false, reason: { kind: "not-allowed" } });
+  });
+
+  test("hostAccess opens them, only on hostPorts when listed (CONNECT and plain HTTP share this decision)", async () => {
+    const ha = auth({ allow: ["*", "8.0.0.0/8"], hostAccess: true, hostPorts: [8080] });
+    expect(await ha("rebind.test", 8080)).toMatchObject({ ok: true, address: "8.8.8.8" });
+    expect(await ha("8.8.8.8", 8080)).toMatchObject({ ok: true, address: "8.8.8.8" });
+    expect(await ha("rebind.test", 22)).toMatchObject({ ok: false, status: 403, reason: { kind: "host-port", port: 22, hostPorts: [8080] } });
+    expect(await ha("8.8.8.8", 22)).toMatchObject({ ok: false, status: 403, reason: { kind: "host-port", port: 22 } });
+    expect(await ha("8.8.4.4", 22)).toMatchObject({ ok: true }); // another public address is no host port
+  });
+
+  test("the interfaces are read on the first decision, not when the policy is made, and reused for a while", async () => {
+    let reads = 0;
+    const p = createAuthorizer({ allow: ["*"], deny: [], hostAccess: false, lookup: async (h) => names[h] ?? [], ownAddresses: async () => (reads++, ["8.8.8.8"]) });
+    expect(reads).toBe(0);
+    expect(await p("rebind.test", 80)).toMatchObject({ ok: false });
+    expect(await p("dual.test", 80)).toMatchObject({ ok: true });
+    expect(reads).toBe(1);
+  });
+
+  test("readOwnAddresses lists the real interfaces (loopback among them)", async () => {
+    const list = await readOwnAddresses();
+    expect(list).toContain("127.0.0.1");
+  });
+});
+
 describe("refusal text", () => {
   test("not allowed: what and the exact fix", () => {
     expect(denyMessage("node", "example.com", { kind: "not-allowed" })).toBe(
@@ -155,6 +216,13 @@ describe("refusal text", () => {
     const m = denyMessage("python", "db.test", { kind: "private", address: "10.0.0.5", addressKind: "private" });
     expect(m).toContain("resolves to 10.0.0.5, a private address");
     expect(m).toContain("silo config network allow python db.test");
+  });
+  test("an address of this machine: says so, and names hostAccess as the fix", () => {
+    const m = denyMessage("python", "rebind.test", { kind: "private", address: "8.8.8.8", addressKind: "host" });
+    expect(m).toBe(
+      "silo blocked rebind.test: it resolves to 8.8.8.8, an address of this machine, which only hostAccess (or the address named exactly in the allowlist) opens.\n" +
+        "To open the host to python: hostAccess = true under [overrides.python.network] in silo.toml\n",
+    );
   });
   test("deny list: names the pattern", () => {
     expect(denyMessage("node", "x.evil.test", { kind: "denied", pattern: "*.evil.test" })).toContain(
