@@ -22,7 +22,7 @@ import {
 } from "../cache/layers.ts";
 import { applyUpper, checkUpper, linkTree, stripMountPoints } from "../cache/overlay.ts";
 import { syncFs } from "../core/xattr.ts";
-import { stripSetidBits } from "./strip-setid.ts";
+import { oweSweep, paySweep, stripSetidBits } from "./strip-setid.ts";
 import { removeTree } from "../core/fs.ts";
 import { VERSION } from "../version.ts";
 
@@ -251,6 +251,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
   let code: number;
   const imageRoot = prepared.spec.layers[0]!;
   const started = Date.now() - 1000; // file times come from a coarser clock
+  const owed = oweSweep(home, prepared.spec.workspace, started);
   try {
     const below = t.scope === "project" ? currentLayer(globalBase(home, t.tool), "global") : null;
     prepared.spec.layers = [imageRoot, ...(below ? [below.root] : []), acc];
@@ -261,6 +262,7 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
     await prepared.cleanup();
     removeTree(`${upper}.work`);
     stripProjectSetid(prepared.spec.workspace, started);
+    paySweep(owed);
   }
   if (code === 0) {
     checkUpper(upper);

@@ -59,6 +59,7 @@ export interface PreparedRun {
 export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()): Promise<PreparedRun> {
   const t0 = performance.now();
   mark("prepare");
+  if (existsSync(join(home.state, "sweep"))) (await import("./strip-setid.ts")).settleOwedSweeps(home); // a killed build's
   const ctx = await loadRunContext(home, opts.cwd, opts.tool);
   mark("config");
   const tool = ctx.tool;

@@ -18,6 +18,8 @@ function open() {
         llistxattr: { args: [FFIType.cstring, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         lgetxattr: { args: [FFIType.cstring, FFIType.cstring, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         lsetxattr: { args: [FFIType.cstring, FFIType.cstring, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+        removexattr: { args: [FFIType.cstring, FFIType.cstring], returns: FFIType.i32 },
+        getxattr: { args: [FFIType.cstring, FFIType.cstring, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
         mknod: { args: [FFIType.cstring, FFIType.u32, FFIType.u64], returns: FFIType.i32 },
         syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
@@ -130,4 +132,19 @@ export function syncFs(fd: number) {
   const l = libc();
   if (!l) return;
   l.symbols.syncfs(fd);
+}
+
+/**
+ * Remove attribute `name` from what `path` names, following it (for /proc/self/fd/N of an O_PATH descriptor:
+ * the file itself). True when it was there; false when it was not, or the filesystem has no xattrs.
+ */
+export function removeXattr(path: string, name: string): boolean {
+  const l = libc();
+  if (!l) return false;
+  // Asked first: removing security.* needs privilege even when the attribute is not there.
+  if (Number(l.symbols.getxattr(cstr(path), cstr(name), null, 0n)) < 0) return false;
+  if (l.symbols.removexattr(cstr(path), cstr(name)) === 0) return true;
+  const e = errno(l);
+  if (e === ENODATA || e === ENOTSUP) return false;
+  throw new XattrError("removexattr", path, e);
 }

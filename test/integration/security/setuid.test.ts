@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, constants, copyFileSync, lstatSync, openSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { makeProject, runSilo, tmp } from "../../helpers/silo.ts";
+import { makeProject, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
 import { cleanUp, installedHome, ok } from "../isolation/_helpers.ts";
 
 const T = 120_000;
@@ -58,6 +58,12 @@ print(json.dumps(out))
 `;
 
 /** Every file and directory under `dir` whose mode has S_ISUID or S_ISGID (relative paths). */
+/** An attribute of a host file as python reads it ("none" when absent). */
+function hostXattr(path: string, name: string): string {
+  const r = Bun.spawnSync(["python3", "-c", `import os, sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2]).hex())\nexcept OSError: print("none")`, path, name]);
+  return r.stdout.toString().trim();
+}
+
 function setidUnder(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir, { recursive: true }) as string[]) {
@@ -114,14 +120,50 @@ describe("security: no setuid/setgid bits or file capabilities from the sandbox 
     expect(setidUnder(project)).toEqual([]);
   }, T);
 
+  test("a build's file capability on a project file is set in the sandbox and gone from the host file after it", async () => {
+    // The build keeps CAP_SETFCAP (dpkg's setcap): run as root, a capability it writes on /workspace is a
+    // host-valid one (its root is host uid 0), and a copy of any binary with cap_setuid gives a local user root.
+    const project = makeProject("");
+    copyFileSync("/bin/true", join(project, "prog"));
+    const set = `import os, struct
+os.setxattr("/workspace/prog", "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 7, 0, 0, 0))
+print("set", len(os.getxattr("/workspace/prog", "security.capability")))`;
+    const r = ok(await runSilo(["build", "python", "python", "-c", set], { home, cwd: project }));
+    expect(r.stdout).toContain("set 20"); // the attack's first half: the host file carried it while the build ran
+    expect(r.stderr).toContain("their bits were removed: prog");
+    expect(hostXattr(join(project, "prog"), "security.capability")).toBe("none");
+  }, T);
+
+  test("a build killed before its sweep leaves a setuid file; the next silo run in any project removes the bit", async () => {
+    const project = makeProject("");
+    copyFileSync("/bin/true", join(project, "idprog"));
+    const proc = Bun.spawn([siloBin, "build", "python", "/bin/sh", "-c", "chmod 4755 /workspace/idprog; sleep 60"], {
+      cwd: project,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    const deadline = Date.now() + 60_000;
+    while (!(statSync(join(project, "idprog")).mode & 0o4000) && Date.now() < deadline) await Bun.sleep(50);
+    proc.kill("SIGKILL");
+    await proc.exited;
+    // The control: killed, the build's own sweep never ran; the bit is on the host file.
+    expect(statSync(join(project, "idprog")).mode & 0o7777).toBe(0o4755);
+    const other = makeProject();
+    const next = ok(await runSilo(["run", "python", "-c", "pass"], { home, cwd: other }));
+    expect(next.stderr).toContain(`a build that was killed left setuid/setgid files or file capabilities in ${project}`);
+    expect(statSync(join(project, "idprog")).mode & 0o7777).toBe(0o755);
+    expect(readdirSync(join(home, "state")).includes("sweep")).toBe(false);
+  }, T);
+
   test("a build may set them in its layer (private), never on a project file", async () => {
-    const project = makeProject();
+    const project = makeProject("");
     const script = "cp /bin/true /usr/local/bin/suid && chmod 4755 /usr/local/bin/suid && cp /bin/true /workspace/planted && chmod 6755 /workspace/planted";
-    const r = ok(await runSilo(["build", "--global", "python", "/bin/sh", "-c", script], { home, cwd: project }));
+    const r = ok(await runSilo(["build", "python", "/bin/sh", "-c", script], { home, cwd: project }));
     expect(r.stderr).toContain("their bits were removed: planted");
     expect(statSync(join(project, "planted")).mode & 0o7777).toBe(0o755);
-    expect(setidUnder(project)).toEqual([]);
-    const base = join(home, "builds", "python");
+    expect(setidUnder(project).filter((p) => !p.startsWith(".silo/"))).toEqual([]); // the layer is private (below)
+    const base = join(project, ".silo", "python");
     const gen = readlinkSync(join(base, "current"));
     expect(statSync(join(base, gen)).mode & 0o777).toBe(0o700);
     expect(statSync(join(base, gen, "root/usr/local/bin/suid")).mode & 0o7777).toBe(0o4755);
