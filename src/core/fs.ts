@@ -137,9 +137,11 @@ function reaperSink(): Sink | null {
 
 /**
  * The reaper's script. Paths never hold a newline (checkSpec refuses them). Overlay work dirs are left
- * mode 000 by the kernel: opened first.
+ * mode 000 by the kernel: opened first. It is in silo's process group: a Ctrl-C at the terminal, or a
+ * SIGTERM/SIGHUP to the whole job, is not its end (EOF is, when silo ends; as the native stage's reaper).
  */
 export const REAPER_SH = `set -f
+trap '' INT QUIT HUP TERM
 rm_dir() { chmod 700 "$1/work/work" "$1/work" "$1/w/work" 2>/dev/null; rm -rf -- "$1"; }
 all=
 while IFS= read -r line; do

@@ -1,7 +1,8 @@
 /**
  * Signals between silo and a sandboxed command. bwrap does not forward signals (its monitor dies of them,
  * and with --die-with-parent the sandbox then dies of SIGKILL), and the sandbox's pid 1 ignores what it has
- * no handler for, so silo delivers a signal straight to the command: the children of bwrap's pid 1.
+ * no handler for, so silo delivers a signal straight to the command: the children of bwrap's pid 1 (a
+ * Ctrl-C or Ctrl-\ to their foreground job, as a terminal would: deliveryTarget).
  */
 import { readdirSync, readFileSync } from "node:fs";
 
@@ -34,14 +35,36 @@ export function forwardSignals(deliver: (sig: ForwardedSignal) => void): () => v
  */
 export function signalSandbox(monitorPid: number, sig: NodeJS.Signals): void {
   const bwrap = commName(monitorPid) === "bwrap" ? monitorPid : childPids(monitorPid).find((c) => commName(c) === "bwrap");
-  const targets = bwrap ? childPids(bwrap).flatMap(childPids) : [];
-  if (targets.length === 0) targets.push(monitorPid);
+  // Each group once: a process in the command's foreground job gets one Ctrl-C, not one per sibling.
+  const targets = new Set(bwrap ? childPids(bwrap).flatMap(childPids).map((pid) => deliveryTarget(pid, sig)) : []);
+  if (targets.size === 0) targets.add(monitorPid);
   for (const pid of targets) {
     try {
       process.kill(pid, sig);
     } catch {
       // gone already
     }
+  }
+}
+
+/**
+ * Where `sig` for the command `pid` goes (native/silo-stage.c delivery_target does the same for the
+ * waiter). SIGINT and SIGQUIT are what a terminal sends, to its whole foreground job: the foreground group
+ * of the command's terminal (its pseudo-terminal) or, with none, the command's process group, a shell's
+ * foreground child among them (a shell that traps SIGINT waits for that child, and goes on when the child
+ * did not die of it). A negative pid: that group. SIGTERM and SIGHUP are what `kill` sends to one process:
+ * the command alone. Without a terminal the sandbox's pid 1 is in that group, and ignores them (no handler).
+ */
+export function deliveryTarget(pid: number, sig: NodeJS.Signals): number {
+  if (sig !== "SIGINT" && sig !== "SIGQUIT") return pid;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // pid (comm) state ppid pgrp session tty_nr tpgid: comm may hold anything, so after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const pgrp = Number(f[2]), tpgid = Number(f[5]);
+    return tpgid > 0 ? -tpgid : pgrp > 0 ? -pgrp : pid;
+  } catch {
+    return pid; // gone: the kill says so
   }
 }
 

@@ -11,6 +11,8 @@
 #                              /proc state; the shell takes the terminal back
 #   ["fg"]                     give the job the terminal again and continue it (SIGCONT), as `fg` does
 #   ["kill", SIGNAL]           send SIGNAL to the job's process (not its group)
+#   ["comm", TEXT, SECONDS]    wait until the job's process runs a program whose name starts with TEXT
+#                              (/proc/PID/comm: silo handing its run over to its waiter, an execve)
 # then the job's end is awaited. Prints one JSON object: output, exit code, stop states, job pid, failure.
 # The command's stdout and stderr go to the terminal, unless STDOUT_FILE / STDERR_FILE name a file for one;
 # PTY_SIZE="ROWSxCOLS" sets the terminal's size before the command starts.
@@ -116,6 +118,16 @@ for step in steps:
         os.write(order_w, b"c")
     elif kind == "kill":
         os.kill(result["pid"], getattr(signal, step[1]))
+    elif kind == "comm":
+        def runs(prefix=step[1]):
+            try:
+                with open(f"/proc/{result['pid']}/comm") as f:
+                    return f.read().startswith(prefix)
+            except OSError:
+                return False
+        if not pump(runs, step[2]):
+            result["failure"] = f"the job did not become {step[1]!r} within {step[2]} s"
+            break
 pump(lambda: any(l.startswith("E") for l in lines()), 30)
 ends = [l for l in lines() if l.startswith("E")]
 result["exit"] = int(ends[0][1:]) if ends else None

@@ -145,9 +145,10 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
   } else {
     const argv = buildStageArgv(spec, plan, tools, relay?.pid);
     try {
-      // With a TTY, out of silo's session as well: the terminal's Ctrl-C then reaches silo alone (which passes
-      // it to the command), not bwrap, which would die of it and take the sandbox down.
-      launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds, detached: spec.tty });
+      // Out of silo's session, with a TTY or not (output piped, the terminal is still there): the terminal's
+      // Ctrl-C then reaches silo alone (which passes it to the command), not bwrap, which would die of it and
+      // take the sandbox down. (The native stage puts bwrap in a session of its own itself: exec_bwrap.)
+      launched = launch(argv, { env: { PATH: STAGE_PATH }, stdio, fds, detached: true });
     } catch (e) {
       relay?.kill();
       await cleanup();

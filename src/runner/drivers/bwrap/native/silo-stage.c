@@ -746,6 +746,9 @@ static void serve_relays(struct relay *relays, int n, pid_t bwrap) {
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
+  /* A SIGTERM to silo's whole job (`timeout` sends one) is the command's, passed on by silo: bwrap's parent
+     must not die of it first. Killed, silo takes this process down (its parent-death signal). */
+  if (bwrap > 0) signal(SIGTERM, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
   if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) fail("pipe: %s", strerror(errno));
   struct sigaction sa;
@@ -830,7 +833,14 @@ static void limit_processes(void) {
   if (setrlimit(RLIMIT_NPROC, &rl) < 0) fail("cannot cap the sandbox's processes (setrlimit RLIMIT_NPROC): %s", strerror(errno));
 }
 
+/*
+ * bwrap leaves silo's process group (a session of its own): its monitor dies of any signal it gets, and the
+ * sandbox with it (--die-with-parent), so a Ctrl-C or Ctrl-\ at silo's terminal when the sandbox has no
+ * pseudo-terminal (output piped, the sh stage), or a shell's SIGHUP to its job, would end the command
+ * before it could handle what silo passes on to it, and silo would exit 128+N whatever the command did.
+ */
 static void exec_bwrap(char **cmd) {
+  setsid(); /* EPERM only for a group leader, which this never is (silo's child, or its child) */
   limit_processes();
   char status[4096];
   snprintf(status, sizeof status, "%s/status", rundir);
@@ -1211,20 +1221,53 @@ static int is_bwrap(pid_t pid) {
   return r >= 5 && strncmp(comm, "bwrap\n", 6) == 0;
 }
 
+/*
+ * Where a signal for the command goes (as runner/run.ts deliveryTarget). SIGINT and SIGQUIT are what a
+ * terminal sends, and a terminal sends them to its whole foreground job: the foreground group of the
+ * command's terminal (its pseudo-terminal), or with none, the command's process group (a shell's
+ * foreground child among them: a shell that traps SIGINT waits for that child, and a child that did not
+ * die of it tells the shell to go on). -GROUP then. SIGTERM and SIGHUP are what `kill` sends to one
+ * process: the command alone. Without a terminal the sandbox's pid 1 is in that group, and ignores them
+ * (no handler).
+ */
+static pid_t delivery_target(pid_t pid, int sig) {
+  if (sig != SIGINT && sig != SIGQUIT) return pid;
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return pid;
+  ssize_t r = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (r <= 0) return pid;
+  buf[r] = 0;
+  /* pid (comm) state ppid pgrp session tty_nr tpgid: comm may hold anything, so after the last ')'. */
+  char *p = strrchr(buf, ')');
+  long pgrp = 0, tpgid = 0;
+  if (!p || sscanf(p + 1, " %*c %*d %ld %*d %*d %ld", &pgrp, &tpgid) != 2) return pid;
+  return tpgid > 0 ? -(pid_t)tpgid : pgrp > 0 ? -(pid_t)pgrp : pid;
+}
+
 /* As runner/run.ts signalSandbox: the command is a child of bwrap's pid 1; before it runs, the stage. */
 static void signal_sandbox(pid_t stage, int sig) {
-  pid_t bwrap = is_bwrap(stage) ? stage : 0, kids[64], inits[8];
+  pid_t bwrap = is_bwrap(stage) ? stage : 0, kids[64], inits[8], done[64];
   if (!bwrap) {
     int n = children_of(stage, kids, 64);
     for (int k = 0; k < n && !bwrap; k++)
       if (is_bwrap(kids[k])) bwrap = kids[k];
   }
-  int sent = 0;
+  int sent = 0, ndone = 0;
   if (bwrap) {
     int ni = children_of(bwrap, inits, 8);
     for (int i = 0; i < ni; i++) {
       int n = children_of(inits[i], kids, 64);
-      for (int k = 0; k < n; k++) sent += kill(kids[k], sig) == 0;
+      for (int k = 0; k < n; k++) {
+        pid_t target = delivery_target(kids[k], sig);
+        int again = 0; /* each group once: a process gets a Ctrl-C once */
+        for (int j = 0; j < ndone; j++) again |= done[j] == target;
+        if (again) continue;
+        if (ndone < 64) done[ndone++] = target;
+        sent += kill(target, sig) == 0;
+      }
     }
   }
   if (!sent) kill(stage, sig);
