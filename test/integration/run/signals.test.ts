@@ -20,13 +20,20 @@ interface PtyResult {
   failure: string | null;
 }
 
+// A command that dies of SIGINT, SIGTERM and SIGHUP (their default action), once it has said "ready".
+const DIES = `import signal, sys, time
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_DFL)
+print("ready", file=sys.stderr, flush=True)
+time.sleep(30)`;
 // A shell that traps SIGINT while its foreground child runs, as `bash -c 'trap "exit 42" INT; ...; sleep 30'`
 // does (pytest's summary after Ctrl-C works the same way). The child says "ready" itself, so the Ctrl-C
-// cannot come before it exists. A shell waits for its foreground child: only a Ctrl-C that reaches the
-// child too (the terminal's whole foreground job) ends it now.
-const trapWithChild = (sig: string) => ["--shim=bash", "python", "-c", `trap 'echo trapped >&2; exit 42' ${sig}; sh -c 'echo ready >&2; exec sleep 30'`];
-// The same without a trap: the shell dies of the signal.
-const noHandler = ["--shim=sh", "python", "-c", "echo ready >&2; sleep 30"];
+// cannot come before it exists (nor while the shell forks: a shell defers a signal that comes then until
+// its child ends, on a terminal too). A shell waits for its foreground child: only a Ctrl-C that reaches
+// the child as well (the terminal's whole foreground job) ends it now.
+const trapWithChild = (sig: string) => ["--shim=bash", "python", "-c", `trap 'echo trapped >&2; exit 42' ${sig}; python3 -c '${DIES}'`];
+// Without a handler: killed by the signal.
+const noHandler = ["python", "-c", DIES];
 // A handler that counts what arrives, then exits 40 + the count: 41 when the signal came once.
 const counting = (sig: string) => [
   "python", "-c", `import signal, sys, time
@@ -65,7 +72,7 @@ describe("the command's exit code after a signal (issue 13 item 8)", () => {
 
   test("host control: on a terminal, a shell that traps Ctrl-C while its child runs exits with its own code", async () => {
     const r = JSON.parse(
-      Bun.spawnSync([PYTHON, SHELL, JSON.stringify([["until", "ready", 30], CTRL_C]), "--", "bash", "-c", `trap 'exit 42' INT; sh -c 'echo ready >&2; exec sleep 30'`], {
+      Bun.spawnSync([PYTHON, SHELL, JSON.stringify([["until", "ready", 30], CTRL_C]), "--", "bash", "-c", `trap 'exit 42' INT; ${PYTHON} -c '${DIES}'`], {
         cwd: tmp(),
       }).stdout.toString(),
     ) as PtyResult;

@@ -12,7 +12,8 @@
 #   ["fg"]                     give the job the terminal again and continue it (SIGCONT), as `fg` does
 #   ["kill", SIGNAL]           send SIGNAL to the job's process (not its group)
 #   ["comm", TEXT, SECONDS]    wait until the job's process runs a program whose name starts with TEXT
-#                              (/proc/PID/comm: silo handing its run over to its waiter, an execve)
+#                              (/proc/PID/comm) and catches SIGINT (its handlers are set): silo handing
+#                              its run over to its waiter (an execve), the waiter ready for signals
 # then the job's end is awaited. Prints one JSON object: output, exit code, stop states, job pid, failure.
 # The command's stdout and stderr go to the terminal, unless STDOUT_FILE / STDERR_FILE name a file for one;
 # PTY_SIZE="ROWSxCOLS" sets the terminal's size before the command starts.
@@ -122,8 +123,12 @@ for step in steps:
         def runs(prefix=step[1]):
             try:
                 with open(f"/proc/{result['pid']}/comm") as f:
-                    return f.read().startswith(prefix)
-            except OSError:
+                    if not f.read().startswith(prefix):
+                        return False
+                with open(f"/proc/{result['pid']}/status") as f:
+                    caught = next(l for l in f if l.startswith("SigCgt:")).split()[1]
+                return int(caught, 16) & (1 << (signal.SIGINT - 1)) != 0
+            except (OSError, StopIteration):
                 return False
         if not pump(runs, step[2]):
             result["failure"] = f"the job did not become {step[1]!r} within {step[2]} s"
