@@ -25,6 +25,7 @@ import { describeLimits, hostLimitSupport } from "./limits.ts";
 import { startRelay, type Relay } from "./relay.ts";
 import { checkSpec, cleanStaleRuns, makePlan, removeTreeLater, type SandboxPlan } from "./plan.ts";
 import { removeTree } from "../../../core/fs.ts";
+import { checkMountTargets } from "./targets.ts";
 import { nativeSeccompArch } from "./seccomp.ts";
 import { prebuiltSeccompFilters } from "./seccomp-prebuilt.ts" with { type: "macro" };
 
@@ -71,7 +72,14 @@ async function spawnSandbox(spec: RunSpec, stdio: "inherit" | "pipe", hooks: Run
       nativeRelayArgs = nativeRelays(spec.network, hostPorts);
     }
     plan = makePlan(spec, runRoot, process.pid, nativePath ? "native" : "sh");
-    fds = [encodeArgs(buildBwrapArgs(spec, plan)), Uint8Array.from(SECCOMP_FILTERS[arch][spec.keepSetuid ? "keepSetuid" : "run"]), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
+    const args = buildBwrapArgs(spec, plan);
+    try {
+      checkMountTargets(args, spec.captureUpper ? [...spec.layers, spec.captureUpper] : spec.layers);
+    } catch (e) {
+      removeTree(plan.runDir);
+      throw e;
+    }
+    fds = [encodeArgs(args), Uint8Array.from(SECCOMP_FILTERS[arch][spec.keepSetuid ? "keepSetuid" : "run"]), enc.encode(buildHostsFile(spec)), enc.encode(buildResolvConf(spec))];
   } catch (e) {
     relay?.kill();
     if (stage) abandonStage(stage);
