@@ -3,7 +3,7 @@
 // written; with network relays the native stage is their process, and it ends with the sandbox, passing
 // the command's exit code or signal on.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { liveProcessesWith } from "../../helpers/procs.ts";
 import { makeHome, makeProject, runSilo, siloBin, type SiloResult } from "../../helpers/silo.ts";
@@ -156,6 +156,7 @@ describe("the bwrap driver's set-up stage", () => {
   test("a native stage that cannot be written out falls back to the /bin/sh stage", async () => {
     const h = makeHome();
     ok(await runSilo(["install", "python"], { home: h }));
+    rmSync(join(h, "libexec"), { recursive: true, force: true }); // install's driver check wrote the stage out
     writeFileSync(join(h, "libexec"), "not a directory");
     const r = ok(await run("print('still runs')", {}, h));
     expect(r.stdout.trim()).toBe("still runs");
