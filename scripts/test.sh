@@ -10,6 +10,7 @@ bash scripts/deps.sh
 bash scripts/fixtures/build.sh
 bun run build
 bun run typecheck
+bun run release   # dist/release: the platform tarballs, SHA256SUMS, install.sh, Formula/silo.rb (test/integration/release checks them)
 
 LOGS=$(mktemp -d)
 # Every temporary directory of the run (test homes, fixture templates) lives under one TMPDIR, removed at
@@ -40,7 +41,7 @@ if [[ $(id -u) -eq 0 ]]; then
   tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$COPY" -xf -
   chown -R "$USER_NAME:" "$COPY"
   echo "== isolation, security, network and build-layer tests (as $USER_NAME)" >&2
-  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} TMPDIR=$TMPDIR HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/security test/integration/network test/integration/build test/integration/run/stage.test.ts" 2>&1 | tee "$LOGS/user.log"
+  su "$USER_NAME" -s /bin/bash -c "cd $COPY && CI=${CI:-} TMPDIR=$TMPDIR HOME=/home/$USER_NAME bun test --timeout 300000 test/integration/isolation test/integration/security test/integration/network test/integration/build test/integration/run/stage.test.ts test/integration/cli/first-run.test.ts" 2>&1 | tee "$LOGS/user.log"
   check_skips "$LOGS/user.log"
   rm -rf "$COPY"
 fi
