@@ -5,13 +5,9 @@ export default definePlugin({
   name: "node",
   detect: ["package.json", ".nvmrc", ".node-version"],
   shims: ["node", "npm", "npx", "corepack"],
-  // As registry/node.toml: ~/.npm per project (_npx, the cache index), npm's content-addressed store
-  // shared (read only by an integrity npm already holds, and checked against it on every read).
-  cache: [
-    { name: "npm", path: "/root/.npm" },
-    { name: "npm-cacache", path: "/root/.npm/_cacache", scope: "shared" },
-    { name: "npm-index", path: "/root/.npm/_cacache/index-v5" },
-  ],
+  // As registry/node.toml: all of ~/.npm per project, its _cacache too (pacote unpacks a cached tarball
+  // before its integrity check fails, and what only the planted tarball had stays).
+  cache: [{ name: "npm", path: "/root/.npm" }],
   lsp: {
     command: ["typescript-language-server", "--stdio"],
     install: ["npm", "install", "-g", "typescript", "typescript-language-server"],

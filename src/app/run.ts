@@ -17,7 +17,7 @@ import { protectedPaths, settleProtected, snapshotProtected, watchLines } from "
 import { excludedPaths } from "./exclude.ts";
 import { guardGit } from "./git-guard.ts";
 import { localImage } from "../image/local.ts";
-import { cacheMounts } from "./cache-mounts.ts";
+import { cacheMounts, GLOBAL_BUILD_CACHES, projectCacheKey } from "./cache-mounts.ts";
 import { denyWarning, planHostNetwork, proxyEnv } from "../net/plan.ts";
 import { loadPlugin } from "../plugin/loaders.ts";
 import { gitIdentityEnv } from "./git-identity.ts";
@@ -43,6 +43,8 @@ export interface RunOptions {
   argv?: string[];
   /** `--ssh-agent`: forward the host's agent (SSH_AUTH_SOCK) into the sandbox. */
   sshAgent?: boolean;
+  /** A global build's step: the caches of global builds, not the project's (app/cache-mounts.ts). */
+  globalBuildCaches?: boolean;
 }
 
 export interface PreparedRun {
@@ -112,7 +114,7 @@ export async function prepareRun(opts: RunOptions, home: HomePaths = homePaths()
   }
 
   // Per project unless the tool verifies what it reads there (app/cache-mounts.ts, THREATS.md invariant 6).
-  const mounts: Mount[] = cacheMounts(home, tool.name, tool.cache, root);
+  const mounts: Mount[] = cacheMounts(home, tool.name, tool.cache, opts.globalBuildCaches ? GLOBAL_BUILD_CACHES : projectCacheKey(root));
   for (const f of tool.passFiles) mounts.push(resolvePassFile(f, root));
   if (ca) mounts.push(...ca.mounts);
   for (const m of tool.mount.extra) mounts.push({ host: resolveExtraSource(m.host, root), guest: m.guest, readonly: m.readonly, kind: "dir" });

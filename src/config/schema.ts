@@ -282,9 +282,11 @@ export interface ToolDef {
  * A persistent cache of a tool (THREATS.md invariant 6: one project's sandbox writes it, so only what the
  * tool verifies before trusting may be seen by another project).
  * - `project` (the default): SILO_HOME/cache/<tool>/projects/<key>/<name>, one per project; the key is a
- *   hash of the project root's real path on the host, which the sandbox cannot choose.
- * - `shared`: SILO_HOME/cache/<tool>/<name>, every project's. Only for content-addressed stores the tool
- *   checks against a digest it got elsewhere (npm's _cacache/content-v2); say why in the TOML.
+ *   hash of the project root's real path, inode number and birth time on the host, which the sandbox
+ *   cannot choose (app/cache-mounts.ts). Global builds have their own: projects/global-build/<name>.
+ * - `shared`: SILO_HOME/cache/<tool>/<name>, every project's. Only for a store the tool checks against a
+ *   digest it got elsewhere before anything it holds is used; say why in the TOML. No shipped tool has one
+ *   (npm's _cacache is not such a store: pacote unpacks a tarball before its integrity check fails).
  * - `login`: one file, SILO_HOME/cache/<tool>/<name>/<file name>, bound read-only into every project. While
  *   it does not exist, each project logs in on its own (the file lives in its own cache); `silo cache
  *   share-login TOOL` in a project makes that project's login the shared one (never automatic).
