@@ -41,8 +41,24 @@ interface Target {
   tool: string;
   scope: Scope;
   base: string;
-  /** The project root (project scope), else the directory mounted as /workspace. */
+  /** The project root (project scope); "" for a global build (its /workspace is a directory of its own). */
   root: string;
+}
+
+/**
+ * A global layer is stacked under every project (THREATS.md invariant 6), so a global build sees nothing of
+ * the directory it was typed in, which may be a hostile project: an empty /workspace of its own (0700, outside
+ * SILO_HOME), no project config (its env, image or driver), and the caches of global builds (runStep), as
+ * the postInstall steps and the LSP install (app/lsp.ts). A project build runs in its project.
+ */
+async function inOwnWorkspace(t: Target, opts: BuildOptions, build: (opts: BuildOptions) => Promise<number>): Promise<number> {
+  if (t.scope !== "global") return build(opts);
+  const work = mkdtempSync(join(tmpdir(), "silo-global-build-"));
+  try {
+    return await build({ ...opts, cwd: work });
+  } finally {
+    removeTree(work);
+  }
 }
 
 /**
@@ -73,7 +89,7 @@ export async function buildTool(opts: BuildOptions & { argv: string[] }, home: H
   if (opts.argv.length === 0)
     throw new SiloError("E_USAGE", `silo build ${opts.tool}: name the command to run`, `e.g. \`silo build ${opts.tool} pip install -r requirements.txt\`, or --remove`);
   const t = await resolveTarget(opts, home);
-  return runBuild(home, t, opts, { append: true, steps: [{ argv: opts.argv, origin: "user" }] });
+  return inOwnWorkspace(t, opts, (o) => runBuild(home, t, o, { append: true, steps: [{ argv: opts.argv, origin: "user" }] }));
 }
 
 export interface RebuildOptions extends BuildOptions {
@@ -94,7 +110,7 @@ export async function rebuildTool(opts: RebuildOptions, home: HomePaths = homePa
       `create one with \`silo build ${t.scope === "global" ? "--global " : ""}${t.tool} <command>\`, or give a script with --setup`,
     );
   log.info(`rebuilding the ${t.scope} layer of ${t.tool} (${steps.length} step${steps.length === 1 ? "" : "s"})`);
-  return runBuild(home, t, opts, { append: false, steps });
+  return inOwnWorkspace(t, opts, (o) => runBuild(home, t, o, { append: false, steps }));
 }
 
 /** The tools with a layer in a scope (for `silo rebuild --all`). */
@@ -161,7 +177,7 @@ async function projectRoot(cwd: string, home: HomePaths): Promise<string> {
 }
 
 async function resolveTarget(opts: BuildOptions, home: HomePaths): Promise<Target> {
-  if (opts.global) return { tool: opts.tool, scope: "global", base: globalBase(home, opts.tool), root: opts.cwd };
+  if (opts.global) return { tool: opts.tool, scope: "global", base: globalBase(home, opts.tool), root: "" };
   const root = await projectRoot(opts.cwd, home);
   return { tool: opts.tool, scope: "project", base: projectBase(root, opts.tool), root };
 }
@@ -245,7 +261,10 @@ async function runStep(home: HomePaths, t: Target, opts: BuildOptions, step: Bui
   log.info(`${t.tool} (${t.scope} build): ${describeStep(step)}`);
   mkdirSync(upper, { mode: 0o755 });
   const prepared = await prepareRun(
-    { tool: t.tool, args: [], argv: argvOf(step), cwd: opts.cwd, driver: opts.driver, env: opts.env, tty: opts.tty, sshAgent: opts.sshAgent, purpose: "build" },
+    {
+      tool: t.tool, args: [], argv: argvOf(step), cwd: opts.cwd, driver: opts.driver, env: opts.env, tty: opts.tty, sshAgent: opts.sshAgent, purpose: "build",
+      globalBuildCaches: t.scope === "global",
+    },
     home,
   );
   let code: number;

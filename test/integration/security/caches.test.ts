@@ -2,9 +2,13 @@
  * THREATS.md invariant 6: one project cannot reach another — package caches and agent state.
  *
  * A tool's caches persist in SILO_HOME and are written by whatever runs in a project's sandbox. Mounted
- * shared, project A's sandbox plants a built wheel, an `npx` package, a compiled Go package or a Claude
- * hook that project B's tool then runs. Each cache is per project unless it is a store the tool verifies
- * on read (npm's content-addressed _cacache); claude-code's login is per project until the user shares one (`silo cache share-login`), then read-only.
+ * shared, project A's sandbox plants a built wheel, an `npx` package, a tarball in npm's _cacache (pacote
+ * unpacks it before its integrity check fails, and its extra files stay), a compiled Go package or a Claude
+ * hook that project B's tool then runs. Every shipped cache is per project, keyed by the project root's
+ * path and identity (a project made anew at the same path is another project); claude-code's login is per
+ * project until the user shares one (`silo cache share-login`), then read-only. A global build
+ * (`silo build --global`, typed in a possibly hostile project) sees neither that project's files nor its
+ * caches: its layer is stacked under every project.
  *
  * The tools here are registry entries in the test's SILO_HOME that copy the shipped entries' [[cache]]
  * (and, for the agent, [env]) declarations onto the python fixture image, so the mount layout under test
@@ -12,7 +16,7 @@
  * with `scope = "shared"` (what every cache was before): there, A's planted files reach B.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { makeHome, repoRoot, runSilo, siloBin, tmp } from "../../helpers/silo.ts";
@@ -87,7 +91,7 @@ describe("package caches and agent state are per project (invariant 6)", () => {
   }, 300_000);
 
   test("control: mounted shared, what project A plants in a cache is there in project B", async () => {
-    const paths = [PLANTS.wheel, PLANTS.pipHttp, PLANTS.npx, PLANTS.goBuild, PLANTS.goMod, PLANTS.cargoSrc];
+    const paths = [PLANTS.wheel, PLANTS.pipHttp, PLANTS.npx, NPM_CONTENT, PLANTS.goBuild, PLANTS.goMod, PLANTS.cargoSrc];
     await plant("sharedcaches", "a", paths);
     expect(await probe("sharedcaches", "b", paths)).toEqual(all(paths, true));
   });
@@ -99,11 +103,29 @@ describe("package caches and agent state are per project (invariant 6)", () => {
     expect(await probe("pipcaches", "a", paths)).toEqual(all(paths, true)); // kept for A's next run
   });
 
-  test("npm: A's _npx package and cache index are A's only; the content-addressed store is shared", async () => {
-    const paths = [PLANTS.npx, PLANTS.npmIndex];
-    await plant("npmcaches", "a", [...paths, NPM_CONTENT]);
-    expect(await probe("npmcaches", "b", [...paths, NPM_CONTENT])).toEqual({ ...all(paths, false), [NPM_CONTENT]: true });
+  test("npm: A's _npx package, cache index and _cacache content (a planted tarball) are A's only", async () => {
+    const paths = [PLANTS.npx, PLANTS.npmIndex, NPM_CONTENT];
+    await plant("npmcaches", "a", paths);
+    expect(await probe("npmcaches", "b", paths)).toEqual(all(paths, false));
     expect(await probe("npmcaches", "a", paths)).toEqual(all(paths, true));
+  });
+
+  test("a project removed and made anew at the same path does not inherit the old one's caches", async () => {
+    const paths = [PLANTS.wheel, PLANTS.npx];
+    const dir = tmp("silo-caches-again-");
+    writeFileSync(join(dir, "silo.toml"), "");
+    projects.again = dir;
+    await plant("pipcaches", "again", [PLANTS.wheel]);
+    await plant("npmcaches", "again", [PLANTS.npx]);
+    // Control: the same directory, run again, has them (the caches persist, by path).
+    expect(await probe("pipcaches", "again", paths)).toEqual({ [PLANTS.wheel]: true, [PLANTS.npx]: false });
+    expect(await probe("npmcaches", "again", paths)).toEqual({ [PLANTS.wheel]: false, [PLANTS.npx]: true });
+    // `rm -rf p && mkdir p` (a new clone, a CI runner's checkout): the same real path, another directory.
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    writeFileSync(join(dir, "silo.toml"), "");
+    expect(await probe("pipcaches", "again", paths)).toEqual(all(paths, false));
+    expect(await probe("npmcaches", "again", paths)).toEqual(all(paths, false));
   });
 
   test("go and cargo: A's build cache, extracted modules and crate sources are A's only", async () => {
@@ -150,4 +172,32 @@ except OSError as e:
     expect((await run("agent", "b", write, ["token-of-b"])).trim()).toStartWith("refused");
     expect(readFileSync(join(home, "cache/agent/credentials/.credentials.json"), "utf8")).toBe("token-of-a");
   });
+  test("a global build typed in a project sees neither its files nor its caches; global builds keep caches of their own", async () => {
+    const mark = "/root/.cache/pip/global-build-mark";
+    const SEEN = `import json, os
+seen = {"cache": os.path.exists("${PLANTS.wheel}"), "workspace": os.listdir("/workspace"), "mark": os.path.exists("${mark}")}
+os.makedirs("/opt/silo-test", exist_ok=True)
+json.dump(seen, open("/opt/silo-test/" + __import__("sys").argv[1], "w"))
+open("${mark}", "w").write("global build")
+print(json.dumps(seen))
+`;
+    // A hostile project: a wheel in its own cache, a file in its tree.
+    await plant("pipcaches", "a", [PLANTS.wheel]);
+    writeFileSync(join(projects.a!, "planted.py"), "print('from project a')");
+    // Control: the same step in A's sandbox sees both (and writes the mark into A's own cache).
+    const control = JSON.parse(await run("pipcaches", "a", SEEN, ["control"])) as { cache: boolean; workspace: string[] };
+    expect({ cache: control.cache, planted: control.workspace.includes("planted.py") }).toEqual({ cache: true, planted: true });
+    // Through `silo build --global`, typed in A: an empty /workspace, the caches of global builds.
+    for (const name of ["first", "second"]) {
+      const r = await runSilo(["build", "--global", "pipcaches", "python3", "-c", SEEN, name], { home, cwd: projects.a });
+      expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    }
+    // B stacks the global layer: what the steps saw is in it.
+    const read = (name: string) => `print(open("/opt/silo-test/${name}").read())`;
+    expect(JSON.parse(await run("pipcaches", "b", read("first"), []))).toEqual({ cache: false, workspace: [], mark: false });
+    expect(JSON.parse(await run("pipcaches", "b", read("second"), []))).toEqual({ cache: false, workspace: [], mark: true });
+    // The global builds' cache is no project's.
+    expect(await probe("pipcaches", "b", [mark])).toEqual(all([mark], false));
+    expect(existsSync(join(home, "cache/pipcaches/projects/global-build/pip/global-build-mark"))).toBe(true);
+  }, 300_000);
 });
