@@ -1,5 +1,6 @@
 /**
- * Package caches survive across runs: pip's cache is per project (SILO_HOME/cache/python/projects/<key>/pip:
+ * Package caches survive across runs: pip's cache is per project (SILO_HOME/cache/python/projects/<key>/pip,
+ * the key from the root's path and identity, app/cache-mounts.ts:
  * pip installs the wheels it built, and trusts a revalidated index page, without checking them, so one
  * project's must not be another's — security/caches.test.ts), so a second `pip install` of the same wheel
  * in a fresh sandbox of the same project comes from the cache, and another project downloads it again.
@@ -9,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
+import { projectCacheKey } from "../../../src/app/cache-mounts.ts";
 import { makeHome, runSilo, siloBin } from "../../helpers/silo.ts";
 import { ok, removeScratch, scratch, scratchProject } from "./_helpers.ts";
 
@@ -67,7 +69,7 @@ describe("tool package caches", () => {
     const first = await pipInstall(project);
     expect(first).toContain("Downloading");
     expect(fileRequests()).toBe(1);
-    const key = new Bun.CryptoHasher("sha256").update(realpathSync(project)).digest("hex").slice(0, 32);
+    const key = projectCacheKey(realpathSync(project));
     expect(readdirSync(join(home, "cache/python/projects", key, "pip")).some((d) => d.startsWith("http"))).toBe(true);
     const second = await pipInstall(project);
     expect(second).toContain("Using cached");
