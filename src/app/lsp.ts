@@ -64,7 +64,7 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
     const aliases = logicalRoots(prepared.hostRoot, opts.cwd);
     const rewriter = createRewriter({ hostRoot: prepared.hostRoot, hostAliases: aliases });
     // What the server sends the editor names nothing outside the project, and its edits leave protected paths alone.
-    const guard = createGuard({ roots: [prepared.hostRoot, ...aliases], protectedPaths: PROTECTED_PATHS });
+    const guard = createGuard({ roots: [prepared.hostRoot, ...aliases], protectedPaths: PROTECTED_PATHS, protectedNames: await lspProtectedNames() });
     log.debug(`lsp: ${lsp.command.join(" ")} for ${prepared.hostRoot} (driver ${prepared.driver.name})`);
 
     // Editors stop servers with SIGTERM; pass signals on and let the proxy return the server's code.
@@ -84,6 +84,16 @@ export async function startLsp(opts: StartLspOptions): Promise<number> {
   } finally {
     await prepared.cleanup();
   }
+}
+
+/**
+ * Names an edit from the language server may not touch at any depth: what host tools run or trust in
+ * whatever directory they start in (git-apply.ts NESTED_PROTECTED: `.envrc`, `.vscode`, ...), coc.nvim's
+ * workspace `.vim/coc-settings.json` (its `languageserver` entries are commands), cargo's `.cargo/config`.
+ */
+export async function lspProtectedNames(): Promise<string[]> {
+  const { NESTED_PROTECTED } = await import("./git-apply.ts");
+  return [...NESTED_PROTECTED, ".vim/coc-settings.json", ".cargo/config", ".cargo/config.toml"];
 }
 
 /**

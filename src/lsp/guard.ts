@@ -21,6 +21,16 @@
  *   offered as a host path the editor would open; a notification whose subject is outside is dropped.
  * File watcher and document selector globs must be relative (an absolute glob would have the editor watch,
  * and report into the sandbox, host files).
+ *
+ * Commands: an editor runs the `command` of a completion item (on accept), a code lens or code action (on
+ * click), an inlay hint label part, or a client-command request, by id, whatever the id is
+ * (`workbench.action.terminal.sendSequence` types into the user's terminal). A server may name only the
+ * commands it declared (`executeCommandProvider.commands` in its initialize result, or a dynamic
+ * `workspace/executeCommand` registration): the editor's LSP client registers those and sends them back to
+ * the server (`workspace/executeCommand`). Ids in the editor's own namespaces are never taken as declared;
+ * UI_COMMANDS are the few client-side ids servers use that only show UI. Any other Command is taken away:
+ * its holder's `command` key is deleted (completion item, code lens, inlay hint part); a code action or a
+ * bare Command in a list is removed; a request or notification made of one is refused or dropped.
  */
 import { URI_KEYS, URI_MAP_KEYS, type Rewriter } from "./rewrite.ts";
 
@@ -33,6 +43,19 @@ const GLOB_KEYS: ReadonlySet<string> = new Set(["globPattern", "pattern"]);
 const SAFE_SCHEMES: ReadonlySet<string> = new Set(["http", "https", "mailto", "untitled"]);
 /** Project paths an edit from the server may not touch (in addition to the caller's list). */
 const ALWAYS_PROTECTED = [".git"];
+/** Names an edit may not touch at any depth: a nested repository's `.git` (in addition to the caller's list). */
+const ALWAYS_PROTECTED_NAMES = [".git"];
+/**
+ * Client-side command ids a server may name without declaring them: each only shows the editor's own UI.
+ * - `editor.action.triggerSuggest`: opens the completion list (servers attach it to completions that end
+ *   in a trigger, e.g. a `.` or an import path);
+ * - `editor.action.triggerParameterHints`: opens signature help (attached to function completions);
+ * - `editor.action.showReferences`: a peek view of locations (reference code lenses); its string
+ *   arguments (the document URI) must be allowed as `open`, and its locations are checked as URIs are.
+ */
+const UI_COMMANDS: ReadonlySet<string> = new Set(["editor.action.triggerSuggest", "editor.action.triggerParameterHints", "editor.action.showReferences"]);
+/** VS Code's own command namespaces (and `setContext`): never a server's, even when it declares them. */
+const EDITOR_NAMESPACE = /^_?(workbench|editor|vscode|notebook|terminal|files|debug|extensions?|setContext)(\.|$)/;
 
 /** JSON-RPC RequestFailed (LSP 3.17). */
 export const REQUEST_FAILED = -32803;
@@ -42,6 +65,11 @@ export interface GuardOptions {
   roots: string[];
   /** Project-relative paths an edit may not create, change, rename or delete (e.g. `.vscode`, `silo.toml`). */
   protectedPaths?: readonly string[];
+  /**
+   * Names protected at any depth (`.envrc`, `.vscode`; with a `/`, a name inside a directory of that name:
+   * `.vim/coc-settings.json`); `*.code-workspace` files are protected at any depth whatever this says.
+   */
+  protectedNames?: readonly string[];
   /** realpath(3) of an existing path, null when it does not exist (tests inject a fake). */
   realpath?: (p: string) => string | null;
 }
@@ -68,6 +96,12 @@ export interface Guard {
   check(msg: unknown): Verdict;
   /** Why this URI may not go to the editor (null: it may). `open`: the editor acts on it (symlinks resolved); `edit`: it writes it. */
   allows(uri: string, mode?: Mode): string | null;
+  /**
+   * Take the commands the server declares in its initialize result (`capabilities.executeCommandProvider
+   * .commands`): ids in the editor's namespaces are removed from the list (the editor would register them
+   * over its own); the others may be named from then on. True when the result was changed.
+   */
+  declareCommands(initializeResult: unknown): boolean;
 }
 
 export function createGuard(opts: GuardOptions): Guard {
@@ -77,6 +111,14 @@ export function createGuard(opts: GuardOptions): Guard {
   let realRootResolved: string | undefined;
   const resolvedRoot = () => (realRootResolved ??= realpath(realRoot) ?? realRoot);
   const protectedRel = [...ALWAYS_PROTECTED, ...(opts.protectedPaths ?? [])].map((p) => normalizePath(`/${p}`).slice(1));
+  const protectedNames = [...ALWAYS_PROTECTED_NAMES, ...(opts.protectedNames ?? [])].map((n) => normalizePath(`/${n}`).slice(1).split("/"));
+  /** A protected name at any depth: its segments appear in a row in `rel`'s, or a segment is a `*.code-workspace`. */
+  const hasProtectedName = (rel: string) => {
+    const segs = rel.split("/");
+    return segs.some((seg, i) => seg.endsWith(".code-workspace") || protectedNames.some((n) => n.every((s, j) => segs[i + j] === s)));
+  };
+  /** Command ids the server may name: what it declared, less the editor's namespaces. */
+  const declared = new Set<string>();
 
   function allows(uri: string, mode: Mode = "info"): string | null {
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
@@ -89,9 +131,8 @@ export function createGuard(opts: GuardOptions): Guard {
     if (root === undefined) return `${clip(path)}, outside the project`;
     if (mode === "info") return null;
     const rel = path.slice(root.length + 1);
-    // A `*.code-workspace` at the root is an editor's workspace file too (app/protect.ts quarantines new ones).
-    const isProtected = (r: string) =>
-      mode === "edit" && (protectedRel.some((p) => r === p || r.startsWith(`${p}/`)) || (!r.includes("/") && r.endsWith(".code-workspace")));
+    // A `*.code-workspace` is an editor's workspace file too (app/protect.ts quarantines new ones at the root).
+    const isProtected = (r: string) => mode === "edit" && (protectedRel.some((p) => r === p || r.startsWith(`${p}/`)) || hasProtectedName(r));
     if (isProtected(rel)) return `${clip(path)}, a protected path`;
     // The editor writes through symlinks the project (that is, the sandbox) planted: resolve what exists.
     const real = realpathOfPrefix(`${realRoot}${rel ? `/${rel}` : ""}`, realpath);
@@ -110,7 +151,17 @@ export function createGuard(opts: GuardOptions): Guard {
   /** The mode of URIs outside edits in the message being checked: a server request makes the editor act. */
   let baseMode: Mode = "info";
 
-  function scan(node: unknown, out: Finding[], at: Finding["at"], edit: boolean) {
+  /** Why the editor may not run this Command (`{title, command, arguments}`); null: it may. */
+  function commandIssue(cmd: Record<string, unknown>): string | null {
+    const id = cmd.command as string;
+    if (declared.has(id)) return null;
+    if (!UI_COMMANDS.has(id)) return `the command ${clip(JSON.stringify(id))}, which the server did not declare`;
+    const args = Array.isArray(cmd.arguments) ? cmd.arguments : [];
+    for (const a of args) if (typeof a === "string" && allows(a, "open")) return `the command ${id} on ${clip(a)}`;
+    return null;
+  }
+
+  function scan(node: unknown, out: Finding[], at: Finding["at"], edit: boolean, holder?: Record<string, unknown>) {
     if (Array.isArray(node)) {
       node.forEach((item, i) => {
         if (item && typeof item === "object") scan(item, out, edit ? at : { container: node, key: i }, edit);
@@ -120,6 +171,13 @@ export function createGuard(opts: GuardOptions): Guard {
     const obj = node as Record<string, unknown>;
     // A WorkspaceEdit is one unit: below it, findings point at the element holding the whole edit.
     const inEdit = edit || Object.keys(obj).some((k) => EDIT_KEYS.has(k));
+    if (typeof obj.command === "string") {
+      const why = commandIssue(obj);
+      // Under a completion item, code lens or inlay hint part, only the command goes; a code action (titled) goes whole.
+      if (why && holder && !(typeof holder.title === "string" && at?.container[at.key as never] === holder))
+        out.push({ why, at: { container: holder, key: "command" }, edit: false });
+      else if (why) out.push({ why, at, edit: false });
+    }
     for (const key in obj) {
       const value = obj[key];
       if (typeof value === "string") {
@@ -127,6 +185,8 @@ export function createGuard(opts: GuardOptions): Guard {
         if (URI_KEYS.has(key) || LINK_KEYS.has(key)) why = allows(value, inEdit && !LINK_KEYS.has(key) ? "edit" : baseMode);
         else if (GLOB_KEYS.has(key)) why = globIssue(value);
         if (why) out.push({ why, at, edit: inEdit });
+      } else if (key === "command" && value && typeof value === "object" && !Array.isArray(value)) {
+        scan(value, out, at, inEdit, obj);
       } else if (value && typeof value === "object") {
         if (URI_MAP_KEYS.has(key) && !Array.isArray(value)) {
           const map = value as Record<string, unknown>;
@@ -151,7 +211,10 @@ export function createGuard(opts: GuardOptions): Guard {
     baseMode = isRequest ? "open" : "info";
     if (m.params && typeof m.params === "object") scan(m.params, findings, null, false);
     if (!isRequest && !isNotification && m.result && typeof m.result === "object") scan(m.result, findings, null, false);
-    if (findings.length === 0) return { kind: "pass", changed: false };
+    if (findings.length === 0) {
+      if (isRequest && m.method === "client/registerCapability") declareRegistered(m.params);
+      return { kind: "pass", changed: false };
+    }
     const why = findings[0]!.why;
 
     if (isRequest) return { kind: "refuse", why: `${m.method} names ${why}`, toServer: refusal(m.method as string, m.id, why) };
@@ -167,7 +230,30 @@ export function createGuard(opts: GuardOptions): Guard {
     return { kind: "pass", changed: true };
   }
 
-  return { check, allows };
+  /** Keep the server's ids of a command list, less the editor's namespaces (in place); true when any was removed. */
+  function takeCommands(holder: unknown): boolean {
+    const h = holder as { commands?: unknown } | null;
+    if (!h || typeof h !== "object" || !Array.isArray(h.commands)) return false;
+    const kept = h.commands.filter((c): c is string => typeof c === "string" && !EDITOR_NAMESPACE.test(c));
+    for (const c of kept) declared.add(c);
+    const changed = kept.length !== h.commands.length;
+    h.commands = kept;
+    return changed;
+  }
+
+  function declareCommands(result: unknown): boolean {
+    const caps = (result as { capabilities?: { executeCommandProvider?: unknown } } | null)?.capabilities;
+    return caps && typeof caps === "object" ? takeCommands(caps.executeCommandProvider) : false;
+  }
+
+  /** A `workspace/executeCommand` registration the editor is about to make: its commands go to the server too. */
+  function declareRegistered(params: unknown) {
+    const regs = (params as { registrations?: unknown } | null)?.registrations;
+    if (!Array.isArray(regs)) return;
+    for (const r of regs) if (r && typeof r === "object" && r.method === "workspace/executeCommand") takeCommands(r.registerOptions);
+  }
+
+  return { check, allows, declareCommands };
 }
 
 /** The answer a refused server request gets: its protocol's failure result where it has one, else an error. */
@@ -252,10 +338,14 @@ export type ServerBodyResult = Uint8Array | { dropped: string; toServer?: Uint8A
  * re-encoded, so the editor parses exactly what was checked (no duplicate keys, no parser differences);
  * others are forwarded as they are.
  */
-export function createServerFilter(rewriter: Pick<Rewriter, "rewriteMessage">, guard: Guard): (body: Uint8Array) => ServerBodyResult {
+export function createServerFilter(rewriter: Pick<Rewriter, "rewriteMessage" | "initializeId">, guard: Guard): (body: Uint8Array) => ServerBodyResult {
+  // Until the answer to the editor's initialize, every body is parsed: a response with that id sent before
+  // the editor's request reached the server may be the one the editor took, and then nothing is declared.
+  let initialized = false;
+  const earlyIds = new Set<unknown>();
   return (body) => {
     const view = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    if (!MARKERS.some((m) => view.indexOf(m) >= 0)) return body;
+    if (initialized && !MARKERS.some((m) => view.indexOf(m) >= 0)) return body;
     let msg: unknown;
     try {
       msg = JSON.parse(view.toString("utf8"));
@@ -263,6 +353,14 @@ export function createServerFilter(rewriter: Pick<Rewriter, "rewriteMessage">, g
       return { dropped: "a body that is not JSON" };
     }
     rewriter.rewriteMessage(msg, "toHost");
+    // The answer to the editor's initialize (the first with its id, as the editor takes it) declares the server's commands.
+    const m = msg as { id?: unknown; method?: unknown; result?: unknown } | null;
+    if (!initialized && m && typeof m === "object" && m.method === undefined) {
+      if (m.id !== undefined && m.id === rewriter.initializeId) {
+        initialized = true;
+        if (!earlyIds.has(m.id)) guard.declareCommands(m.result);
+      } else if (earlyIds.add(m.id).size > 1000) initialized = true; // a server that floods answers declares nothing
+    }
     const v = guard.check(msg);
     if (v.kind === "refuse") return { dropped: v.why, toServer: encoder.encode(JSON.stringify(v.toServer)) };
     if (v.kind === "drop") return { dropped: v.why, toClient: v.toClient ? encoder.encode(JSON.stringify(v.toClient)) : undefined };
@@ -270,6 +368,9 @@ export function createServerFilter(rewriter: Pick<Rewriter, "rewriteMessage">, g
   };
 }
 
-/** Substrings of every key the guard reads (`uri"` and `Uri"` end in `ri"`), and JSON's `\u` escape. */
-const MARKERS = ['ri"', '"target"', '"href"', 'hanges"', 'relatedDocuments"', 'attern"', "\\u"].map((m) => Buffer.from(m));
+/**
+ * Substrings of every key the guard reads (`uri"` and `Uri"` end in `ri"`; `"command"`, and `"commands"` of
+ * an initialize result or a registration), and JSON's `\u` escape.
+ */
+const MARKERS = ['ri"', '"target"', '"href"', 'hanges"', 'relatedDocuments"', 'attern"', '"command"', '"commands"', "\\u"].map((m) => Buffer.from(m));
 const encoder = new TextEncoder();

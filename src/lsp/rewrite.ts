@@ -42,6 +42,8 @@ export interface Rewriter {
   rewriteMessage(msg: unknown, direction: "toGuest" | "toHost"): boolean;
   /** The editor's PID from `initialize`, before it was replaced by null (the sandbox cannot see host PIDs). */
   readonly clientProcessId: number | null;
+  /** The id of the editor's first `initialize` request (undefined until seen): its answer declares the server's commands. */
+  readonly initializeId: unknown;
 }
 
 const encoder = new TextEncoder();
@@ -56,6 +58,7 @@ export function createRewriter(opts: RewriterOptions): Rewriter {
   /** The editor's own spelling of the root URI (e.g. `file:///home/u/my%20proj`), learned from what it sends. */
   let hostUri: string | null = null;
   let clientProcessId: number | null = null;
+  let initializeId: unknown;
 
   const uriToGuest = (uri: string): string | undefined => {
     for (const segs of hostSegs) {
@@ -83,7 +86,8 @@ export function createRewriter(opts: RewriterOptions): Rewriter {
     if (!msg || typeof msg !== "object") return false;
     let changed = false;
     if (direction === "toGuest") {
-      const m = msg as { method?: unknown; params?: { processId?: unknown } };
+      const m = msg as { id?: unknown; method?: unknown; params?: { processId?: unknown } };
+      if (m.method === "initialize" && initializeId === undefined && (typeof m.id === "number" || typeof m.id === "string")) initializeId = m.id;
       // A host PID makes servers watch (and exit on) a process they cannot see from the sandbox's pid namespace.
       if (m.method === "initialize" && m.params && typeof m.params === "object" && "processId" in m.params) {
         if (typeof m.params.processId === "number") clientProcessId = m.params.processId;
@@ -115,6 +119,9 @@ export function createRewriter(opts: RewriterOptions): Rewriter {
     rewriteMessage,
     get clientProcessId() {
       return clientProcessId;
+    },
+    get initializeId() {
+      return initializeId;
     },
   };
 }

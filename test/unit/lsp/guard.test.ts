@@ -184,9 +184,13 @@ describe("createServerFilter (guest URIs, re-encoding)", () => {
     expect(JSON.parse(dec.decode(dup as Uint8Array)).params.uri).toBe(`${IN}/a.ts`);
     expect(dec.decode(dup as Uint8Array)).not.toContain("/etc/x");
   });
-  test("messages without URI keys pass byte for byte; non-JSON with a key is dropped", () => {
+  test("after initialize, messages without URI or command keys pass byte for byte; non-JSON with a key is dropped", () => {
+    const rewriter = createRewriter({ hostRoot: ROOT });
+    const f = createServerFilter(rewriter, guard());
+    rewriter.toGuest(enc.encode(JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { processId: 1, rootUri: IN, capabilities: {} } })));
+    f(enc.encode('{"jsonrpc":"2.0","id":0,"result":{"capabilities":{}}}'));
     const body = enc.encode('{"jsonrpc":"2.0","id":1,"result":{"contents":"x"}}');
-    expect(filter()(body)).toBe(body);
-    expect(filter()(enc.encode('{"uri": nope'))).toEqual({ dropped: "a body that is not JSON" });
+    expect(f(body)).toBe(body);
+    expect(f(enc.encode('{"uri": nope'))).toEqual({ dropped: "a body that is not JSON" });
   });
 });
