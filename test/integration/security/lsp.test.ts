@@ -5,7 +5,10 @@
  *   project on the image; and at run time the layer is read-only;
  * - what the server tells the editor names nothing outside the project: `workspace/applyEdit`
  *   (create / rename / delete / text edits / `changes`), `window/showDocument`, `workspace/configuration`,
- *   `client/registerCapability` watchers, `textDocument/publishDiagnostics`, definitions into the image.
+ *   `client/registerCapability` watchers, `textDocument/publishDiagnostics`, definitions into the image;
+ * - the editor runs no command the server did not declare (invariant 1: `workbench.action.terminal.sendSequence`
+ *   in a completion item, code lens, code action or `workspace/executeClientCommand` types into the user's
+ *   terminal), even when it lists it among its own commands.
  * Positive controls first: a project sandbox really puts the project's `pip` first (what the installer used
  * to run), and the same hostile server piped straight to the editor (`silo run`) delivers every message.
  * The hostile server is a script speaking real LSP framing (_fake_ls.py): a real server does not send
@@ -92,11 +95,15 @@ chmod +x /opt/silo-ls/bin/server
   }, 300_000);
 });
 
+const EVIL = "workbench.action.terminal.sendSequence";
+
 interface Seen {
   requests: { method: string; params: any }[];
   notifications: { method: string; params: any }[];
   stderr: string;
   definition: unknown;
+  /** Answers to completion, codeLens and codeAction, and the commands the server declared. */
+  commands: { completion: any; codeLens: any; codeAction: any; declared: unknown };
   code: number | null;
 }
 
@@ -107,7 +114,7 @@ async function session(home: string, root: string, args: string[]): Promise<Seen
   proc.stderr!.on("data", (d) => (stderr += d));
   const exit = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
   const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
-  const seen: Seen = { requests: [], notifications: [], stderr: "", definition: null, code: null };
+  const seen: Seen = { requests: [], notifications: [], stderr: "", definition: null, commands: { completion: null, codeLens: null, codeAction: null, declared: null }, code: null };
   let done!: () => void;
   const doneP = new Promise<void>((r) => (done = r));
   conn.onRequest((method, params) => {
@@ -125,11 +132,16 @@ async function session(home: string, root: string, args: string[]): Promise<Seen
   const rootUri = pathToFileURL(root).href;
   // A silo that fails says so at once, instead of leaving the session waiting.
   const failed = exit.then((c) => Promise.reject(new Error(`silo exited (${c}) mid-session: ${stderr}`)));
-  await Promise.race([failed, conn.sendRequest("initialize", { processId: null, rootUri, workspaceFolders: [{ uri: rootUri, name: "p" }], capabilities: {} })]);
+  const init = (await Promise.race([failed, conn.sendRequest("initialize", { processId: null, rootUri, workspaceFolders: [{ uri: rootUri, name: "p" }], capabilities: {} })])) as any;
+  seen.commands.declared = init.capabilities.executeCommandProvider.commands;
   await conn.sendNotification("initialized", {});
   await Promise.race([failed, doneP]);
   failed.catch(() => {});
-  seen.definition = await conn.sendRequest("textDocument/definition", { textDocument: { uri: `${rootUri}/a.py` }, position: { line: 0, character: 0 } });
+  const doc = { textDocument: { uri: `${rootUri}/a.py` } };
+  seen.definition = await conn.sendRequest("textDocument/definition", { ...doc, position: { line: 0, character: 0 } });
+  seen.commands.completion = await conn.sendRequest("textDocument/completion", { ...doc, position: { line: 0, character: 0 } });
+  seen.commands.codeLens = await conn.sendRequest("textDocument/codeLens", doc);
+  seen.commands.codeAction = await conn.sendRequest("textDocument/codeAction", { ...doc, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } }, context: { diagnostics: [] } });
   await conn.sendRequest("shutdown");
   await conn.sendNotification("exit");
   proc.stdin!.end();
@@ -161,6 +173,12 @@ describe("lsp proxy: server -> editor messages naming paths outside the project"
     expect(s.requests.filter((r) => r.method === "window/showDocument").map((r) => r.params.uri)).toEqual(["file:///etc/shadow", "file:///workspace/../../etc/shadow"]);
     expect(s.notifications.some((n) => n.method === "textDocument/publishDiagnostics" && n.params.uri === "file:///etc/passwd")).toBe(true);
     expect(s.requests.map((r) => r.method)).toContain("client/registerCapability");
+    // The terminal command reaches the editor in every place it would run it.
+    expect(s.requests.find((r) => r.method === "workspace/executeClientCommand")?.params.command).toBe(EVIL);
+    expect(s.commands.declared).toEqual(["fake.fix", EVIL]);
+    expect(s.commands.completion.items.map((i: any) => i.command?.command)).toEqual([EVIL, "fake.fix"]);
+    expect(s.commands.codeLens.map((l: any) => l.command?.command)).toEqual([EVIL, "fake.fix"]);
+    expect(s.commands.codeAction.map((a: any) => a.command?.command ?? a.command)).toEqual([EVIL, EVIL, "fake.fix"]);
   }, 300_000);
 
   test("through `silo lsp`: none reaches the editor; the server is told no; project URIs still come through", async () => {
@@ -180,7 +198,13 @@ describe("lsp proxy: server -> editor messages naming paths outside the project"
     );
     for (let id = 100; id <= 120; id++) expect(replies.get(id)?.result).toEqual({ applied: false, failureReason: expect.stringContaining("silo: refused") });
     for (const id of [121, 122]) expect(replies.get(id)?.result).toEqual({ success: false });
-    for (const id of [123, 124]) expect(replies.get(id)?.error?.code).toBe(-32803);
+    for (const id of [123, 124, 125]) expect(replies.get(id)?.error?.code).toBe(-32803);
+    // Commands: only the one the server declared (and not in the editor's namespace) reaches the editor.
+    expect(s.commands.declared).toEqual(["fake.fix"]);
+    expect(s.commands.completion.items).toEqual([{ label: "evil" }, { label: "fix", command: expect.objectContaining({ command: "fake.fix" }) }]);
+    expect(s.commands.codeLens).toEqual([{ range: expect.any(Object) }, { range: expect.any(Object), command: expect.objectContaining({ command: "fake.fix" }) }]);
+    expect(s.commands.codeAction).toEqual([expect.objectContaining({ command: "fake.fix" })]);
+    expect(JSON.stringify([s.requests, s.notifications, s.commands])).not.toContain(EVIL);
     expect(existsSync(join(root, ".vscode"))).toBe(false);
   }, 300_000);
 });
