@@ -7,6 +7,7 @@
  * does not). Document text (`didOpen.text`, `didChange.contentChanges[].text`, hover markdown, diagnostic
  * messages) is never touched, unlike a raw string replace.
  *
+ * Also the first argument of `editor.action.showReferences` (a reference code lens: the editor opens it).
  * Not rewritten, on purpose: `workspace/executeCommand` `arguments` and `initializationOptions`/settings
  * (server-specific shapes; a path there stays a host path), and paths outside the project (a definition in
  * the image's `/usr/lib/node_modules/...` comes back as a guest URI the editor cannot open).
@@ -134,6 +135,14 @@ function walk(node: unknown, mapUri: (s: string) => string | undefined, mapPathF
     return changed;
   }
   const obj = node as Record<string, unknown>;
+  // A reference code lens's `editor.action.showReferences` opens its first argument, a URI under no key.
+  if (obj.command === "editor.action.showReferences" && Array.isArray(obj.arguments) && typeof obj.arguments[0] === "string") {
+    const r = mapUri(obj.arguments[0]);
+    if (r !== undefined) {
+      obj.arguments[0] = r;
+      changed = true;
+    }
+  }
   for (const key in obj) {
     const value = obj[key];
     if (typeof value === "string") {

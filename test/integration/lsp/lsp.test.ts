@@ -43,6 +43,7 @@ describe("silo lsp node (typescript-language-server in the sandbox)", () => {
   let root: string;
   let s: Session;
   const diagnostics = new Map<string, Diagnostic[]>();
+  let declared: string[] = [];
 
   beforeAll(async () => {
     expect(existsSync(siloBin)).toBe(true);
@@ -79,11 +80,12 @@ describe("silo lsp node (typescript-language-server in the sandbox)", () => {
       rootPath: root,
       workspaceFolders: [{ uri: pathToFileURL(root).href, name: "my proj" }],
       capabilities: {
-        textDocument: { publishDiagnostics: { relatedInformation: true }, definition: { linkSupport: true }, synchronization: {} },
+        textDocument: { publishDiagnostics: { relatedInformation: true }, definition: { linkSupport: true }, synchronization: {}, codeLens: {} },
         workspace: { configuration: true, workspaceFolders: true },
       },
-    })) as { capabilities: { definitionProvider?: unknown } };
+    })) as { capabilities: { definitionProvider?: unknown; executeCommandProvider: { commands: string[] } } };
     expect(result.capabilities.definitionProvider).toBeTruthy();
+    declared = result.capabilities.executeCommandProvider.commands;
     await s.conn.sendNotification("initialized", {});
   }, 120_000);
 
@@ -120,6 +122,20 @@ describe("silo lsp node (typescript-language-server in the sandbox)", () => {
     // The server answered with the image's /usr/.../typescript/lib/lib.es5.d.ts; the proxy removed it (src/lsp/guard.ts).
     expect(result).toEqual([]);
     expect(s.stderr()).not.toMatch(/^error/m);
+  }, 60_000);
+
+  test("commands: the server's declared ones and its reference code lens (editor.action.showReferences) reach the editor", async () => {
+    expect(declared).toContain("_typescript.organizeImports");
+    expect(declared.every((c) => c.startsWith("_typescript.") || c.startsWith("typescript."))).toBe(true);
+    await s.conn.sendNotification("workspace/didChangeConfiguration", { settings: { typescript: { referencesCodeLens: { enabled: true, showOnAllFunctions: true } } } });
+    await s.conn.sendNotification("textDocument/didOpen", { textDocument: { uri: uriOf("src/lib.ts"), languageId: "typescript", version: 1, text: LIB } });
+    const lenses = (await s.conn.sendRequest("textDocument/codeLens", { textDocument: { uri: uriOf("src/lib.ts") } })) as { range: unknown; data?: unknown }[];
+    expect(lenses.length).toBeGreaterThan(0);
+    const lens = (await s.conn.sendRequest("codeLens/resolve", lenses[0])) as { command?: { title: string; command: string; arguments: [string, unknown, Location[]] } };
+    // greet is imported and called twice in main.ts: a real UI command, its URIs mapped to the host.
+    expect(lens.command).toEqual({ title: expect.stringMatching(/^\d+ references$/), command: "editor.action.showReferences", arguments: [uriOf("src/lib.ts"), expect.any(Object), expect.any(Array)] });
+    expect(lens.command!.arguments[2].length).toBeGreaterThanOrEqual(2);
+    for (const l of lens.command!.arguments[2]) expect(l.uri).toBe(uriOf("src/main.ts"));
   }, 60_000);
 
   test("shutdown + exit end silo lsp with the server's exit code", async () => {

@@ -95,6 +95,9 @@ describe("Commands in server messages", () => {
     const refs = { title: "2 references", command: "editor.action.showReferences", arguments: [`${IN}/a.ts`, R.start, [{ uri: `${IN}/b.ts`, range: R }]] };
     const lenses = [{ range: R, command: EVIL }, { range: R, command: refs }, { range: R, data: { id: 1 } }];
     expect(s.send({ jsonrpc: "2.0", id: 8, result: lenses }).result).toEqual([{ range: R }, { range: R, command: refs }, { range: R, data: { id: 1 } }]);
+    // The guest URI a server puts in showReferences is mapped to the host's, as its locations are.
+    const guestRefs = { ...refs, arguments: ["file:///workspace/a.ts", R.start, [{ uri: "file:///workspace/b.ts", range: R }]] };
+    expect(s.send({ jsonrpc: "2.0", id: 8, result: [{ range: R, command: guestRefs }] }).result).toEqual([{ range: R, command: refs }]);
     // showReferences is UI only while every URI it opens is inside the project.
     const peek = { ...refs, arguments: ["file:///etc/shadow", R.start, []] };
     expect(s.send({ jsonrpc: "2.0", id: 8, result: [{ range: R, command: peek }] }).result).toEqual([{ range: R }]);
