@@ -59,6 +59,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.exitCode = report(err);
+    // Exit now: a failure after the driver started its helpers (a prewarmed stage, a relay) must not wait
+    // for their handles. They end with silo's process (parent-death signal, EOF on their control socket).
+    process.exit(report(err));
   },
 );

@@ -280,10 +280,13 @@ except Exception as e:
 print("ready", flush=True)
 sys.stdin.readline()
 `;
+    // A socket of this user's for SSH_AUTH_SOCK (silo refuses anything else): passSshAgent's bind is seen inside.
+    const agent = join(tmp(), "agent.sock");
+    const agentServer = Bun.listen({ unix: agent, socket: { data() {} } });
     const runIn = async (dir: string) => {
       const proc = Bun.spawn([siloBin, "run", "python", "-c", code], {
         cwd: dir,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home, SSH_AUTH_SOCK: "/dev/null", ...stageEnv },
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", SILO_HOME: home, SSH_AUTH_SOCK: agent, ...stageEnv },
         stdin: "pipe",
         stdout: "pipe",
         stderr: "pipe",
@@ -315,5 +318,6 @@ sys.stdin.readline()
     expect(untrusted.lines).toEqual(["None 403 403", "host.silo.internal: gaierror"]);
     expect(untrusted.forwarded).toBe("free");
     expect(untrusted.stderr).toContain("not trusted");
+    agentServer.stop(true);
   });
 });

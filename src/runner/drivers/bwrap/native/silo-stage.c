@@ -948,8 +948,9 @@ static int cgroup_path(const char *info, const char *self, const char *controlle
         size_t lr = strlen(root);
         if (match && strcmp(root, "/") != 0) rel = strncmp(rel, root, lr) == 0 && (rel[lr] == '/' || !rel[lr]) ? rel + lr : NULL;
         if (match && rel) {
-          snprintf(out, n, "%.1000s%.1000s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
-          return 1;
+          /* A path that does not fit is no cgroup we can use (never a truncated one). */
+          int w = snprintf(out, n, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
+          return w >= 0 && (size_t)w < n;
         }
       }
     }
