@@ -10,9 +10,9 @@
  * content of those files and of every file they include. Conditional includes (`includeIf`) never match:
  * git runs outside any repository here.
  */
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
-import { delimiter, isAbsolute, join } from "node:path";
-import { writeFileAtomic } from "../core/fs.ts";
+import { readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { findOtherOnPath, writeFileAtomic } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import type { HomePaths } from "../core/paths.ts";
 
@@ -134,29 +134,6 @@ function hashFile(f: string): string {
  * `git` shim: that would run a sandbox, or loop). A relative entry would be looked up in the project.
  */
 function findHostGit(): string | null {
-  const self = fileId(process.execPath);
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!isAbsolute(dir)) continue;
-    const p = join(dir, "git");
-    if (isExecutable(p) && fileId(p) !== self) return p;
-  }
-  return null;
+  return findOtherOnPath("git", true);
 }
 
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function fileId(p: string): string | null {
-  try {
-    const s = statSync(p);
-    return `${s.dev}:${s.ino}`;
-  } catch {
-    return null;
-  }
-}

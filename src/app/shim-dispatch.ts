@@ -1,11 +1,9 @@
-import { statSync } from "node:fs";
-import { delimiter, join } from "node:path";
 import { EXIT, SiloError } from "../core/errors.ts";
+import { findOtherOnPath } from "../core/fs.ts";
 import { log } from "../core/log.ts";
 import { homePaths } from "../core/paths.ts";
 import { exitCodeFor } from "../runner/spec.ts";
 import { loadRunContext } from "./context.ts";
-import { isExecutable } from "./doctor.ts";
 import { runTool } from "./run.ts";
 import { readShimIndex } from "./shims.ts";
 
@@ -38,12 +36,7 @@ export async function dispatchShim(name: string, args: string[]): Promise<number
  * fails with 127 instead of looping.
  */
 export async function fallThrough(name: string, args: string[]): Promise<number> {
-  const self = identity(process.execPath);
-  const next = (process.env.PATH ?? "")
-    .split(delimiter)
-    .filter((d) => d)
-    .map((d) => join(d, name))
-    .find((p) => isExecutable(p) && identity(p) !== self);
+  const next = findOtherOnPath(name);
   if (!next)
     throw new SiloError("E_TOOL_NOT_INSTALLED", `${name}: command not found`, `no silo tool provides it here, and PATH has no other \`${name}\` than silo's own shim`, EXIT.NOT_FOUND);
   log.debug(`shim ${name}: running ${next}`);
@@ -54,12 +47,3 @@ export async function fallThrough(name: string, args: string[]): Promise<number>
   return exitCodeFor(proc.exitCode, proc.signalCode as string | null);
 }
 
-/** `dev:ino` of what `p` resolves to (symlinks followed), or null when it cannot be stat'ed. */
-function identity(p: string): string | null {
-  try {
-    const s = statSync(p);
-    return `${s.dev}:${s.ino}`;
-  } catch {
-    return null;
-  }
-}

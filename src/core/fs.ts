@@ -1,5 +1,5 @@
-import { chmodSync, closeSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { delimiter, dirname, isAbsolute, join } from "node:path";
 
 /** Write a file by temp file + rename, so readers see the old or the new content, never half. */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode?: number) {
@@ -170,4 +170,33 @@ export function realpathOr(p: string): string {
   } catch {
     return p;
   }
+}
+
+/** `dev:ino` of what `p` resolves to (symlinks followed), or null when it cannot be stat'ed. */
+function fileIdentity(p: string): string | null {
+  try {
+    const s = statSync(p);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The first `name` on PATH that is an executable file and not silo's own binary (same device and inode: a
+ * shim symlink, a hard link, a copy). `absoluteOnly`: skip relative entries (they would resolve in the project).
+ */
+export function findOtherOnPath(name: string, absoluteOnly = false): string | null {
+  const self = fileIdentity(process.execPath);
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir || (absoluteOnly && !isAbsolute(dir))) continue;
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      if (statSync(p).isFile() && fileIdentity(p) !== self) return p;
+    } catch {
+      // not there, or not executable
+    }
+  }
+  return null;
 }

@@ -11,7 +11,8 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { removeTree } from "../../../src/core/fs.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "../../../src/net/proxy.ts";
-import { makeHome, makeProject, runSilo, tmp, type SiloResult } from "../../helpers/silo.ts";
+import { makeHome, makeProject, runSilo, tmp } from "../../helpers/silo.ts";
+import { ok } from "../isolation/_helpers.ts";
 
 /** This machine's first non-loopback, non-link-local IPv4 interface address (the test needs one). */
 function interfaceAddress(): string {
@@ -137,10 +138,6 @@ describe("the host's own interface address through silo run (invariant 7)", () =
   let home = "";
   const a = service("A");
   const b = service("B");
-  const ok = (r: SiloResult) => {
-    if (r.exitCode !== 0) expect(`exit ${r.exitCode}\n${r.stderr}`).toBe("exit 0");
-    return r;
-  };
   async function probe(toml: string, ops: string[][]): Promise<(string | null)[][]> {
     const dir = makeProject(toml, { "probe.py": PROBE });
     ok(await runSilo(["trust"], { home, cwd: dir }));
